@@ -1,0 +1,132 @@
+//! Authentication (bearer tokens, `X-R-Service-Account`), rate limiting and
+//! role checks (§2).
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::domain::Caller;
+use crate::domain::time::now_epoch;
+use crate::error::ApiError;
+
+pub const ACCOUNT_HEADER: &str = "x-r-service-account";
+
+/// Tokens are stored only as this hash.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new random token, shown once.
+pub fn generate_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("hrld_{}", hex::encode(bytes))
+}
+
+/// Resolves the caller, enforces the account header and the rate limit, and
+/// puts `X-RateLimit-*` headers on the answer.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let caller = match resolve_caller(&state, req.headers()).await {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    let budget = state.rate_limiter.check(caller.token_id, now_epoch());
+    let mut response = match budget {
+        Some(b) if !b.allowed => ApiError::TooManyRequests {
+            retry_after_secs: (b.reset - now_epoch()).max(1) as u64,
+        }
+        .into_response(),
+        _ => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+    };
+    if let Some(b) = budget {
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", HeaderValue::from(b.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(b.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(b.reset));
+    }
+    response
+}
+
+async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized)?;
+    let caller = state
+        .store
+        .authenticate(&hash_token(token))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if let Some(account) = headers.get(ACCOUNT_HEADER) {
+        if account.as_bytes() != caller.account.as_str().as_bytes() {
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    Ok(caller)
+}
+
+/// A caller with the `administrator` role; anyone else gets 403.
+pub struct Admin(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized)?;
+        if caller.administrator {
+            Ok(Admin(caller))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// Any authenticated caller.
+pub struct Authenticated(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .map(Authenticated)
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hashed_with_sha256() {
+        let a = generate_token();
+        assert!(a.starts_with("hrld_") && a.len() == 69);
+        assert_ne!(a, generate_token());
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! The HTTP API: one module per resource, plus the extractors they share.
+
+pub mod auth;
+pub mod collection;
+pub mod health;
+pub mod json;
+pub mod rate_limit;
+pub mod webhooks;

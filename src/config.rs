@@ -1,0 +1,276 @@
+//! Typed configuration: defaults, then an optional TOML file, then `HERALD_*`
+//! environment variables and flags; validated once at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use url::Url;
+
+use crate::domain::target::TargetPolicy;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE: &str = "sqlite://herald.db";
+pub const DEFAULT_ACCOUNT_URL_TEMPLATE: &str = "https://{account}.example.com";
+pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
+pub const DEFAULT_RATE_LIMIT: u32 = 3600;
+
+/// Every setting, as given by a flag/environment variable (clap) or a file
+/// key (serde). `None` means "not given here".
+#[derive(Clone, Debug, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address and port the HTTP API listens on [default: 127.0.0.1:8080].
+    #[arg(long, env = "HERALD_LISTEN")]
+    pub listen: Option<String>,
+
+    /// Database URL: sqlite://herald.db, sqlite:///abs/path.db or postgres://user@host/db
+    /// [default: sqlite://herald.db].
+    #[arg(long, env = "HERALD_DATABASE")]
+    pub database: Option<String>,
+
+    /// The URL clients and receivers reach Herald at; used in Link headers,
+    /// verification callbacks and nodeIDs [default: http://<listen>].
+    #[arg(long, env = "HERALD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Each account's URL; `{account}` is replaced by the account id
+    /// [default: https://{account}.example.com].
+    #[arg(long, env = "HERALD_ACCOUNT_URL_TEMPLATE")]
+    pub account_url_template: Option<String>,
+
+    /// Largest request body accepted, in bytes [default: 1048576].
+    #[arg(long, env = "HERALD_MAX_BODY_SIZE")]
+    pub max_body_size: Option<usize>,
+
+    /// Requests per hour per API token; 0 turns rate limiting off [default: 3600].
+    #[arg(long, env = "HERALD_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
+
+    /// Allow webhook URIs and deliveries to private, loopback and other
+    /// non-public addresses [default: false].
+    #[arg(long, env = "HERALD_ALLOW_PRIVATE_TARGETS", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_private_targets: Option<bool>,
+
+    /// A CIDR range of otherwise refused addresses to allow (repeatable;
+    /// comma-separated in the environment variable).
+    #[arg(
+        long = "allow-target",
+        env = "HERALD_ALLOW_TARGET",
+        value_delimiter = ','
+    )]
+    pub allow_target: Option<Vec<String>>,
+}
+
+impl Settings {
+    /// `self` wins where it has a value.
+    fn over(self, lower: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(lower.listen),
+            database: self.database.or(lower.database),
+            public_url: self.public_url.or(lower.public_url),
+            account_url_template: self.account_url_template.or(lower.account_url_template),
+            max_body_size: self.max_body_size.or(lower.max_body_size),
+            rate_limit: self.rate_limit.or(lower.rate_limit),
+            allow_private_targets: self.allow_private_targets.or(lower.allow_private_targets),
+            allow_target: self.allow_target.or(lower.allow_target),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: String,
+    /// Without a trailing slash.
+    pub public_url: String,
+    /// The host of the public URL: the instance domain of nodeIDs (§3).
+    pub instance_domain: String,
+    pub account_url_template: String,
+    pub max_body_size: usize,
+    pub rate_limit: u32,
+    pub targets: TargetPolicy,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Flags and environment (`given`) over the file named by `file` over defaults.
+    pub fn load(file: Option<&Path>, given: Settings) -> Result<Config, ConfigError> {
+        let from_file = match file {
+            Some(path) => read_file(path)?,
+            None => Settings::default(),
+        };
+        Config::from_settings(given.over(from_file))
+    }
+
+    pub fn from_settings(s: Settings) -> Result<Config, ConfigError> {
+        let listen_text = s.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            err(format!(
+                "listen: {listen_text:?} is not an address:port such as 127.0.0.1:8080"
+            ))
+        })?;
+
+        let database = s.database.unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| database.starts_with(p))
+        {
+            return Err(err(format!(
+                "database: {database:?} is not a sqlite:// or postgres:// URL"
+            )));
+        }
+
+        let public_text = s.public_url.unwrap_or_else(|| format!("http://{listen}"));
+        let public = Url::parse(&public_text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                err(format!(
+                    "public-url: {public_text:?} is not an absolute http(s) URL"
+                ))
+            })?;
+        let instance_domain = public.host_str().unwrap_or_default().to_string();
+        let public_url = public.as_str().trim_end_matches('/').to_string();
+
+        let template = s
+            .account_url_template
+            .unwrap_or_else(|| DEFAULT_ACCOUNT_URL_TEMPLATE.to_string());
+        if !template.contains("{account}")
+            || Url::parse(&template.replace("{account}", "x")).is_err()
+        {
+            return Err(err(format!(
+                "account-url-template: {template:?} must be a URL containing {{account}}"
+            )));
+        }
+
+        let max_body_size = s.max_body_size.unwrap_or(DEFAULT_MAX_BODY_SIZE);
+        if max_body_size == 0 {
+            return Err(err("max-body-size must be at least 1 byte".into()));
+        }
+
+        let allowed = s
+            .allow_target
+            .unwrap_or_default()
+            .iter()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| {
+                t.trim().parse::<IpNet>().map_err(|_| {
+                    err(format!(
+                        "allow-target: {t:?} is not a CIDR range such as 10.1.0.0/16"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        Ok(Config {
+            listen,
+            database,
+            public_url,
+            instance_domain,
+            account_url_template: template,
+            max_body_size,
+            rate_limit: s.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT),
+            targets: TargetPolicy {
+                allow_private: s.allow_private_targets.unwrap_or(false),
+                allowed,
+            },
+        })
+    }
+
+    pub fn account_url(&self, account: &str) -> String {
+        self.account_url_template.replace("{account}", account)
+    }
+}
+
+fn read_file(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(format!("config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| err(format!("config file {}: {e}", path.display())))
+}
+
+fn err(message: String) -> ConfigError {
+    ConfigError(message)
+}
+
+/// The config file named on the command line or in `HERALD_CONFIG`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct ConfigFile {
+    /// A TOML file with settings (keys as the flags, with `_` for `-`).
+    #[arg(long, env = "HERALD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let config = Config::from_settings(Settings::default()).unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.database, DEFAULT_DATABASE);
+        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert_eq!(config.instance_domain, "127.0.0.1");
+        assert_eq!(config.account_url("wdc"), "https://wdc.example.com");
+        assert_eq!(config.rate_limit, 3600);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: Settings =
+            toml::from_str("listen = \"0.0.0.0:9000\"\nrate_limit = 10\n").unwrap();
+        let flags = Settings {
+            rate_limit: Some(20),
+            ..Default::default()
+        };
+        let config = Config::from_settings(flags.over(file)).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.rate_limit, 20);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let bad = |s: Settings| Config::from_settings(s).unwrap_err().to_string();
+        assert!(
+            bad(Settings {
+                listen: Some("nope".into()),
+                ..Default::default()
+            })
+            .starts_with("listen:")
+        );
+        assert!(
+            bad(Settings {
+                database: Some("mysql://x".into()),
+                ..Default::default()
+            })
+            .starts_with("database:")
+        );
+        assert!(
+            bad(Settings {
+                public_url: Some("ftp://x".into()),
+                ..Default::default()
+            })
+            .starts_with("public-url:")
+        );
+        assert!(
+            bad(Settings {
+                account_url_template: Some("https://x.com".into()),
+                ..Default::default()
+            })
+            .starts_with("account-url-template:")
+        );
+        assert!(
+            bad(Settings {
+                allow_target: Some(vec!["10.0.0.0/99".into()]),
+                ..Default::default()
+            })
+            .starts_with("allow-target:")
+        );
+        assert!(toml::from_str::<Settings>("unknown_key = 1").is_err());
+    }
+}

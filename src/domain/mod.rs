@@ -1,0 +1,15 @@
+//! Pure types and rules of Herald: no HTTP, no SQL, no I/O.
+
+pub mod account;
+pub mod event_name;
+pub mod list;
+pub mod node_id;
+pub mod target;
+pub mod time;
+pub mod validation;
+pub mod webhook;
+
+pub use account::{AccountId, Caller, Role};
+pub use event_name::EventName;
+pub use validation::ValidationErrors;
+pub use webhook::{Attachment, NewWebhook, Webhook, WebhookChanges};

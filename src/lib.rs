@@ -1,0 +1,57 @@
+//! Herald: a self-hosted webhook service speaking the R-Service Webhooks API.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod store;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// Runs the whole application on `listener` until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let store = store::connect(&config.database)
+        .await
+        .with_context(|| format!("opening the database {}", redact_url(&config.database)))?;
+    serve(store, config, listener, shutdown).await
+}
+
+/// Serves the API with a store that is already open and migrated.
+pub async fn serve(
+    store: Arc<dyn Store>,
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let app = app::router(app::AppState::new(store, config));
+    tracing::info!(address = %listener.local_addr()?, "herald listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving HTTP")?;
+    Ok(())
+}
+
+/// A database URL fit for logs: any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,117 @@
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use herald::api::auth::{generate_token, hash_token};
+use herald::cli::{Cli, Command, TokenCommand};
+use herald::config::{Config, Settings};
+use herald::domain::AccountId;
+use herald::domain::time::now_epoch;
+use herald::store::{self, PersonSpec};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("herald: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let file = cli.config_file.config.as_deref();
+    match cli.command {
+        Command::Serve { settings } => {
+            let config = Config::load(file, settings)?;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("listening on {}", config.listen))?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            herald::run(config, listener, shutdown).await
+        }
+        Command::Migrate { database } => {
+            let config = Config::load(
+                file,
+                Settings {
+                    database,
+                    ..Default::default()
+                },
+            )?;
+            store::connect(&config.database).await?;
+            eprintln!(
+                "migrations applied to {}",
+                herald::redact_url(&config.database)
+            );
+            Ok(())
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    account,
+                    role,
+                    name,
+                    email,
+                    database,
+                },
+        } => {
+            let config = Config::load(
+                file,
+                Settings {
+                    database,
+                    ..Default::default()
+                },
+            )?;
+            let account = AccountId::parse(&account).map_err(anyhow::Error::msg)?;
+            if let Some(email) = &email {
+                anyhow::ensure!(
+                    email_address::EmailAddress::is_valid(email),
+                    "{email:?} is not an e-mail address"
+                );
+            }
+            let store = store::connect(&config.database).await?;
+            let now = now_epoch();
+            store
+                .ensure_account(&account, account.as_str(), now)
+                .await?;
+            let token = generate_token();
+            let person = PersonSpec { name, email, role };
+            store
+                .create_token(&account, &person, &hash_token(&token), now)
+                .await?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}
