@@ -71,10 +71,10 @@ async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller,
         .authenticate(&hash_token(token))
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    if let Some(account) = headers.get(ACCOUNT_HEADER) {
-        if account.as_bytes() != caller.account.as_str().as_bytes() {
-            return Err(ApiError::Unauthorized);
-        }
+    if let Some(account) = headers.get(ACCOUNT_HEADER)
+        && account.as_bytes() != caller.account.as_str().as_bytes()
+    {
+        return Err(ApiError::Unauthorized);
     }
     Ok(caller)
 }

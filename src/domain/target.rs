@@ -87,9 +87,11 @@ fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
         Some("shared (CGNAT)")
     } else if ip.is_multicast() {
         Some("multicast")
-    } else if ip.is_broadcast() || a >= 240 {
-        Some("reserved")
-    } else if (a == 192 && b == 0 && c == 0) || (a == 198 && (18..20).contains(&b)) {
+    } else if ip.is_broadcast()
+        || a >= 240
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (18..20).contains(&b))
+    {
         Some("reserved")
     } else if ip.is_documentation() {
         Some("documentation")

@@ -1,0 +1,100 @@
+//! Errors only ever in the contract's JSON form (§2), and the health check.
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::on_both_databases;
+use crate::support::TestApp;
+
+on_both_databases!(
+    malformed_json_is_a_400_naming_the_problem,
+    bodies_over_the_limit_are_413,
+    unknown_routes_are_404_and_wrong_methods_405,
+    healthz_answers_when_the_database_does,
+);
+
+async fn malformed_json_is_a_400_naming_the_problem(app: TestApp) {
+    let token = app.admin("wdc").await;
+    for body in [
+        &b"{\"event\": "[..],
+        b"not json",
+        b"[1,2]",
+        b"\"text\"",
+        &[0xff, 0xfe][..],
+    ] {
+        let response = app
+            .send(
+                Method::POST,
+                "/v1/webhooks",
+                Some(&token),
+                &[],
+                Some(body.to_vec()),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{body:?}");
+        assert!(response.body["message"].is_string(), "{}", response.body);
+    }
+    let hook = app.webhook(&token, "request.create").await;
+    let response = app
+        .send(
+            Method::PATCH,
+            &format!("/v1/webhooks/{}", hook["id"]),
+            Some(&token),
+            &[],
+            Some(b"{".to_vec()),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert!(
+        response.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Malformed JSON")
+    );
+}
+
+async fn bodies_over_the_limit_are_413(app: TestApp) {
+    let small = app.with_settings(|s| s.max_body_size = Some(200));
+    let token = small.admin("wdc").await;
+    let body = json!({ "event": "request.create", "uri": "https://example.com/", "description": "d".repeat(300) });
+    let response = small.post("/v1/webhooks", &token, body).await;
+    assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(response.body, json!({ "message": "Payload Too Large" }));
+    assert_eq!(
+        small.get("/v1/webhooks", &token).await.body,
+        json!([]),
+        "nothing stored"
+    );
+}
+
+async fn unknown_routes_are_404_and_wrong_methods_405(app: TestApp) {
+    let token = app.admin("wdc").await;
+    for path in ["/v1/nothing", "/nothing", "/v1/webhooks/1/nothing"] {
+        let response = app.get(path, &token).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(response.body, json!({ "message": "Not Found" }));
+    }
+    for (method, path) in [
+        (Method::DELETE, "/v1/webhooks"),
+        (Method::POST, "/v1/webhooks/enabled"),
+        (Method::GET, "/v1/webhooks/1/test"),
+    ] {
+        let response = app
+            .send(method.clone(), path, Some(&token), &[], None)
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.body, json!({ "message": "Method Not Allowed" }));
+    }
+}
+
+async fn healthz_answers_when_the_database_does(app: TestApp) {
+    let response = app.send(Method::GET, "/healthz", None, &[], None).await;
+    assert_eq!(
+        (response.status, response.body),
+        (StatusCode::OK, json!({ "status": "ok" }))
+    );
+}
