@@ -8,11 +8,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::rate_limit::RateLimiter;
-use crate::api::{auth, health, webhooks};
+use crate::api::{auth, events, health, webhooks};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::store::Store;
@@ -22,14 +23,17 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
     pub rate_limiter: Arc<RateLimiter>,
+    /// Wakes this process's delivery workers when work is queued.
+    pub wake: Arc<Notify>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: Config) -> AppState {
+    pub fn new(store: Arc<dyn Store>, config: Arc<Config>, wake: Arc<Notify>) -> AppState {
         AppState {
             store,
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit)),
-            config: Arc::new(config),
+            config,
+            wake,
         }
     }
 }
@@ -48,10 +52,16 @@ pub fn router(state: AppState) -> Router {
                 .delete(webhooks::delete),
         )
         .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/events", post(events::publish))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
-        ));
+        ))
+        // Opened by the receiver, without a token: its code is the credential.
+        .route(
+            "/webhooks/{id}/verify",
+            get(webhooks::verify_callback).post(webhooks::verify_callback),
+        );
 
     Router::new()
         .route("/healthz", get(health::healthz))

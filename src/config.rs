@@ -3,11 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Deserialize;
 use url::Url;
 
+use crate::delivery::retry::{DEFAULT_SCHEDULE, RetryPolicy};
 use crate::domain::target::TargetPolicy;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -15,6 +17,7 @@ pub const DEFAULT_DATABASE: &str = "sqlite://herald.db";
 pub const DEFAULT_ACCOUNT_URL_TEMPLATE: &str = "https://{account}.example.com";
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
 pub const DEFAULT_RATE_LIMIT: u32 = 3600;
+pub const DEFAULT_DELIVERY_CONCURRENCY: usize = 256;
 
 /// Every setting, as given by a flag/environment variable (clap) or a file
 /// key (serde). `None` means "not given here".
@@ -61,6 +64,46 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub allow_target: Option<Vec<String>>,
+
+    /// How long one delivery attempt may take [default: 10s].
+    #[arg(long, env = "HERALD_DELIVERY_TIMEOUT")]
+    pub delivery_timeout: Option<String>,
+
+    /// Attempts in flight at once, across all receivers [default: 256].
+    #[arg(long, env = "HERALD_DELIVERY_CONCURRENCY")]
+    pub delivery_concurrency: Option<usize>,
+
+    /// Attempts per delivery in all, the first included [default: 10].
+    #[arg(long, env = "HERALD_MAX_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
+
+    /// Waits after the 1st, 2nd... failed attempt, each ±20 % jitter
+    /// [default: 30s,2m,5m,15m,30m,1h,2h,4h,8h].
+    #[arg(long, env = "HERALD_RETRY_SCHEDULE")]
+    pub retry_schedule: Option<String>,
+
+    /// Consecutive failed attempts that disable a webhook; 0 never disables
+    /// [default: 20].
+    #[arg(long, env = "HERALD_DISABLE_AFTER_FAILURES")]
+    pub disable_after_failures: Option<u32>,
+
+    /// New webhooks and changed URIs must answer the webhook.verify
+    /// handshake before they get events [default: true].
+    #[arg(long, env = "HERALD_REQUIRE_VERIFICATION", num_args = 0..=1, default_missing_value = "true")]
+    pub require_verification: Option<bool>,
+
+    /// SMTP server for failure mails: smtp://host:port or
+    /// smtps://user:pass@host; without it mails are logged, not sent.
+    #[arg(long, env = "HERALD_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// Sender of failure mails [default: Herald <herald@localhost>].
+    #[arg(long, env = "HERALD_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// At most one failure mail per webhook per this interval [default: 20m].
+    #[arg(long, env = "HERALD_MAIL_INTERVAL")]
+    pub mail_interval: Option<String>,
 }
 
 impl Settings {
@@ -75,6 +118,15 @@ impl Settings {
             rate_limit: self.rate_limit.or(lower.rate_limit),
             allow_private_targets: self.allow_private_targets.or(lower.allow_private_targets),
             allow_target: self.allow_target.or(lower.allow_target),
+            delivery_timeout: self.delivery_timeout.or(lower.delivery_timeout),
+            delivery_concurrency: self.delivery_concurrency.or(lower.delivery_concurrency),
+            max_attempts: self.max_attempts.or(lower.max_attempts),
+            retry_schedule: self.retry_schedule.or(lower.retry_schedule),
+            disable_after_failures: self.disable_after_failures.or(lower.disable_after_failures),
+            require_verification: self.require_verification.or(lower.require_verification),
+            smtp_url: self.smtp_url.or(lower.smtp_url),
+            mail_from: self.mail_from.or(lower.mail_from),
+            mail_interval: self.mail_interval.or(lower.mail_interval),
         }
     }
 }
@@ -91,6 +143,36 @@ pub struct Config {
     pub max_body_size: usize,
     pub rate_limit: u32,
     pub targets: TargetPolicy,
+    pub delivery: DeliveryConfig,
+    pub mail: MailConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+    /// 0: never disable.
+    pub disable_after_failures: u32,
+    pub require_verification: bool,
+}
+
+#[derive(Clone)]
+pub struct MailConfig {
+    /// May hold credentials: never log it.
+    pub smtp_url: Option<String>,
+    pub from: String,
+    pub interval: Duration,
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "***"))
+            .field("from", &self.from)
+            .field("interval", &self.interval)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +249,68 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let duration = |name: &str, value: Option<String>, default: &str| {
+            let text = value.unwrap_or_else(|| default.to_string());
+            humantime::parse_duration(text.trim()).map_err(|e| {
+                err(format!(
+                    "{name}: {text:?} is not a duration such as 10s or 5m: {e}"
+                ))
+            })
+        };
+        let timeout = duration("delivery-timeout", s.delivery_timeout, "10s")?;
+        if timeout.is_zero() {
+            return Err(err("delivery-timeout must be longer than 0s".into()));
+        }
+        let concurrency = s
+            .delivery_concurrency
+            .unwrap_or(DEFAULT_DELIVERY_CONCURRENCY);
+        if concurrency == 0 {
+            return Err(err("delivery-concurrency must be at least 1".into()));
+        }
+        let max_attempts = s.max_attempts.unwrap_or(10);
+        if max_attempts == 0 {
+            return Err(err("max-attempts must be at least 1".into()));
+        }
+        let schedule_text = s
+            .retry_schedule
+            .unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
+        let schedule = RetryPolicy::parse_schedule(&schedule_text)
+            .map_err(|e| err(format!("retry-schedule: {e}")))?;
+        let from = s
+            .mail_from
+            .unwrap_or_else(|| "Herald <herald@localhost>".to_string());
+        if from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(err(format!(
+                "mail-from: {from:?} is not a mailbox such as Herald <herald@example.com>"
+            )));
+        }
+        let smtp_url = s.smtp_url.filter(|u| !u.trim().is_empty());
+        if let Some(url) = &smtp_url {
+            let parsed = Url::parse(url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "smtp" | "smtps"));
+            if parsed.is_none() {
+                return Err(err("smtp-url: not an smtp:// or smtps:// URL".into()));
+            }
+        }
+        let interval = duration("mail-interval", s.mail_interval, "20m")?;
+
         Ok(Config {
+            delivery: DeliveryConfig {
+                timeout,
+                concurrency,
+                retry: RetryPolicy {
+                    max_attempts,
+                    schedule,
+                },
+                disable_after_failures: s.disable_after_failures.unwrap_or(20),
+                require_verification: s.require_verification.unwrap_or(true),
+            },
+            mail: MailConfig {
+                smtp_url,
+                from,
+                interval,
+            },
             listen,
             database,
             public_url,
@@ -218,6 +361,13 @@ mod tests {
         assert_eq!(config.instance_domain, "127.0.0.1");
         assert_eq!(config.account_url("wdc"), "https://wdc.example.com");
         assert_eq!(config.rate_limit, 3600);
+        assert_eq!(config.delivery.timeout, Duration::from_secs(10));
+        assert_eq!(config.delivery.retry.max_attempts, 10);
+        assert_eq!(config.delivery.retry.schedule.len(), 9);
+        assert_eq!(config.delivery.disable_after_failures, 20);
+        assert!(config.delivery.require_verification);
+        assert_eq!(config.mail.interval, Duration::from_secs(1200));
+        assert!(config.mail.smtp_url.is_none());
     }
 
     #[test]
@@ -272,5 +422,40 @@ mod tests {
             .starts_with("allow-target:")
         );
         assert!(toml::from_str::<Settings>("unknown_key = 1").is_err());
+        assert!(
+            bad(Settings {
+                delivery_timeout: Some("soon".into()),
+                ..Default::default()
+            })
+            .starts_with("delivery-timeout:")
+        );
+        assert!(
+            bad(Settings {
+                retry_schedule: Some("1s,x".into()),
+                ..Default::default()
+            })
+            .starts_with("retry-schedule:")
+        );
+        assert!(
+            bad(Settings {
+                smtp_url: Some("http://mail".into()),
+                ..Default::default()
+            })
+            .starts_with("smtp-url:")
+        );
+        assert!(
+            bad(Settings {
+                mail_from: Some("nobody".into()),
+                ..Default::default()
+            })
+            .starts_with("mail-from:")
+        );
+        assert!(
+            bad(Settings {
+                max_attempts: Some(0),
+                ..Default::default()
+            })
+            .starts_with("max-attempts")
+        );
     }
 }

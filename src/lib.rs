@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod store;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -29,20 +31,39 @@ pub async fn run(
     serve(store, config, listener, shutdown).await
 }
 
-/// Serves the API with a store that is already open and migrated.
+/// Serves the API and runs the delivery workers with a store that is
+/// already open and migrated. On `shutdown`, stops taking requests, lets
+/// attempts in flight finish, and returns.
 pub async fn serve(
     store: Arc<dyn Store>,
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let app = app::router(app::AppState::new(store, config));
+    let config = Arc::new(config);
+    let wake = Arc::new(Notify::new());
+    let mail_wake = Arc::new(Notify::new());
+    let engine = delivery::Engine::new(
+        store.clone(),
+        config.clone(),
+        wake.clone(),
+        mail_wake.clone(),
+    )?;
+    let mailer = delivery::Mailer::new(store.clone(), &config.mail, mail_wake)?;
+    let workers = shutdown.child_token();
+    let engine = tokio::spawn(engine.run(workers.clone()));
+    let mailer = tokio::spawn(mailer.run(workers.clone()));
+
+    let app = app::router(app::AppState::new(store, config, wake));
     tracing::info!(address = %listener.local_addr()?, "herald listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
-        .context("serving HTTP")?;
-    Ok(())
+        .context("serving HTTP");
+    workers.cancel();
+    let _ = engine.await;
+    let _ = mailer.await;
+    served
 }
 
 /// A database URL fit for logs: any password replaced by `***`.

@@ -14,6 +14,23 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match JsonBody::from_request(req, state).await?.0 {
+            Value::Object(map) => Ok(JsonObject(map)),
+            Value::Null => Ok(JsonObject(Map::new())),
+            _ => Err(ApiError::BadRequest(
+                "The request body must be a JSON object".into(),
+            )),
+        }
+    }
+}
+
+/// Any JSON request body; an empty body is `null`.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
@@ -22,14 +39,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(JsonObject(Map::new()));
+            return Ok(JsonBody(Value::Null));
         }
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(JsonObject(map)),
-            Ok(_) => Err(ApiError::BadRequest(
-                "The request body must be a JSON object".into(),
-            )),
-            Err(e) => Err(ApiError::BadRequest(format!("Malformed JSON: {e}"))),
-        }
+        serde_json::from_slice::<Value>(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod collection;
+pub mod events;
 pub mod health;
 pub mod json;
 pub mod rate_limit;

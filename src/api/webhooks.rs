@@ -6,16 +6,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
-use crate::api::auth::Admin;
+use crate::api::auth::{Admin, hash_token};
 use crate::api::collection::{self, CollectionSpec, State as ListState};
 use crate::api::json::JsonObject;
 use crate::app::AppState;
 use crate::domain::list::{FieldKind, ListField};
 use crate::domain::node_id::node_id;
 use crate::domain::target::WebhookUri;
-use crate::domain::time::{format_epoch, now_epoch};
+use crate::domain::time::{format_epoch, now_epoch, now_millis};
 use crate::domain::webhook::{DEFAULT_SOURCE, rules};
-use crate::domain::{Attachment, NewWebhook, ValidationErrors, Webhook, WebhookChanges};
+use crate::domain::{
+    Attachment, NewWebhook, ValidationErrors, Verification, Webhook, WebhookChanges,
+};
 use crate::error::{ApiError, ApiResult};
 
 pub const SOURCE_HEADER: &str = "x-r-service-source";
@@ -211,10 +213,11 @@ pub async fn create(
         attachments: input.attachments,
     };
     let new = errors.into_result(new)?;
-    let hook = state
+    let mut hook = state
         .store
-        .insert_webhook(&caller.account, new, true, now_epoch())
+        .insert_webhook(&caller.account, new, false, now_epoch())
         .await?;
+    hook.verified = verify(&state, &hook).await?;
     Ok(Json(Value::Object(record(&state, &hook))))
 }
 
@@ -247,11 +250,14 @@ pub async fn update(
         attachments: input.attachments,
     };
     let changes = errors.into_result(changes)?;
-    let hook = state
+    let mut hook = state
         .store
         .update_webhook(&caller.account, id, &changes, now_epoch())
         .await?
         .ok_or(ApiError::NotFound)?;
+    if !hook.verified {
+        hook.verified = verify(&state, &hook).await?;
+    }
     Ok(Json(Value::Object(record(&state, &hook))))
 }
 
@@ -268,21 +274,100 @@ pub async fn delete(
     }
 }
 
-/// `POST /webhooks/:id/test` sends a message, which needs the delivery engine.
+/// `POST /webhooks/:id/test` (§8): a message with `object_id` 12345, sent
+/// at once, whatever the webhook's state.
 pub async fn test(
     State(state): State<AppState>,
     Admin(caller): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
+    if !state
+        .store
+        .enqueue_test(&caller.account, id, now_epoch(), now_millis())
+        .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    state.wake.notify_one();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET|POST /webhooks/:id/verify?code=...` (§8): the receiver proves it
+/// wants our messages. No token: the code is the credential.
+pub async fn verify_callback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let code = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .filter(|c| !c.is_empty())
+        .ok_or(ApiError::NotFound)?;
+    if state
+        .store
+        .confirm_verification(id, &hash_token(&code), now_epoch())
+        .await?
+    {
+        Ok(Json(json!({ "message": "Webhook verified" })))
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// Sends the `webhook.verify` handshake for a webhook whose URI is not yet
+/// verified, unless verification is off or the account verified that URI
+/// already. Returns whether the webhook is verified now.
+async fn verify(state: &AppState, hook: &Webhook) -> ApiResult<bool> {
+    let config = &state.config;
+    let verified = !config.delivery.require_verification
+        || state
+            .store
+            .uri_verified(&hook.account, &hook.uri, hook.id)
+            .await?;
+    let verification = if verified {
+        Verification::Verified
+    } else {
+        let code = verification_code();
+        let expires_at = now_epoch() + VERIFY_VALID_SECS;
+        let callback = format!(
+            "{}/v1/webhooks/{}/verify?code={code}&expires_at={expires_at}",
+            config.public_url, hook.id
+        );
+        Verification::Pending {
+            code_hash: hash_token(&code),
+            expires_at,
+            payload: json!({ "callback": callback }),
+        }
+    };
     state
         .store
-        .get_webhook(&caller.account, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Err(ApiError::NotImplemented(
-        "Test messages are not available yet: this Herald has no delivery engine".into(),
-    ))
+        .set_verification(
+            &hook.account,
+            hook.id,
+            &verification,
+            now_epoch(),
+            now_millis(),
+        )
+        .await?;
+    if !verified {
+        state.wake.notify_one();
+    }
+    Ok(verified)
+}
+
+/// A verification code lives 24 hours.
+const VERIFY_VALID_SECS: i64 = 24 * 3600;
+
+/// 24 URL-safe random characters.
+fn verification_code() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 18];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Ids that are not numbers name no record.

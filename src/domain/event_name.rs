@@ -27,6 +27,11 @@ impl EventName {
         &self.0
     }
 
+    /// The handshake event of §8, which no one can subscribe to.
+    pub fn verify() -> EventName {
+        EventName(VERIFY_EVENT.to_string())
+    }
+
     /// For names read back from the store, which were validated when written.
     pub fn from_trusted(name: String) -> EventName {
         EventName(name)

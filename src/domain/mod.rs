@@ -1,8 +1,11 @@
 //! Pure types and rules of Herald: no HTTP, no SQL, no I/O.
 
 pub mod account;
+pub mod delivery;
+pub mod event;
 pub mod event_name;
 pub mod list;
+pub mod mail;
 pub mod node_id;
 pub mod target;
 pub mod time;
@@ -12,4 +15,4 @@ pub mod webhook;
 pub use account::{AccountId, Caller, Role};
 pub use event_name::EventName;
 pub use validation::ValidationErrors;
-pub use webhook::{Attachment, NewWebhook, Webhook, WebhookChanges};
+pub use webhook::{Attachment, NewWebhook, Verification, Webhook, WebhookChanges};

@@ -6,6 +6,11 @@ pub fn now_epoch() -> i64 {
     Utc::now().timestamp()
 }
 
+/// Queue times are epoch milliseconds.
+pub fn now_millis() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
 /// `2016-03-17T22:36:11+00:00`: whole seconds, explicit offset.
 pub fn format_epoch(secs: i64) -> String {
     DateTime::<Utc>::from_timestamp(secs, 0)

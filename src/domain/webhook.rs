@@ -42,6 +42,18 @@ pub struct Webhook {
     pub updated_at: i64,
 }
 
+/// Where a webhook stands in the `webhook.verify` handshake (§8).
+#[derive(Clone, Debug)]
+pub enum Verification {
+    Verified,
+    /// A new code (stored hashed) and the verify message to send.
+    Pending {
+        code_hash: String,
+        expires_at: i64,
+        payload: serde_json::Value,
+    },
+}
+
 /// A validated new webhook.
 #[derive(Clone, Debug)]
 pub struct NewWebhook {
@@ -114,8 +126,12 @@ impl Webhook {
             Some(None) => self.name = self.event.to_string(),
             None => {}
         }
-        if let Some(uri) = &changes.uri {
+        if let Some(uri) = &changes.uri
+            && self.uri != uri.as_str()
+        {
+            // A new URI has to prove itself again (§8).
             self.uri = uri.as_str().to_string();
+            self.verified = false;
         }
         if let Some(description) = &changes.description {
             self.description = description.clone();

@@ -5,8 +5,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::delivery::{
+    AttemptResult, Claimed, DeliveryRecord, FailurePolicy, WebhookEffects,
+};
+use crate::domain::event::{NewEvent, Published};
 use crate::domain::list::{ListQuery, Page};
-use crate::domain::{AccountId, Caller, NewWebhook, Role, Webhook, WebhookChanges};
+use crate::domain::mail::{Mail, NewMail};
+use crate::domain::{AccountId, Caller, NewWebhook, Role, Verification, Webhook, WebhookChanges};
 
 mod list_sql;
 pub mod postgres;
@@ -85,8 +93,121 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<Option<Webhook>>;
 
-    /// `false` when no such webhook is in the account.
+    /// `false` when no such webhook is in the account. Its pending
+    /// deliveries are given up.
     async fn delete_webhook(&self, account: &AccountId, id: i64) -> StoreResult<bool>;
+
+    /// Whether another webhook of the account with this URI is verified.
+    async fn uri_verified(
+        &self,
+        account: &AccountId,
+        uri: &str,
+        except_id: i64,
+    ) -> StoreResult<bool>;
+
+    /// Marks the webhook verified, or voids its code and queues a
+    /// `webhook.verify` message with a new one.
+    async fn set_verification(
+        &self,
+        account: &AccountId,
+        webhook_id: i64,
+        verification: &Verification,
+        now: i64,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// Verifies the webhook when `code_hash` is its current, unexpired code.
+    async fn confirm_verification(
+        &self,
+        webhook_id: i64,
+        code_hash: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+
+    /// Queues a test message (object_id 12345); `false` when no such webhook.
+    async fn enqueue_test(
+        &self,
+        account: &AccountId,
+        webhook_id: i64,
+        now: i64,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
+
+    /// Stores the events and one delivery for each matching webhook, in one
+    /// transaction: when this returns, all of it is durable.
+    async fn publish(
+        &self,
+        account: &AccountId,
+        events: &[NewEvent],
+        idempotency_window_secs: i64,
+        now: i64,
+        now_ms: i64,
+    ) -> StoreResult<Vec<Published>>;
+
+    /// Leases up to `limit` due deliveries to `lease_owner` until `lease_until_ms`.
+    async fn claim_due(
+        &self,
+        lease_owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Claimed>>;
+
+    /// Records finished attempts (each only if its lease still holds) and
+    /// their effect on webhooks, in one transaction.
+    async fn finish_attempts(
+        &self,
+        results: &[AttemptResult],
+        policy: FailurePolicy,
+        now: i64,
+        now_ms: i64,
+    ) -> StoreResult<Vec<WebhookEffects>>;
+
+    /// The deliveries of a webhook, newest first.
+    async fn webhook_deliveries(
+        &self,
+        account: &AccountId,
+        webhook_id: i64,
+        now_ms: i64,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+
+    /// Makes deliveries leased by owners starting with `owner_prefix` due now.
+    async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64>;
+
+    /// When the next pending delivery falls due.
+    async fn next_due_at(&self) -> StoreResult<Option<i64>>;
+
+    /// Wakes `wake` when another process queues work (PostgreSQL
+    /// LISTEN/NOTIFY), until `shutdown`. A no-op where there is no such channel.
+    fn watch_for_work(&self, wake: Arc<Notify>, shutdown: CancellationToken);
+
+    /// `mail_exceptions_to` of the webhook, else the e-mails of the
+    /// account's administrators.
+    async fn mail_recipients(
+        &self,
+        account: &AccountId,
+        webhook_id: i64,
+    ) -> StoreResult<Vec<String>>;
+
+    async fn enqueue_mail(&self, mail: &NewMail, now: i64, now_ms: i64) -> StoreResult<()>;
+
+    /// Leases up to `limit` due mails until `lease_until_ms`.
+    async fn claim_mails(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Mail>>;
+
+    /// Marks a mail sent (`retry_at_ms` None, no error), failed for good
+    /// (None, an error) or due again at `retry_at_ms`.
+    async fn finish_mail(
+        &self,
+        id: i64,
+        retry_at_ms: Option<i64>,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<()>;
 }
 
 /// Opens the database a URL names and applies pending migrations.
@@ -111,6 +232,71 @@ const WEBHOOK_COLUMNS: &str = "id, account_id, name, event, uri, description, di
 /// Expects `self.read` and `self.write` pools.
 macro_rules! impl_store {
     ($store:ty, { $($specific:tt)* }) => {
+        impl $store {
+            async fn insert_event(
+                tx: &mut sqlx::Transaction<'static, Db>,
+                account: &AccountId,
+                event: &crate::domain::event::NewEvent,
+                kind: &str,
+                now: i64,
+            ) -> StoreResult<i64> {
+                let links = (!event.links.is_empty()).then(|| event.links.to_json().to_string());
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO events (account_id, kind, event, object_id, person_id, person_name, \
+                     payload, links, webhook_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                )
+                .bind(account.as_str())
+                .bind(kind)
+                .bind(event.event.as_str())
+                .bind(event.object_id)
+                .bind(event.person_id)
+                .bind(&event.person_name)
+                .bind(event.payload.to_string())
+                .bind(links)
+                .bind(event.webhook_id)
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?;
+                Ok(id)
+            }
+
+            /// A delivery to one webhook whatever its state (tests, verification).
+            async fn insert_direct_delivery(
+                tx: &mut sqlx::Transaction<'static, Db>,
+                account: &AccountId,
+                webhook_id: i64,
+                event_id: i64,
+                kind: &str,
+                now: i64,
+                now_ms: i64,
+            ) -> StoreResult<()> {
+                let sql = const_format::concatcp!(
+                    "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, kind, status, attempts, \
+                     next_attempt_at, created_at, updated_at) \
+                     VALUES (", <$store>::UUID_SQL, ", $1, $2, $3, $4, 'pending', 0, $5, $6, $6)"
+                );
+                sqlx::query(sql)
+                    .bind(account.as_str())
+                    .bind(webhook_id)
+                    .bind(event_id)
+                    .bind(kind)
+                    .bind(now_ms)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                Self::notify_work(tx).await
+            }
+
+            /// Tells other processes that work was queued (delivered on commit).
+            async fn notify_work(tx: &mut sqlx::Transaction<'static, Db>) -> StoreResult<()> {
+                if !<$store>::NOTIFY_SQL.is_empty() {
+                    sqlx::query(<$store>::NOTIFY_SQL).execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             #[tracing::instrument(skip(self))]
@@ -296,12 +482,14 @@ macro_rules! impl_store {
                     .await?;
                 let Some(row) = row else { return Ok(None) };
                 let mut hook = row.into_domain()?;
+                let was_disabled = hook.disabled;
                 if hook.apply(changes, now) {
                     sqlx::query(
                         "UPDATE webhooks SET name = $1, event = $2, uri = $3, description = $4, \
                          disabled = $5, mail_exceptions_to = $6, source = $7, source_id = $8, \
-                         webhook_policy_id = $9, attachments = $10, updated_at = $11 \
-                         WHERE id = $12",
+                         webhook_policy_id = $9, attachments = $10, updated_at = $11, \
+                         consecutive_failures = CASE WHEN $13 THEN 0 ELSE consecutive_failures END, \
+                         verified = $14 WHERE id = $12",
                     )
                     .bind(&hook.name)
                     .bind(hook.event.as_str())
@@ -315,6 +503,8 @@ macro_rules! impl_store {
                     .bind(rows::attachments_json(&hook.attachments))
                     .bind(hook.updated_at)
                     .bind(hook.id)
+                    .bind(was_disabled && !hook.disabled)
+                    .bind(hook.verified)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -324,12 +514,467 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip(self))]
             async fn delete_webhook(&self, account: &AccountId, id: i64) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query("DELETE FROM webhooks WHERE account_id = $1 AND id = $2")
                     .bind(account.as_str())
                     .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() > 0 {
+                    sqlx::query(
+                        "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, \
+                         last_error = 'webhook deleted' WHERE webhook_id = $1 AND status = 'pending'",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn uri_verified(&self, account: &AccountId, uri: &str, except_id: i64) -> StoreResult<bool> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM webhooks WHERE account_id = $1 AND uri = $2 AND verified = TRUE \
+                     AND id <> $3 LIMIT 1",
+                )
+                .bind(account.as_str())
+                .bind(uri)
+                .bind(except_id)
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(row.is_some())
+            }
+
+            #[tracing::instrument(skip(self, verification))]
+            async fn set_verification(
+                &self,
+                account: &AccountId,
+                webhook_id: i64,
+                verification: &Verification,
+                now: i64,
+                now_ms: i64,
+            ) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                match verification {
+                    Verification::Verified => {
+                        sqlx::query(
+                            "UPDATE webhooks SET verified = TRUE, verify_code_hash = NULL, \
+                             verify_expires_at = NULL WHERE account_id = $1 AND id = $2",
+                        )
+                        .bind(account.as_str())
+                        .bind(webhook_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Verification::Pending { code_hash, expires_at, payload } => {
+                        let done = sqlx::query(
+                            "UPDATE webhooks SET verified = FALSE, verify_code_hash = $1, \
+                             verify_expires_at = $2 WHERE account_id = $3 AND id = $4",
+                        )
+                        .bind(code_hash)
+                        .bind(expires_at)
+                        .bind(account.as_str())
+                        .bind(webhook_id)
+                        .execute(&mut *tx)
+                        .await?;
+                        if done.rows_affected() > 0 {
+                            let event = crate::domain::event::NewEvent {
+                                event: crate::domain::EventName::verify(),
+                                object_id: webhook_id,
+                                person_id: None,
+                                person_name: None,
+                                payload: payload.clone(),
+                                links: Default::default(),
+                                idempotency_key: None,
+                                webhook_id: Some(webhook_id),
+                            };
+                            let event_id = Self::insert_event(&mut tx, account, &event, "verify", now).await?;
+                            Self::insert_direct_delivery(&mut tx, account, webhook_id, event_id, "verify", now, now_ms).await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn confirm_verification(&self, webhook_id: i64, code_hash: &str, now: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE webhooks SET verified = TRUE, verify_code_hash = NULL, verify_expires_at = NULL \
+                     WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3",
+                )
+                .bind(webhook_id)
+                .bind(code_hash)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn enqueue_test(&self, account: &AccountId, webhook_id: i64, now: i64, now_ms: i64) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let found: Option<(String,)> =
+                    sqlx::query_as("SELECT event FROM webhooks WHERE account_id = $1 AND id = $2")
+                        .bind(account.as_str())
+                        .bind(webhook_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some((event_name,)) = found else { return Ok(false) };
+                let event = crate::domain::event::NewEvent {
+                    event: crate::domain::EventName::from_trusted(event_name),
+                    object_id: crate::domain::event::TEST_OBJECT_ID,
+                    person_id: None,
+                    person_name: None,
+                    payload: serde_json::json!({}),
+                    links: Default::default(),
+                    idempotency_key: None,
+                    webhook_id: Some(webhook_id),
+                };
+                let event_id = Self::insert_event(&mut tx, account, &event, "test", now).await?;
+                Self::insert_direct_delivery(&mut tx, account, webhook_id, event_id, "test", now, now_ms).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            #[tracing::instrument(skip(self, events), fields(count = events.len()))]
+            async fn publish(
+                &self,
+                account: &AccountId,
+                events: &[NewEvent],
+                idempotency_window_secs: i64,
+                now: i64,
+                now_ms: i64,
+            ) -> StoreResult<Vec<Published>> {
+                let mut tx = self.begin_write().await?;
+                let mut published = Vec::with_capacity(events.len());
+                for event in events {
+                    if let Some(key) = &event.idempotency_key {
+                        // Claims the key unless a live claim exists; the row
+                        // lock makes a concurrent claim wait for this one.
+                        let claimed: Option<(i64,)> = sqlx::query_as(
+                            "INSERT INTO idempotency_keys (account_id, key, event_id, created_at) \
+                             VALUES ($1, $2, NULL, $3) ON CONFLICT (account_id, key) DO UPDATE \
+                             SET event_id = NULL, created_at = excluded.created_at \
+                             WHERE idempotency_keys.created_at <= $4 RETURNING created_at",
+                        )
+                        .bind(account.as_str())
+                        .bind(key)
+                        .bind(now)
+                        .bind(now - idempotency_window_secs)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if claimed.is_none() {
+                            let (original,): (Option<i64>,) = sqlx::query_as(
+                                "SELECT event_id FROM idempotency_keys WHERE account_id = $1 AND key = $2",
+                            )
+                            .bind(account.as_str())
+                            .bind(key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            published.push(Published { id: original.unwrap_or(0), deliveries: 0, duplicate: true });
+                            continue;
+                        }
+                    }
+                    let event_id = Self::insert_event(&mut tx, account, event, "event", now).await?;
+                    if let Some(key) = &event.idempotency_key {
+                        sqlx::query("UPDATE idempotency_keys SET event_id = $1 WHERE account_id = $2 AND key = $3")
+                            .bind(event_id)
+                            .bind(account.as_str())
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    let fan_out = const_format::concatcp!(
+                        "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, kind, status, \
+                         attempts, next_attempt_at, created_at, updated_at) \
+                         SELECT ", <$store>::UUID_SQL, ", account_id, id, $1, 'event', 'pending', 0, $2, $3, $3 \
+                         FROM webhooks WHERE account_id = $4 AND event = $5 AND disabled = FALSE \
+                         AND verified = TRUE AND ($6 IS NULL OR id = $6)"
+                    );
+                    let done = sqlx::query(fan_out)
+                        .bind(event_id)
+                        .bind(now_ms)
+                        .bind(now)
+                        .bind(account.as_str())
+                        .bind(event.event.as_str())
+                        .bind(event.webhook_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    published.push(Published {
+                        id: event_id,
+                        deliveries: done.rows_affected() as i64,
+                        duplicate: false,
+                    });
+                }
+                if published.iter().any(|p| p.deliveries > 0) {
+                    Self::notify_work(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(published)
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn claim_due(
+                &self,
+                lease_owner: &str,
+                now_ms: i64,
+                lease_until_ms: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<Claimed>> {
+                let claim = const_format::concatcp!(
+                    "UPDATE deliveries SET lease_owner = $1, next_attempt_at = $2 \
+                     WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' \
+                     AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4", <$store>::SKIP_LOCKED, ") \
+                     AND status = 'pending' AND next_attempt_at <= $3"
+                );
+                let done = sqlx::query(claim)
+                    .bind(lease_owner)
+                    .bind(lease_until_ms)
+                    .bind(now_ms)
+                    .bind(limit)
                     .execute(&self.write)
                     .await?;
-                Ok(done.rows_affected() > 0)
+                if done.rows_affected() == 0 {
+                    return Ok(Vec::new());
+                }
+                let claimed: Vec<rows::ClaimRow> = sqlx::query_as(
+                    "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, d.webhook_id, \
+                     e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links \
+                     FROM deliveries d JOIN events e ON e.id = d.event_id \
+                     WHERE d.lease_owner = $1 AND d.status = 'pending'",
+                )
+                .bind(lease_owner)
+                .fetch_all(&self.write)
+                .await?;
+                let mut ids: Vec<i64> = claimed.iter().map(|c| c.webhook_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let mut hooks = std::collections::HashMap::new();
+                for chunk in ids.chunks(500) {
+                    let mut select = sqlx::QueryBuilder::new(const_format::concatcp!(
+                        "SELECT ", WEBHOOK_COLUMNS, " FROM webhooks WHERE id IN ("
+                    ));
+                    let mut list = select.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    select.push(")");
+                    let found: Vec<rows::WebhookRow> = select.build_query_as().fetch_all(&self.write).await?;
+                    for row in found {
+                        let hook = row.into_domain()?;
+                        hooks.insert(hook.id, hook);
+                    }
+                }
+                claimed
+                    .into_iter()
+                    .map(|row| {
+                        let webhook = hooks.get(&row.webhook_id).cloned();
+                        row.into_domain(webhook)
+                    })
+                    .collect()
+            }
+
+            #[tracing::instrument(skip(self, results), fields(count = results.len()))]
+            async fn finish_attempts(
+                &self,
+                results: &[AttemptResult],
+                policy: FailurePolicy,
+                now: i64,
+                now_ms: i64,
+            ) -> StoreResult<Vec<WebhookEffects>> {
+                let mut tx = self.begin_write().await?;
+                let mut effects = Vec::new();
+                for result in results {
+                    let status = if result.succeeded {
+                        "succeeded"
+                    } else if result.retry_at_ms.is_some() {
+                        "pending"
+                    } else {
+                        "given_up"
+                    };
+                    let done = sqlx::query(
+                        "UPDATE deliveries SET status = $1, attempts = attempts + $2, next_attempt_at = $3, \
+                         lease_owner = NULL, last_error = $4, updated_at = $5 \
+                         WHERE id = $6 AND lease_owner = $7 AND status = 'pending'",
+                    )
+                    .bind(status)
+                    .bind(i64::from(result.attempted))
+                    .bind(result.retry_at_ms.unwrap_or(now_ms))
+                    .bind(&result.error)
+                    .bind(now)
+                    .bind(result.delivery_id)
+                    .bind(&result.lease_owner)
+                    .execute(&mut *tx)
+                    .await?;
+                    let counts = result.attempted && result.kind != crate::domain::event::EventKind::Test;
+                    if done.rows_affected() == 0 || !counts {
+                        continue;
+                    }
+                    if result.succeeded {
+                        sqlx::query("UPDATE webhooks SET consecutive_failures = 0 WHERE id = $1 AND consecutive_failures <> 0")
+                            .bind(result.webhook_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        continue;
+                    }
+                    let sql = const_format::concatcp!(
+                        "SELECT ", WEBHOOK_COLUMNS, ", consecutive_failures, last_failure_mail_at \
+                         FROM webhooks WHERE id = $1", <$store>::LOCK_FOR_UPDATE
+                    );
+                    let row: Option<rows::WebhookFailureRow> = sqlx::query_as(sql)
+                        .bind(result.webhook_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(row) = row else { continue };
+                    let (mut webhook, failures, last_mail) = row.into_parts()?;
+                    let failures = failures + 1;
+                    let threshold = policy.disable_after_failures;
+                    let disabled_now = !webhook.disabled
+                        && (result.gone || (threshold > 0 && failures >= threshold));
+                    let failure_mail_due = last_mail.is_none_or(|t| now - t >= policy.mail_interval_secs);
+                    sqlx::query(
+                        "UPDATE webhooks SET consecutive_failures = $1, last_error = $2, \
+                         disabled = (disabled OR $3), \
+                         last_failure_mail_at = CASE WHEN $4 THEN $5 ELSE last_failure_mail_at END, \
+                         updated_at = CASE WHEN $3 THEN $5 ELSE updated_at END WHERE id = $6",
+                    )
+                    .bind(failures)
+                    .bind(&result.error)
+                    .bind(disabled_now)
+                    .bind(failure_mail_due)
+                    .bind(now)
+                    .bind(result.webhook_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    webhook.last_error = result.error.clone();
+                    if disabled_now {
+                        webhook.disabled = true;
+                        webhook.updated_at = now;
+                    }
+                    effects.push(WebhookEffects { webhook, disabled_now, failure_mail_due, failures });
+                }
+                tx.commit().await?;
+                Ok(effects)
+            }
+
+            async fn webhook_deliveries(
+                &self,
+                account: &AccountId,
+                webhook_id: i64,
+                now_ms: i64,
+            ) -> StoreResult<Vec<DeliveryRecord>> {
+                let rows: Vec<rows::DeliveryRow> = sqlx::query_as(
+                    "SELECT id, uuid, origin_uuid, webhook_id, event_id, kind, status, lease_owner, attempts, \
+                     next_attempt_at, last_error, created_at, updated_at FROM deliveries \
+                     WHERE account_id = $1 AND webhook_id = $2 ORDER BY id DESC",
+                )
+                .bind(account.as_str())
+                .bind(webhook_id)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.into_domain(now_ms)).collect())
+            }
+
+            async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "UPDATE deliveries SET next_attempt_at = $1, lease_owner = NULL \
+                     WHERE status = 'pending' AND lease_owner LIKE $2",
+                )
+                .bind(now_ms)
+                .bind(format!("{owner_prefix}%"))
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn next_due_at(&self) -> StoreResult<Option<i64>> {
+                let (next,): (Option<i64>,) =
+                    sqlx::query_as("SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'")
+                        .fetch_one(&self.read)
+                        .await?;
+                Ok(next)
+            }
+
+            async fn mail_recipients(&self, account: &AccountId, webhook_id: i64) -> StoreResult<Vec<String>> {
+                let exceptions: Option<(Option<String>,)> =
+                    sqlx::query_as("SELECT mail_exceptions_to FROM webhooks WHERE account_id = $1 AND id = $2")
+                        .bind(account.as_str())
+                        .bind(webhook_id)
+                        .fetch_optional(&self.read)
+                        .await?;
+                if let Some((Some(list),)) = exceptions {
+                    return Ok(list.split(',').map(str::to_string).collect());
+                }
+                let admins: Vec<(String,)> = sqlx::query_as(
+                    "SELECT email FROM people WHERE account_id = $1 AND email IS NOT NULL \
+                     AND (',' || roles || ',') LIKE '%,administrator,%' ORDER BY id",
+                )
+                .bind(account.as_str())
+                .fetch_all(&self.read)
+                .await?;
+                Ok(admins.into_iter().map(|(e,)| e).collect())
+            }
+
+            async fn enqueue_mail(&self, mail: &NewMail, now: i64, now_ms: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO mails (account_id, webhook_id, recipients, subject, body, status, attempts, \
+                     next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)",
+                )
+                .bind(&mail.account)
+                .bind(mail.webhook_id)
+                .bind(mail.recipients.join(","))
+                .bind(&mail.subject)
+                .bind(&mail.body)
+                .bind(now_ms)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn claim_mails(&self, now_ms: i64, lease_until_ms: i64, limit: i64) -> StoreResult<Vec<Mail>> {
+                let claim = const_format::concatcp!(
+                    "UPDATE mails SET next_attempt_at = $1 WHERE id IN (SELECT id FROM mails \
+                     WHERE status = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT $3", <$store>::SKIP_LOCKED, ") \
+                     AND status = 'pending' AND next_attempt_at <= $2 \
+                     RETURNING id, recipients, subject, body, attempts"
+                );
+                let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(claim)
+                    .bind(lease_until_ms)
+                    .bind(now_ms)
+                    .bind(limit)
+                    .fetch_all(&self.write)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, recipients, subject, body, attempts)| Mail {
+                        id,
+                        recipients: recipients.split(',').filter(|r| !r.is_empty()).map(str::to_string).collect(),
+                        subject,
+                        body,
+                        attempts,
+                    })
+                    .collect())
+            }
+
+            async fn finish_mail(&self, id: i64, retry_at_ms: Option<i64>, error: Option<&str>, now_ms: i64) -> StoreResult<()> {
+                let status = match (retry_at_ms, error) {
+                    (Some(_), _) => "pending",
+                    (None, None) => "sent",
+                    (None, Some(_)) => "failed",
+                };
+                sqlx::query(
+                    "UPDATE mails SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
+                     last_error = $3 WHERE id = $4",
+                )
+                .bind(status)
+                .bind(retry_at_ms.unwrap_or(now_ms))
+                .bind(error)
+                .bind(id)
+                .execute(&self.write)
+                .await?;
+                Ok(())
             }
 
             $($specific)*

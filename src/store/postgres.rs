@@ -2,12 +2,21 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::sync::Arc;
+
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::{PersonSpec, StoreResult, WEBHOOK_COLUMNS, impl_store, list_sql, rows};
+use crate::domain::delivery::{
+    AttemptResult, Claimed, DeliveryRecord, FailurePolicy, WebhookEffects,
+};
+use crate::domain::event::{NewEvent, Published};
 use crate::domain::list::{ListQuery, Page};
-use crate::domain::{AccountId, Caller, NewWebhook, Webhook, WebhookChanges};
+use crate::domain::mail::{Mail, NewMail};
+use crate::domain::{AccountId, Caller, NewWebhook, Verification, Webhook, WebhookChanges};
 
 pub struct PgStore {
     write: PgPool,
@@ -15,8 +24,16 @@ pub struct PgStore {
     read: PgPool,
 }
 
+type Db = Postgres;
+
+/// The channel that tells workers in every process that work was queued.
+const WORK_CHANNEL: &str = "herald_work";
+
 impl PgStore {
     const LOCK_FOR_UPDATE: &'static str = " FOR UPDATE";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    const NOTIFY_SQL: &'static str = "SELECT pg_notify('herald_work', '')";
+    const UUID_SQL: &'static str = "gen_random_uuid()::text";
 
     pub async fn connect(url: &str) -> StoreResult<PgStore> {
         let pool = PgPoolOptions::new()
@@ -42,4 +59,42 @@ impl_store!(PgStore, {
             .await?;
         Ok(())
     }
+
+    fn watch_for_work(&self, wake: Arc<Notify>, shutdown: CancellationToken) {
+        let pool = self.write.clone();
+        tokio::spawn(async move {
+            while !shutdown.is_cancelled() {
+                match listen(&pool, &wake, &shutdown).await {
+                    Ok(()) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, "LISTEN connection lost; reconnecting");
+                        // Work queued meanwhile must not wait for the next poll.
+                        wake.notify_one();
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                    }
+                }
+            }
+        });
+    }
 });
+
+async fn listen(
+    pool: &PgPool,
+    wake: &Notify,
+    shutdown: &CancellationToken,
+) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(WORK_CHANNEL).await?;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            notification = listener.recv() => {
+                notification?;
+                wake.notify_one();
+            }
+        }
+    }
+}

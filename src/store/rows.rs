@@ -1,5 +1,7 @@
 //! Database rows and their conversion to domain types, shared by both backends.
 
+use crate::domain::delivery::{Claimed, DeliveryRecord, DeliveryStatus};
+use crate::domain::event::{EventKind, Links, StoredEvent};
 use crate::domain::{AccountId, Attachment, EventName, Role, Webhook};
 
 use super::StoreError;
@@ -46,6 +48,119 @@ impl WebhookRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
+    }
+}
+
+/// A webhook with its failure bookkeeping.
+#[derive(sqlx::FromRow)]
+pub struct WebhookFailureRow {
+    #[sqlx(flatten)]
+    webhook: WebhookRow,
+    consecutive_failures: i64,
+    last_failure_mail_at: Option<i64>,
+}
+
+impl WebhookFailureRow {
+    pub fn into_parts(self) -> Result<(Webhook, i64, Option<i64>), StoreError> {
+        Ok((
+            self.webhook.into_domain()?,
+            self.consecutive_failures,
+            self.last_failure_mail_at,
+        ))
+    }
+}
+
+/// A leased delivery joined with its event.
+#[derive(sqlx::FromRow)]
+pub struct ClaimRow {
+    id: i64,
+    uuid: String,
+    origin_uuid: Option<String>,
+    lease_owner: String,
+    attempts: i64,
+    kind: String,
+    pub webhook_id: i64,
+    event_id: i64,
+    event: String,
+    object_id: i64,
+    person_id: Option<i64>,
+    person_name: Option<String>,
+    payload: String,
+    links: Option<String>,
+}
+
+impl ClaimRow {
+    pub fn into_domain(self, webhook: Option<Webhook>) -> Result<Claimed, StoreError> {
+        let payload = serde_json::from_str(&self.payload)
+            .map_err(|e| StoreError::Corrupt(format!("event {} payload: {e}", self.event_id)))?;
+        let links =
+            match &self.links {
+                Some(text) => Links::from_json(&serde_json::from_str(text).map_err(|e| {
+                    StoreError::Corrupt(format!("event {} links: {e}", self.event_id))
+                })?),
+                None => Links::default(),
+            };
+        let kind = EventKind::from_stored(&self.kind);
+        Ok(Claimed {
+            id: self.id,
+            uuid: self.uuid,
+            origin_uuid: self.origin_uuid,
+            lease_owner: self.lease_owner,
+            attempts: self.attempts,
+            kind,
+            webhook,
+            event: StoredEvent {
+                id: self.event_id,
+                kind,
+                event: self.event,
+                object_id: self.object_id,
+                person_id: self.person_id,
+                person_name: self.person_name,
+                payload,
+                links,
+            },
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct DeliveryRow {
+    id: i64,
+    uuid: String,
+    origin_uuid: Option<String>,
+    webhook_id: i64,
+    event_id: i64,
+    kind: String,
+    status: String,
+    lease_owner: Option<String>,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl DeliveryRow {
+    pub fn into_domain(self, now_ms: i64) -> DeliveryRecord {
+        DeliveryRecord {
+            status: DeliveryStatus::from_stored(
+                &self.status,
+                self.lease_owner.is_some(),
+                self.next_attempt_at,
+                now_ms,
+            ),
+            id: self.id,
+            uuid: self.uuid,
+            origin_uuid: self.origin_uuid,
+            webhook_id: self.webhook_id,
+            event_id: self.event_id,
+            kind: EventKind::from_stored(&self.kind),
+            attempts: self.attempts,
+            next_attempt_at: self.next_attempt_at,
+            last_error: self.last_error,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
     }
 }
 

@@ -9,9 +9,19 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
 use super::{PersonSpec, StoreResult, WEBHOOK_COLUMNS, impl_store, list_sql, rows};
+use crate::domain::delivery::{
+    AttemptResult, Claimed, DeliveryRecord, FailurePolicy, WebhookEffects,
+};
+use crate::domain::event::{NewEvent, Published};
 use crate::domain::list::{ListQuery, Page};
-use crate::domain::{AccountId, Caller, NewWebhook, Webhook, WebhookChanges};
+use crate::domain::mail::{Mail, NewMail};
+use crate::domain::{AccountId, Caller, NewWebhook, Verification, Webhook, WebhookChanges};
 
 pub struct SqliteStore {
     /// One connection: SQLite allows one writer at a time, and queueing in
@@ -20,8 +30,18 @@ pub struct SqliteStore {
     read: SqlitePool,
 }
 
+type Db = Sqlite;
+
 impl SqliteStore {
     const LOCK_FOR_UPDATE: &'static str = "";
+    /// One writer at a time: there is nothing to skip.
+    const SKIP_LOCKED: &'static str = "";
+    /// Workers of this process are woken in-process; others poll.
+    const NOTIFY_SQL: &'static str = "";
+    /// A random (version 4) UUID.
+    const UUID_SQL: &'static str = "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || \
+        substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || \
+        substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))";
 
     pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
         let options = SqliteConnectOptions::from_str(url)?
@@ -61,4 +81,6 @@ impl_store!(SqliteStore, {
             .await?;
         Ok(())
     }
+
+    fn watch_for_work(&self, _wake: Arc<Notify>, _shutdown: CancellationToken) {}
 });

@@ -153,6 +153,7 @@ async fn a_cli_token_works_against_a_running_server() {
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(herald::run(config, listener, shutdown.clone()));
 
+    herald::delivery::sender::install_crypto_provider();
     let client = reqwest::Client::new();
     let created = client
         .post(format!("http://{address}/v1/webhooks"))

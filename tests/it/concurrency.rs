@@ -41,5 +41,4 @@ async fn concurrent_creates_and_lists_on_sqlite_never_fail() {
     }
     let listed = app.get("/v1/webhooks?per_page=1", &token).await;
     assert_eq!(listed.header("x-pagination-total-entries"), "320");
-    app.cleanup().await;
 }

@@ -6,6 +6,8 @@ mod auth;
 mod cli;
 mod collection;
 mod concurrency;
+mod delivery;
 mod errors;
+mod events;
 mod store;
 mod webhooks;

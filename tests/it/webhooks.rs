@@ -23,7 +23,7 @@ on_both_databases!(
     put_is_an_alias_of_patch,
     patch_validates_like_create,
     delete_answers_204_then_404,
-    test_endpoint_answers_501_until_delivery_exists,
+    test_endpoint_queues_a_message_and_404s_for_unknown_webhooks,
     policy_references_must_name_an_enabled_policy,
     description_attachments_aggregate_into_attachments,
 );
@@ -439,7 +439,7 @@ async fn delete_answers_204_then_404(app: TestApp) {
     );
 }
 
-async fn test_endpoint_answers_501_until_delivery_exists(app: TestApp) {
+async fn test_endpoint_queues_a_message_and_404s_for_unknown_webhooks(app: TestApp) {
     let token = app.admin("wdc").await;
     let hook = app.webhook(&token, "request.create").await;
     let response = app
@@ -449,13 +449,16 @@ async fn test_endpoint_answers_501_until_delivery_exists(app: TestApp) {
             json!({}),
         )
         .await;
-    assert_eq!(response.status, StatusCode::NOT_IMPLEMENTED);
-    assert!(
-        response.body["message"]
-            .as_str()
-            .unwrap()
-            .contains("not available")
-    );
+    assert_eq!(response.status, StatusCode::NO_CONTENT);
+    assert_eq!(response.body, Value::Null);
+    let account = herald::domain::AccountId::parse("wdc").unwrap();
+    let id = hook["id"].as_i64().unwrap();
+    let queued = app.store.webhook_deliveries(&account, id, 0).await.unwrap();
+    let tests: Vec<_> = queued
+        .iter()
+        .filter(|d| d.kind == herald::domain::event::EventKind::Test)
+        .collect();
+    assert_eq!(tests.len(), 1, "{queued:?}");
     let response = app.post("/v1/webhooks/4242/test", &token, json!({})).await;
     assert_eq!(response.status, StatusCode::NOT_FOUND);
 }

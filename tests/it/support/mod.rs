@@ -10,11 +10,14 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use herald::api::auth::{generate_token, hash_token};
 use herald::app::{AppState, router};
 use herald::config::{Config, Settings};
+use herald::delivery::{Engine, Mailer};
 use herald::domain::{AccountId, Role};
 use herald::store::{self, PersonSpec, Store};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use sqlx::Connection;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,17 +32,67 @@ pub fn postgres_base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
+pub mod receiver;
+pub mod smtp;
+
 enum Resource {
     Dir(#[allow(dead_code)] tempfile::TempDir),
     Schema(String),
+}
+
+impl Drop for Resource {
+    /// Drops a test's PostgreSQL schema even when the test panicked. The
+    /// test's own connections (named after the schema) are ended first: one
+    /// may still hold a lock its runtime, blocked here, cannot release.
+    fn drop(&mut self) {
+        let Resource::Schema(schema) = self else {
+            return;
+        };
+        let schema = schema.clone();
+        let worker = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_base_url()).await else { return };
+                let ended = sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1")
+                    .bind(&schema)
+                    .execute(&mut conn)
+                    .await;
+                let dropped = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&mut conn)
+                    .await;
+                if let Err(error) = ended.and(dropped) {
+                    eprintln!("could not drop the test schema {schema}: {error}");
+                }
+            });
+        });
+        let _ = worker.join();
+    }
+}
+
+/// Stops a test app's delivery workers when the last clone goes.
+struct Workers {
+    shutdown: CancellationToken,
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
 }
 
 #[derive(Clone)]
 pub struct TestApp {
     pub router: Router,
     pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
     pub database_url: String,
-    resource: Arc<Resource>,
+    pub wake: Arc<Notify>,
+    workers: Option<Arc<Workers>>,
+    /// Held for its `Drop`: the database goes with the last clone.
+    _resource: Arc<Resource>,
 }
 
 pub struct TestResponse {
@@ -84,21 +137,16 @@ impl TestResponse {
     }
 }
 
-/// Runs `test` against a fresh app on `backend`, then drops its database,
-/// even when the test panics. PostgreSQL tests skip with a printed reason
-/// when no server answers, except under CI, where they fail.
+/// Runs `test` against a fresh app (API only) on `backend`. Its database
+/// goes with it. PostgreSQL tests skip with a printed reason when no server
+/// answers, except under CI, where they fail.
 pub async fn run<F, Fut>(test: F, backend: Backend)
 where
     F: FnOnce(TestApp) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = ()>,
 {
-    let Some(app) = TestApp::start(backend, Settings::default()).await else {
-        return;
-    };
-    let outcome = tokio::spawn(test(app.clone())).await;
-    app.cleanup().await;
-    if let Err(error) = outcome {
-        std::panic::resume_unwind(error.into_panic());
+    if let Some(app) = TestApp::start(backend, Settings::default()).await {
+        test(app).await;
     }
 }
 
@@ -117,6 +165,54 @@ macro_rules! on_both_databases {
             }
         }
     )*};
+}
+
+/// Declares `mod name { sqlite, postgres }` tests running `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// Settings for tests that deliver to receivers on loopback: private
+/// targets allowed, no verification handshake, quick retries.
+pub fn delivery_settings() -> Settings {
+    Settings {
+        allow_private_targets: Some(true),
+        require_verification: Some(false),
+        retry_schedule: Some("50ms".into()),
+        delivery_timeout: Some("5s".into()),
+        ..Settings::default()
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, for at most 15 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 impl TestApp {
@@ -144,7 +240,9 @@ impl TestApp {
                     Err(error) => panic!("PostgreSQL must run under CI ({base}): {error}"),
                 }
                 let separator = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{separator}options[search_path]={schema}");
+                let url = format!(
+                    "{base}{separator}options[search_path]={schema}&application_name={schema}"
+                );
                 (url, Resource::Schema(schema))
             }
         };
@@ -153,14 +251,37 @@ impl TestApp {
             public_url: Some("http://herald.test".into()),
             ..settings
         };
-        let config = Config::from_settings(settings).unwrap();
+        let config = Arc::new(Config::from_settings(settings).unwrap());
         let store = store::connect(&database_url).await.unwrap();
+        let wake = Arc::new(Notify::new());
         Some(TestApp {
-            router: router(AppState::new(store.clone(), config)),
+            router: router(AppState::new(store.clone(), config.clone(), wake.clone())),
             store,
+            config,
             database_url,
-            resource: Arc::new(resource),
+            wake,
+            workers: None,
+            _resource: Arc::new(resource),
         })
+    }
+
+    /// An app whose delivery workers (engine and mailer) run until it is dropped.
+    pub async fn running(backend: Backend, settings: Settings) -> Option<TestApp> {
+        let mut app = TestApp::start(backend, settings).await?;
+        let shutdown = CancellationToken::new();
+        let mail_wake = Arc::new(Notify::new());
+        let engine = Engine::new(
+            app.store.clone(),
+            app.config.clone(),
+            app.wake.clone(),
+            mail_wake.clone(),
+        )
+        .unwrap();
+        let mailer = Mailer::new(app.store.clone(), &app.config.mail, mail_wake).unwrap();
+        tokio::spawn(engine.run(shutdown.clone()));
+        tokio::spawn(mailer.run(shutdown.clone()));
+        app.workers = Some(Arc::new(Workers { shutdown }));
+        Some(app)
     }
 
     /// The same database behind a router with other settings.
@@ -171,21 +292,15 @@ impl TestApp {
             ..Settings::default()
         };
         change(&mut settings);
-        let config = Config::from_settings(settings).unwrap();
+        let config = Arc::new(Config::from_settings(settings).unwrap());
         TestApp {
-            router: router(AppState::new(self.store.clone(), config)),
+            router: router(AppState::new(
+                self.store.clone(),
+                config.clone(),
+                self.wake.clone(),
+            )),
+            config,
             ..self.clone()
-        }
-    }
-
-    pub async fn cleanup(&self) {
-        if let Resource::Schema(schema) = self.resource.as_ref()
-            && let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_base_url()).await
-        {
-            let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-            if let Err(error) = sqlx::query(&drop).execute(&mut conn).await {
-                eprintln!("could not drop test schema {schema}: {error}");
-            }
         }
     }
 
@@ -207,6 +322,57 @@ impl TestApp {
             .await
             .unwrap();
         token
+    }
+
+    /// An administrator token whose person has an e-mail (a mail recipient).
+    pub async fn admin_with_email(&self, account: &str, email: &str) -> String {
+        let account = AccountId::parse(account).unwrap();
+        self.store
+            .ensure_account(&account, account.as_str(), 0)
+            .await
+            .unwrap();
+        let token = generate_token();
+        let person = PersonSpec {
+            name: Some("Admin".into()),
+            email: Some(email.into()),
+            role: Role::Administrator,
+        };
+        self.store
+            .create_token(&account, &person, &hash_token(&token), 0)
+            .await
+            .unwrap();
+        token
+    }
+
+    /// Publishes one event; returns the answer's body.
+    pub async fn publish(&self, token: &str, event: Value) -> Value {
+        let response = self.post("/v1/events", token, event).await;
+        assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
+        response.body
+    }
+
+    /// The deliveries of a webhook, newest first.
+    pub async fn deliveries(
+        &self,
+        account: &str,
+        webhook: &Value,
+    ) -> Vec<herald::domain::delivery::DeliveryRecord> {
+        let account = AccountId::parse(account).unwrap();
+        self.store
+            .webhook_deliveries(
+                &account,
+                webhook["id"].as_i64().unwrap(),
+                herald::domain::time::now_millis(),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// A webhook as the API shows it now.
+    pub async fn webhook_now(&self, token: &str, webhook: &Value) -> Value {
+        self.get(&format!("/v1/webhooks/{}", webhook["id"]), token)
+            .await
+            .body
     }
 
     pub async fn admin(&self, account: &str) -> String {

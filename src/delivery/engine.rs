@@ -1,0 +1,311 @@
+//! The claim loop: leases due deliveries, sends them with bounded
+//! concurrency, and records the outcomes in batches.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::message;
+use super::sender::{Sender, status_text};
+use crate::config::Config;
+use crate::domain::delivery::{AttemptResult, Claimed, FailurePolicy, WebhookEffects};
+use crate::domain::event::EventKind;
+use crate::domain::mail::{NewMail, disabled_mail, failure_mail};
+use crate::domain::time::{now_epoch, now_millis};
+use crate::store::Store;
+
+/// Most deliveries leased in one claim.
+const MAX_CLAIM: usize = 512;
+/// Most outcomes recorded in one transaction.
+const MAX_RECORD_BATCH: usize = 512;
+/// Longest sleep when idle: picks up work queued by other processes that
+/// cannot signal this one (SQLite) and retries falling due.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    sender: Arc<Sender>,
+    wake: Arc<Notify>,
+    mail_wake: Arc<Notify>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        wake: Arc<Notify>,
+        mail_wake: Arc<Notify>,
+    ) -> anyhow::Result<Engine> {
+        let sender = Arc::new(Sender::new(
+            config.delivery.timeout,
+            config.targets.clone(),
+        )?);
+        Ok(Engine {
+            store,
+            config,
+            sender,
+            wake,
+            mail_wake,
+        })
+    }
+
+    /// Runs until `shutdown`; then stops claiming, lets attempts in flight
+    /// finish (up to the delivery timeout), records them, and hands back
+    /// the leases of any that did not finish.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let worker = uuid::Uuid::new_v4().simple().to_string();
+        self.store
+            .watch_for_work(self.wake.clone(), shutdown.clone());
+        let concurrency = self.config.delivery.concurrency;
+        let permits = Arc::new(Semaphore::new(concurrency));
+        let tracker = TaskTracker::new();
+        let (results, outcomes) = mpsc::channel(concurrency.max(MAX_RECORD_BATCH));
+        let recorder = tokio::spawn(record(
+            self.store.clone(),
+            self.config.clone(),
+            outcomes,
+            self.mail_wake.clone(),
+        ));
+        let lease = self.config.delivery.timeout + Duration::from_secs(30);
+        let mut batch = 0u64;
+
+        while !shutdown.is_cancelled() {
+            let available = permits.available_permits();
+            if available == 0 {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    permit = permits.acquire() => drop(permit),
+                }
+                continue;
+            }
+            batch += 1;
+            let owner = format!("{worker}:{batch}");
+            let limit = available.min(MAX_CLAIM);
+            let now = now_millis();
+            let claimed = match self
+                .store
+                .claim_due(&owner, now, now + lease.as_millis() as i64, limit as i64)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::error!(
+                        error = format!("{:#}", anyhow::Error::from(error)),
+                        "claiming deliveries failed"
+                    );
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(IDLE_POLL) => continue,
+                    }
+                }
+            };
+            let full = claimed.len() == limit;
+            for delivery in claimed {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let (sender, config, results) =
+                    (self.sender.clone(), self.config.clone(), results.clone());
+                tracker.spawn(async move {
+                    let result = attempt(&sender, &config, &delivery).await;
+                    drop(permit);
+                    // The recorder outlives every attempt task.
+                    let _ = results.send(result).await;
+                });
+            }
+            if full {
+                continue;
+            }
+            let wait = match self.store.next_due_at().await {
+                Ok(Some(due)) => {
+                    Duration::from_millis((due - now_millis()).max(0) as u64).min(IDLE_POLL)
+                }
+                _ => IDLE_POLL,
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+
+        tracker.close();
+        let grace = self.config.delivery.timeout + Duration::from_secs(2);
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!(
+                "attempts still in flight at shutdown; their deliveries will be retried"
+            );
+        }
+        drop(results);
+        let _ = recorder.await;
+        match self.store.release_leases(&worker, now_millis()).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(released, "handed back unfinished deliveries"),
+            Err(error) => tracing::warn!(
+                error = format!("{:#}", anyhow::Error::from(error)),
+                "could not release leases; they expire by themselves"
+            ),
+        }
+    }
+}
+
+/// One attempt: send the message and judge the answer.
+async fn attempt(sender: &Sender, config: &Config, delivery: &Claimed) -> AttemptResult {
+    let mut result = AttemptResult {
+        delivery_id: delivery.id,
+        lease_owner: delivery.lease_owner.clone(),
+        webhook_id: delivery.webhook.as_ref().map_or(0, |w| w.id),
+        kind: delivery.kind,
+        attempted: false,
+        succeeded: false,
+        retry_at_ms: None,
+        error: None,
+        gone: false,
+    };
+    let webhook = match &delivery.webhook {
+        None => {
+            result.error = Some("webhook deleted".into());
+            return result;
+        }
+        // Tests and verifications go to disabled webhooks too (§8).
+        Some(webhook) if webhook.disabled && delivery.kind == EventKind::Event => {
+            result.error = Some("webhook disabled".into());
+            return result;
+        }
+        Some(webhook) => webhook,
+    };
+    let (headers, body) = message::build(delivery, webhook, config);
+    result.attempted = true;
+    let mut retry_after = None;
+    match sender.post(&webhook.uri, headers, body).await {
+        Ok(reply) if reply.status.is_success() => {
+            result.succeeded = true;
+            return result;
+        }
+        Ok(reply) => {
+            result.error = Some(status_text(reply.status));
+            result.gone = reply.status == reqwest::StatusCode::GONE;
+            if matches!(reply.status.as_u16(), 429 | 503) {
+                retry_after = reply
+                    .headers
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| super::retry::parse_retry_after(v, SystemTime::now()));
+            }
+        }
+        Err(failure) => result.error = Some(failure.describe()),
+    }
+    // Test messages are tried once; a 410 ends the webhook's deliveries.
+    if delivery.kind != EventKind::Test && !result.gone {
+        let attempt_no = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);
+        result.retry_at_ms = config
+            .delivery
+            .retry
+            .delay_after(attempt_no, retry_after, &mut rand::thread_rng())
+            .map(|delay| now_millis() + delay.as_millis() as i64);
+    }
+    result
+}
+
+/// Records outcomes in batches; queues the mails their effects call for.
+async fn record(
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    mut outcomes: mpsc::Receiver<AttemptResult>,
+    mail_wake: Arc<Notify>,
+) {
+    let policy = FailurePolicy {
+        disable_after_failures: i64::from(config.delivery.disable_after_failures),
+        mail_interval_secs: config.mail.interval.as_secs() as i64,
+    };
+    let mut batch = Vec::with_capacity(MAX_RECORD_BATCH);
+    while outcomes.recv_many(&mut batch, MAX_RECORD_BATCH).await > 0 {
+        let mut tries = 0;
+        let effects = loop {
+            match store
+                .finish_attempts(&batch, policy, now_epoch(), now_millis())
+                .await
+            {
+                Ok(effects) => break effects,
+                Err(error) if tries < 5 => {
+                    tries += 1;
+                    tracing::warn!(
+                        error = format!("{:#}", anyhow::Error::from(error)),
+                        "recording attempts failed; retrying"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(error) => {
+                    // The leases run out and the deliveries are sent again:
+                    // at least once, never lost.
+                    tracing::error!(
+                        error = format!("{:#}", anyhow::Error::from(error)),
+                        count = batch.len(),
+                        "could not record attempts"
+                    );
+                    break Vec::new();
+                }
+            }
+        };
+        batch.clear();
+        for effect in effects {
+            if let Err(error) = queue_mails(store.as_ref(), &config, &effect).await {
+                tracing::error!(
+                    error = format!("{:#}", anyhow::Error::from(error)),
+                    webhook = effect.webhook.id,
+                    "could not queue a mail"
+                );
+            } else if effect.disabled_now || effect.failure_mail_due {
+                mail_wake.notify_one();
+            }
+        }
+    }
+}
+
+async fn queue_mails(
+    store: &dyn Store,
+    config: &Config,
+    effect: &WebhookEffects,
+) -> Result<(), crate::store::StoreError> {
+    if !effect.disabled_now && !effect.failure_mail_due {
+        return Ok(());
+    }
+    let webhook = &effect.webhook;
+    if effect.disabled_now {
+        tracing::warn!(webhook = webhook.id, account = %webhook.account, error = ?webhook.last_error, "webhook disabled after failures");
+    }
+    let recipients = store.mail_recipients(&webhook.account, webhook.id).await?;
+    if recipients.is_empty() {
+        tracing::warn!(webhook = webhook.id, account = %webhook.account, "no one to mail about a failing webhook: no mail_exceptions_to and no administrator e-mail");
+        return Ok(());
+    }
+    let account_url = config.account_url(webhook.account.as_str());
+    let error = webhook.last_error.as_deref().unwrap_or("unknown error");
+    let mut mails = Vec::new();
+    if effect.failure_mail_due {
+        mails.push(failure_mail(webhook, &account_url, error, effect.failures));
+    }
+    if effect.disabled_now {
+        mails.push(disabled_mail(
+            webhook,
+            &account_url,
+            &config.public_url,
+            error,
+        ));
+    }
+    for (subject, body) in mails {
+        let mail = NewMail {
+            account: webhook.account.to_string(),
+            webhook_id: webhook.id,
+            recipients: recipients.clone(),
+            subject,
+            body,
+        };
+        store.enqueue_mail(&mail, now_epoch(), now_millis()).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! Delivering messages: the claim loop, the HTTP sender with its SSRF
+//! guard, retries, and failure mails.
+
+pub mod engine;
+pub mod mail;
+pub mod message;
+pub mod retry;
+pub mod sender;
+pub mod ssrf;
+
+pub use engine::Engine;
+pub use mail::Mailer;
