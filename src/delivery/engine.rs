@@ -70,7 +70,9 @@ impl Engine {
             outcomes,
             self.mail_wake.clone(),
         ));
-        let lease = self.config.delivery.timeout + Duration::from_secs(30);
+        // Long enough for an attempt and its recording; a crashed worker's
+        // deliveries fall due again when it runs out.
+        let lease = self.config.delivery.timeout * 2 + Duration::from_secs(5);
         let mut batch = 0u64;
 
         while !shutdown.is_cancelled() {

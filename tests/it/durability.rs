@@ -1,0 +1,206 @@
+//! Never lost, never sent twice at once: a crashed Herald delivers
+//! everything after a restart, and workers sharing a database split the
+//! work without duplicates.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use herald::delivery::{Engine, Mailer};
+use herald::store;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::on_both_backends;
+use crate::support::receiver::{Receiver, Reply};
+use crate::support::{Backend, TestApp, delivery_settings, eventually};
+
+/// A `herald serve` child process, killed when dropped.
+struct Herald {
+    child: Child,
+    address: String,
+}
+
+impl Herald {
+    fn start(database: &str) -> Herald {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["serve", "--database", database, "--listen", "127.0.0.1:0"])
+            .args([
+                "--allow-private-targets",
+                "--require-verification",
+                "false",
+                "--rate-limit",
+                "0",
+            ])
+            .args([
+                "--retry-schedule",
+                "200ms",
+                "--delivery-timeout",
+                "1s",
+                "--delivery-concurrency",
+                "4",
+            ])
+            .env("HERALD_LOG", "info")
+            .env_remove("HERALD_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("herald exited before listening")
+                .unwrap();
+            if let Some(rest) = line.split("address=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining stderr so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Herald { child, address }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Herald {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_herald_delivers_everything_after_a_restart() {
+    const EVENTS: i64 = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("herald.db").display());
+    let output = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "token",
+            "create",
+            "--account",
+            "wdc",
+            "--role",
+            "administrator",
+            "--database",
+            &database,
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let receiver = Receiver::scripted(|_| Reply::ok().after(Duration::from_millis(15))).await;
+
+    herald::delivery::sender::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let herald = Herald::start(&database);
+    let created = client
+        .post(herald.url("/v1/webhooks"))
+        .bearer_auth(&token)
+        .json(&json!({ "event": "task.update", "uri": receiver.url("/") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    for chunk in 0..EVENTS / 50 {
+        let batch: Vec<Value> = (0..50)
+            .map(|i| json!({ "event": "task.update", "object_id": chunk * 50 + i }))
+            .collect();
+        let response = client
+            .post(herald.url("/v1/events"))
+            .bearer_auth(&token)
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    receiver.wait_for(20).await;
+    herald.kill();
+    let before_restart = receiver.count();
+    assert!(
+        before_restart < EVENTS as usize,
+        "the kill came too late to test anything"
+    );
+
+    let _restarted = Herald::start(&database);
+    let seen = eventually("every event after the restart", || async {
+        let seen: HashSet<i64> = receiver
+            .received()
+            .iter()
+            .filter_map(|r| r.body["object_id"].as_i64())
+            .collect();
+        (seen.len() == EVENTS as usize).then_some(seen)
+    })
+    .await;
+    assert_eq!(seen, (0..EVENTS).collect());
+}
+
+on_both_backends!(two_workers_on_one_database_never_send_a_delivery_twice);
+
+async fn two_workers_on_one_database_never_send_a_delivery_twice(backend: Backend) {
+    const EVENTS: usize = 400;
+    let Some(app) = TestApp::running(backend, delivery_settings()).await else {
+        return;
+    };
+    // A second worker with its own connections, as another process would have.
+    let other_store = store::connect(&app.database_url).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let (wake, mail_wake) = (
+        std::sync::Arc::new(Notify::new()),
+        std::sync::Arc::new(Notify::new()),
+    );
+    let engine = Engine::new(
+        other_store.clone(),
+        app.config.clone(),
+        wake.clone(),
+        mail_wake.clone(),
+    )
+    .unwrap();
+    let second = tokio::spawn(engine.run(shutdown.clone()));
+    let mailer = tokio::spawn(
+        Mailer::new(other_store, &app.config.mail, mail_wake)
+            .unwrap()
+            .run(shutdown.clone()),
+    );
+
+    let receiver = Receiver::scripted(|_| Reply::ok().after(Duration::from_millis(2))).await;
+    let token = app.admin("wdc").await;
+    app.create_webhook(
+        &token,
+        json!({ "event": "task.update", "uri": receiver.url("/") }),
+    )
+    .await;
+    for chunk in 0..EVENTS / 100 {
+        let batch: Vec<Value> = (0..100)
+            .map(|i| json!({ "event": "task.update", "object_id": chunk * 100 + i }))
+            .collect();
+        app.publish(&token, Value::Array(batch)).await;
+        wake.notify_one();
+    }
+    receiver.wait_for(EVENTS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = receiver.received();
+    let mut per_delivery: HashMap<String, usize> = HashMap::new();
+    for message in &received {
+        *per_delivery
+            .entry(message.header("x-r-service-delivery").unwrap().to_string())
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = per_delivery.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
+    assert_eq!(received.len(), EVENTS);
+    shutdown.cancel();
+    second.await.unwrap();
+    mailer.await.unwrap();
+}

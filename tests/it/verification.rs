@@ -1,0 +1,243 @@
+//! The `webhook.verify` handshake (§8).
+
+use axum::http::{Method, StatusCode};
+use herald::api::auth::hash_token;
+use herald::domain::AccountId;
+use herald::domain::time::now_epoch;
+use serde_json::json;
+
+use crate::on_both_backends;
+use crate::support::receiver::{Received, Receiver};
+use crate::support::{Backend, TestApp, delivery_settings};
+
+on_both_backends!(
+    new_webhooks_get_events_only_after_the_callback,
+    wrong_and_expired_codes_are_404,
+    a_uri_verified_in_the_account_needs_no_new_handshake,
+    changing_the_uri_starts_a_new_handshake_and_voids_the_old_code,
+    verification_can_be_switched_off,
+);
+
+async fn app(backend: Backend) -> Option<TestApp> {
+    let mut settings = delivery_settings();
+    settings.require_verification = Some(true);
+    TestApp::running(backend, settings).await
+}
+
+/// The callback path and query of a verify message.
+fn callback_of(message: &Received) -> String {
+    assert_eq!(message.body["event"], "webhook.verify");
+    let callback = message.body["payload"]["callback"].as_str().unwrap();
+    callback
+        .strip_prefix("http://herald.test")
+        .unwrap()
+        .to_string()
+}
+
+async fn new_webhooks_get_events_only_after_the_callback(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    let receiver = Receiver::ok().await;
+    let token = app.admin("wdc").await;
+    let hook = app
+        .create_webhook(
+            &token,
+            json!({ "event": "task.update", "uri": receiver.url("/") }),
+        )
+        .await;
+    assert_eq!(hook["verified"], false);
+    let verify = receiver.wait_for(1).await.remove(0);
+    assert_eq!(verify.body["object_id"], hook["id"]);
+    assert_eq!(verify.body["webhook_id"], hook["id"]);
+    let callback = callback_of(&verify);
+    let expected = format!("/v1/webhooks/{}/verify?code=", hook["id"]);
+    assert!(callback.starts_with(&expected), "{callback}");
+    let code = callback[expected.len()..].split('&').next().unwrap();
+    assert_eq!(code.len(), 24);
+    assert!(
+        code.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    );
+    let expires: i64 = callback
+        .split("expires_at=")
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((expires - now_epoch() - 24 * 3600).abs() < 60);
+
+    let answer = app
+        .publish(&token, json!({ "event": "task.update", "object_id": 1 }))
+        .await;
+    assert_eq!(answer["deliveries"], 0, "unverified webhooks get no events");
+
+    // No token needed: the code is the credential. GET and POST both work.
+    let response = app.send(Method::GET, &callback, None, &[], None).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(app.webhook_now(&token, &hook).await["verified"], true);
+    let again = app.send(Method::POST, &callback, None, &[], None).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "a code works once");
+
+    let answer = app
+        .publish(&token, json!({ "event": "task.update", "object_id": 2 }))
+        .await;
+    assert_eq!(answer["deliveries"], 1);
+    let event = receiver.wait_for(2).await.remove(1);
+    assert_eq!(event.body["object_id"], 2);
+}
+
+async fn wrong_and_expired_codes_are_404(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    let receiver = Receiver::ok().await;
+    let token = app.admin("wdc").await;
+    let hook = app
+        .create_webhook(
+            &token,
+            json!({ "event": "task.update", "uri": receiver.url("/") }),
+        )
+        .await;
+    let callback = callback_of(&receiver.wait_for(1).await[0]);
+    let code = callback
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let id = hook["id"].as_i64().unwrap();
+    for path in [
+        format!("/v1/webhooks/{id}/verify?code=AAAAAAAAAAAAAAAAAAAAAAAA"),
+        format!("/v1/webhooks/{id}/verify"),
+        format!("/v1/webhooks/{}/verify?code={code}", id + 1),
+    ] {
+        let response = app.send(Method::GET, &path, None, &[], None).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(response.body, json!({ "message": "Not Found" }));
+    }
+    // 24 hours and a second later the code is void.
+    let expired = app
+        .store
+        .confirm_verification(id, &hash_token(&code), now_epoch() + 24 * 3600 + 1)
+        .await
+        .unwrap();
+    assert!(!expired);
+    assert_eq!(app.webhook_now(&token, &hook).await["verified"], false);
+}
+
+async fn a_uri_verified_in_the_account_needs_no_new_handshake(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    let receiver = Receiver::ok().await;
+    let token = app.admin("wdc").await;
+    app.create_webhook(
+        &token,
+        json!({ "event": "task.update", "uri": receiver.url("/") }),
+    )
+    .await;
+    let callback = callback_of(&receiver.wait_for(1).await[0]);
+    app.send(Method::GET, &callback, None, &[], None).await;
+    let second = app
+        .create_webhook(
+            &token,
+            json!({ "event": "request.create", "uri": receiver.url("/") }),
+        )
+        .await;
+    assert_eq!(second["verified"], true);
+    // Another account must verify the same URI itself.
+    let other = app.admin("acme").await;
+    let theirs = app
+        .create_webhook(
+            &other,
+            json!({ "event": "task.update", "uri": receiver.url("/") }),
+        )
+        .await;
+    assert_eq!(theirs["verified"], false);
+    let received = receiver.wait_for(2).await;
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[1].body["account_id"], "acme");
+}
+
+async fn changing_the_uri_starts_a_new_handshake_and_voids_the_old_code(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    let receiver = Receiver::ok().await;
+    let token = app.admin("wdc").await;
+    let hook = app
+        .create_webhook(
+            &token,
+            json!({ "event": "task.update", "uri": receiver.url("/one") }),
+        )
+        .await;
+    let first = callback_of(&receiver.wait_for(1).await[0]);
+    let path = format!("/v1/webhooks/{}", hook["id"]);
+    let changed = app
+        .patch(&path, &token, json!({ "uri": receiver.url("/two") }))
+        .await
+        .body;
+    assert_eq!(changed["verified"], false);
+    let second_message = receiver.wait_for(2).await.remove(1);
+    assert_eq!(second_message.path, "/two");
+    let second = callback_of(&second_message);
+    assert_ne!(first, second);
+    assert_eq!(
+        app.send(Method::GET, &first, None, &[], None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.send(Method::GET, &second, None, &[], None).await.status,
+        StatusCode::OK
+    );
+
+    // A verified webhook whose URI changes must verify again.
+    let moved = app
+        .patch(&path, &token, json!({ "uri": receiver.url("/three") }))
+        .await
+        .body;
+    assert_eq!(moved["verified"], false);
+    let third = receiver.wait_for(3).await.remove(2);
+    assert_eq!(third.path, "/three");
+    let account = AccountId::parse("wdc").unwrap();
+    let stored = app
+        .store
+        .get_webhook(&account, hook["id"].as_i64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.verified);
+    // Any other change to an unverified webhook sends a fresh code too.
+    app.patch(&path, &token, json!({ "name": "renamed" })).await;
+    let fourth = receiver.wait_for(4).await.remove(3);
+    assert_ne!(callback_of(&fourth), callback_of(&third));
+    assert_eq!(fourth.body["payload"].as_object().map(|p| p.len()), Some(1));
+    assert_eq!(
+        fourth.body["payload"]["callback"]
+            .as_str()
+            .map(|c| c.contains("/verify?code=")),
+        Some(true)
+    );
+}
+
+async fn verification_can_be_switched_off(backend: Backend) {
+    let Some(app) = TestApp::running(backend, delivery_settings()).await else {
+        return;
+    };
+    let receiver = Receiver::ok().await;
+    let token = app.admin("wdc").await;
+    let hook = app
+        .create_webhook(
+            &token,
+            json!({ "event": "task.update", "uri": receiver.url("/") }),
+        )
+        .await;
+    assert_eq!(hook["verified"], true);
+    app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
+        .await;
+    let received = receiver.wait_for(1).await;
+    assert_eq!(received[0].body["event"], "task.update");
+}
