@@ -102,6 +102,23 @@ pub struct NewEvent {
     pub webhook_id: Option<i64>,
 }
 
+impl NewEvent {
+    /// An event Herald makes itself for one webhook (a test or a
+    /// verification): no person, no links, no idempotency key.
+    pub fn direct(event: EventName, object_id: i64, payload: Value, webhook_id: i64) -> NewEvent {
+        NewEvent {
+            event,
+            object_id,
+            person_id: None,
+            person_name: None,
+            payload,
+            links: Links::default(),
+            idempotency_key: None,
+            webhook_id: Some(webhook_id),
+        }
+    }
+}
+
 /// What publishing one event did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Published {

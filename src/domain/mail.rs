@@ -30,20 +30,11 @@ pub fn failure_mail(
 ) -> (String, String) {
     let subject = format!("Webhook {} ({}) failed: {error}", webhook.id, webhook.name);
     let body = format!(
-        "A message to one of your webhooks could not be delivered.\n\n\
-         Account: {account} ({account_url})\n\
-         Webhook: {id} ({name})\n\
-         Event: {event}\n\
-         URI: {uri}\n\
-         Last error: {error}\n\
+        "A message to one of your webhooks could not be delivered.\n\n{}\
          Consecutive failed attempts: {failures}\n\n\
          Herald retries failed messages. After too many consecutive failures the\n\
          webhook is disabled and you will get another mail.\n",
-        account = webhook.account,
-        id = webhook.id,
-        name = webhook.name,
-        event = webhook.event,
-        uri = webhook.uri,
+        facts(webhook, account_url, error)
     );
     (subject, body)
 }
@@ -57,20 +48,20 @@ pub fn disabled_mail(
 ) -> (String, String) {
     let subject = format!("Webhook {} ({}) was disabled", webhook.id, webhook.name);
     let body = format!(
-        "Herald disabled one of your webhooks: its messages kept failing.\n\n\
-         Account: {account} ({account_url})\n\
-         Webhook: {id} ({name})\n\
-         Event: {event}\n\
-         URI: {uri}\n\
-         Last error: {error}\n\n\
+        "Herald disabled one of your webhooks: its messages kept failing.\n\n{}\n\
          It gets no messages while disabled. Once the receiver works again, enable it:\n\
          PATCH {public_url}/v1/webhooks/{id} with {{\"disabled\": false}}\n\
          New events are delivered from then on.\n",
-        account = webhook.account,
+        facts(webhook, account_url, error),
         id = webhook.id,
-        name = webhook.name,
-        event = webhook.event,
-        uri = webhook.uri,
     );
     (subject, body)
+}
+
+/// What every mail names: the account, the webhook and the last error.
+fn facts(webhook: &Webhook, account_url: &str, error: &str) -> String {
+    format!(
+        "Account: {} ({account_url})\nWebhook: {} ({})\nEvent: {}\nURI: {}\nLast error: {error}\n",
+        webhook.account, webhook.id, webhook.name, webhook.event, webhook.uri
+    )
 }

@@ -261,16 +261,17 @@ macro_rules! impl_store {
                 Ok(id)
             }
 
-            /// A delivery to one webhook whatever its state (tests, verification).
-            async fn insert_direct_delivery(
+            /// An event for one webhook and its delivery, whatever the
+            /// webhook's state (tests, verification).
+            async fn insert_direct(
                 tx: &mut sqlx::Transaction<'static, Db>,
                 account: &AccountId,
-                webhook_id: i64,
-                event_id: i64,
-                kind: &str,
+                event: &crate::domain::event::NewEvent,
+                kind: EventKind,
                 now: i64,
                 now_ms: i64,
             ) -> StoreResult<()> {
+                let event_id = Self::insert_event(tx, account, event, kind.as_str(), now).await?;
                 let sql = const_format::concatcp!(
                     "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, kind, status, attempts, \
                      next_attempt_at, created_at, updated_at) \
@@ -278,9 +279,9 @@ macro_rules! impl_store {
                 );
                 sqlx::query(sql)
                     .bind(account.as_str())
-                    .bind(webhook_id)
+                    .bind(event.webhook_id)
                     .bind(event_id)
-                    .bind(kind)
+                    .bind(kind.as_str())
                     .bind(now_ms)
                     .bind(now)
                     .execute(&mut **tx)
@@ -579,18 +580,13 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                         if done.rows_affected() > 0 {
-                            let event = crate::domain::event::NewEvent {
-                                event: crate::domain::EventName::verify(),
-                                object_id: webhook_id,
-                                person_id: None,
-                                person_name: None,
-                                payload: payload.clone(),
-                                links: Default::default(),
-                                idempotency_key: None,
-                                webhook_id: Some(webhook_id),
-                            };
-                            let event_id = Self::insert_event(&mut tx, account, &event, "verify", now).await?;
-                            Self::insert_direct_delivery(&mut tx, account, webhook_id, event_id, "verify", now, now_ms).await?;
+                            let event = crate::domain::event::NewEvent::direct(
+                                crate::domain::EventName::verify(),
+                                webhook_id,
+                                payload.clone(),
+                                webhook_id,
+                            );
+                            Self::insert_direct(&mut tx, account, &event, EventKind::Verify, now, now_ms).await?;
                         }
                     }
                 }
@@ -621,18 +617,13 @@ macro_rules! impl_store {
                         .fetch_optional(&mut *tx)
                         .await?;
                 let Some((event_name,)) = found else { return Ok(false) };
-                let event = crate::domain::event::NewEvent {
-                    event: crate::domain::EventName::from_trusted(event_name),
-                    object_id: crate::domain::event::TEST_OBJECT_ID,
-                    person_id: None,
-                    person_name: None,
-                    payload: serde_json::json!({}),
-                    links: Default::default(),
-                    idempotency_key: None,
-                    webhook_id: Some(webhook_id),
-                };
-                let event_id = Self::insert_event(&mut tx, account, &event, "test", now).await?;
-                Self::insert_direct_delivery(&mut tx, account, webhook_id, event_id, "test", now, now_ms).await?;
+                let event = crate::domain::event::NewEvent::direct(
+                    crate::domain::EventName::from_trusted(event_name),
+                    crate::domain::event::TEST_OBJECT_ID,
+                    serde_json::json!({}),
+                    webhook_id,
+                );
+                Self::insert_direct(&mut tx, account, &event, EventKind::Test, now, now_ms).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -676,7 +667,7 @@ macro_rules! impl_store {
                             continue;
                         }
                     }
-                    let event_id = Self::insert_event(&mut tx, account, event, "event", now).await?;
+                    let event_id = Self::insert_event(&mut tx, account, event, EventKind::Event.as_str(), now).await?;
                     if let Some(key) = &event.idempotency_key {
                         sqlx::query("UPDATE idempotency_keys SET event_id = $1 WHERE account_id = $2 AND key = $3")
                             .bind(event_id)
@@ -807,7 +798,7 @@ macro_rules! impl_store {
                     .bind(&result.lease_owner)
                     .execute(&mut *tx)
                     .await?;
-                    let counts = result.attempted && result.kind != crate::domain::event::EventKind::Test;
+                    let counts = result.attempted && result.kind != EventKind::Test;
                     if done.rows_affected() == 0 || !counts {
                         continue;
                     }

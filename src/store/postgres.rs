@@ -13,7 +13,7 @@ use super::{PersonSpec, StoreResult, WEBHOOK_COLUMNS, impl_store, list_sql, rows
 use crate::domain::delivery::{
     AttemptResult, Claimed, DeliveryRecord, FailurePolicy, WebhookEffects,
 };
-use crate::domain::event::{NewEvent, Published};
+use crate::domain::event::{EventKind, NewEvent, Published};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
 use crate::domain::{AccountId, Caller, NewWebhook, Verification, Webhook, WebhookChanges};

@@ -172,11 +172,11 @@ async fn retries_until_success_with_the_same_delivery_id(backend: Backend) {
         .map(|r| r.header("x-r-service-delivery").unwrap().to_string())
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-    let delivery = eventually("the success to be recorded", || async {
-        let d = app.deliveries("wdc", &hook).await.remove(0);
-        (d.status == DeliveryStatus::Succeeded).then_some(d)
-    })
-    .await;
+    let delivery = app
+        .newest_delivery_when("wdc", &hook, "the success to be recorded", |d| {
+            d.status == DeliveryStatus::Succeeded
+        })
+        .await;
     assert_eq!(delivery.attempts, 3);
     assert_eq!(
         app.webhook_now(&token, &hook).await["last_error"],
@@ -200,11 +200,11 @@ async fn schedules_retries_by_the_retry_schedule(backend: Backend) {
     let before = now_millis();
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
-    let delivery = eventually("the failed attempt to be recorded", || async {
-        let d = app.deliveries("wdc", &hook).await.remove(0);
-        (d.attempts == 1).then_some(d)
-    })
-    .await;
+    let delivery = app
+        .newest_delivery_when("wdc", &hook, "the failed attempt to be recorded", |d| {
+            d.attempts == 1
+        })
+        .await;
     let after = now_millis();
     assert_eq!(delivery.status, DeliveryStatus::Pending);
     assert_eq!(
@@ -240,11 +240,11 @@ async fn honours_retry_after_on_429(backend: Backend) {
     let before = now_millis();
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
-    let delivery = eventually("the failed attempt to be recorded", || async {
-        let d = app.deliveries("wdc", &hook).await.remove(0);
-        (d.attempts == 1).then_some(d)
-    })
-    .await;
+    let delivery = app
+        .newest_delivery_when("wdc", &hook, "the failed attempt to be recorded", |d| {
+            d.attempts == 1
+        })
+        .await;
     assert_eq!(
         delivery.last_error.as_deref(),
         Some("429 Too Many Requests")
@@ -267,11 +267,7 @@ async fn gives_up_after_max_attempts(backend: Backend) {
         .await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
-    let delivery = eventually("the delivery to be given up", || async {
-        let d = app.deliveries("wdc", &hook).await.remove(0);
-        (d.status == DeliveryStatus::GivenUp).then_some(d)
-    })
-    .await;
+    let delivery = app.given_up("wdc", &hook).await;
     assert_eq!(delivery.attempts, 3);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.count(), 3);
@@ -298,17 +294,9 @@ async fn disables_after_consecutive_failures_and_mails_about_it(backend: Backend
         .await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
-    let shown = eventually("the webhook to be disabled", || async {
-        let shown = app.webhook_now(&token, &hook).await;
-        (shown["disabled"] == true).then_some(shown)
-    })
-    .await;
+    let shown = disabled(&app, &token, &hook).await;
     assert_eq!(shown["last_error"], "500 Internal Server Error");
-    let delivery = eventually("the delivery to be given up", || async {
-        let d = app.deliveries("wdc", &hook).await.remove(0);
-        (d.status == DeliveryStatus::GivenUp).then_some(d)
-    })
-    .await;
+    let delivery = app.given_up("wdc", &hook).await;
     assert_eq!(delivery.attempts, 3);
     assert_eq!(receiver.count(), 3);
     let mails = eventually("two mails", || async {
@@ -350,11 +338,7 @@ async fn gone_disables_at_once(backend: Backend) {
         .await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
-    let shown = eventually("the webhook to be disabled", || async {
-        let shown = app.webhook_now(&token, &hook).await;
-        (shown["disabled"] == true).then_some(shown)
-    })
-    .await;
+    let shown = disabled(&app, &token, &hook).await;
     assert_eq!(shown["last_error"], "410 Gone");
     let delivery = app.deliveries("wdc", &hook).await.remove(0);
     assert_eq!(
@@ -380,11 +364,7 @@ async fn redirects_are_failures_and_not_followed(backend: Backend) {
         .await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
-    let delivery = eventually("the delivery to be given up", || async {
-        let d = app.deliveries("wdc", &hook).await.remove(0);
-        (d.status == DeliveryStatus::GivenUp).then_some(d)
-    })
-    .await;
+    let delivery = app.given_up("wdc", &hook).await;
     assert_eq!(delivery.last_error.as_deref(), Some("302 Found"));
     assert_eq!(target.count(), 0);
 }
@@ -408,11 +388,7 @@ async fn slow_receivers_time_out(backend: Backend) {
         .await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
-    let delivery = eventually("the delivery to be given up", || async {
-        let d = app.deliveries("wdc", &hook).await.remove(0);
-        (d.status == DeliveryStatus::GivenUp).then_some(d)
-    })
-    .await;
+    let delivery = app.given_up("wdc", &hook).await;
     assert_eq!(delivery.last_error.as_deref(), Some("timeout after 300ms"));
 }
 
@@ -433,11 +409,7 @@ async fn closed_ports_are_connection_refused(backend: Backend) {
         .await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
-    let delivery = eventually("the delivery to be given up", || async {
-        let d = app.deliveries("wdc", &hook).await.remove(0);
-        (d.status == DeliveryStatus::GivenUp).then_some(d)
-    })
-    .await;
+    let delivery = app.given_up("wdc", &hook).await;
     assert_eq!(delivery.last_error.as_deref(), Some("connection refused"));
 }
 
@@ -570,4 +542,13 @@ async fn one_slow_receiver_does_not_hold_up_others(backend: Backend) {
     // four attempts open.
     fast.wait_for(4).await;
     assert!(slow.count() <= 4);
+}
+
+/// Waits until the webhook shows `disabled: true`; returns it.
+async fn disabled(app: &TestApp, token: &str, hook: &Value) -> Value {
+    eventually("the webhook to be disabled", || async {
+        let shown = app.webhook_now(token, hook).await;
+        (shown["disabled"] == true).then_some(shown)
+    })
+    .await
 }

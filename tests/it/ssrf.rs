@@ -4,13 +4,12 @@
 use std::time::Duration;
 
 use herald::delivery::sender::{Failure, Sender};
-use herald::domain::delivery::DeliveryStatus;
 use herald::domain::target::TargetPolicy;
 use serde_json::json;
 
 use crate::on_both_backends;
 use crate::support::receiver::Receiver;
-use crate::support::{Backend, TestApp, delivery_settings, eventually};
+use crate::support::{Backend, TestApp, delivery_settings};
 
 /// Loopback spelled every way the URL standard and resolvers accept.
 fn loopback_forms(port: u16) -> Vec<String> {
@@ -135,11 +134,7 @@ async fn a_name_resolving_to_loopback_is_a_failed_attempt_with_the_reason(backen
         .await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
-    let delivery = eventually("the refused attempt", || async {
-        let d = app.deliveries("wdc", &hook).await.remove(0);
-        (d.status == DeliveryStatus::GivenUp).then_some(d)
-    })
-    .await;
+    let delivery = app.given_up("wdc", &hook).await;
     let error = delivery.last_error.unwrap();
     assert!(error.starts_with("refused: loopback address"), "{error}");
     assert_eq!(app.webhook_now(&token, &hook).await["last_error"], error);

@@ -368,6 +368,33 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Waits until the webhook's newest delivery satisfies `done`.
+    pub async fn newest_delivery_when(
+        &self,
+        account: &str,
+        webhook: &Value,
+        what: &str,
+        done: impl Fn(&herald::domain::delivery::DeliveryRecord) -> bool,
+    ) -> herald::domain::delivery::DeliveryRecord {
+        eventually(what, || async {
+            let newest = self.deliveries(account, webhook).await.into_iter().next()?;
+            done(&newest).then_some(newest)
+        })
+        .await
+    }
+
+    /// Waits until the webhook's newest delivery is given up.
+    pub async fn given_up(
+        &self,
+        account: &str,
+        webhook: &Value,
+    ) -> herald::domain::delivery::DeliveryRecord {
+        self.newest_delivery_when(account, webhook, "the delivery to be given up", |d| {
+            d.status == herald::domain::delivery::DeliveryStatus::GivenUp
+        })
+        .await
+    }
+
     /// A webhook as the API shows it now.
     pub async fn webhook_now(&self, token: &str, webhook: &Value) -> Value {
         self.get(&format!("/v1/webhooks/{}", webhook["id"]), token)
