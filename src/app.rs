@@ -13,8 +13,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::rate_limit::RateLimiter;
-use crate::api::{auth, events, health, webhooks};
+use crate::api::{auth, events, health, webhook_policies, webhooks};
 use crate::config::Config;
+use crate::crypto::sealing::Sealer;
 use crate::error::ApiError;
 use crate::store::Store;
 
@@ -25,15 +26,23 @@ pub struct AppState {
     pub rate_limiter: Arc<RateLimiter>,
     /// Wakes this process's delivery workers when work is queued.
     pub wake: Arc<Notify>,
+    /// Seals new policies' keys.
+    pub sealer: Sealer,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: Arc<Config>, wake: Arc<Notify>) -> AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        wake: Arc<Notify>,
+        sealer: Sealer,
+    ) -> AppState {
         AppState {
             store,
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit)),
             config,
             wake,
+            sealer,
         }
     }
 }
@@ -53,6 +62,25 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/webhooks/{id}/test", post(webhooks::test))
         .route("/events", post(events::publish))
+        .route(
+            "/webhook_policies",
+            get(webhook_policies::list).post(webhook_policies::create),
+        )
+        .route(
+            "/webhook_policies/enabled",
+            get(webhook_policies::list_enabled),
+        )
+        .route(
+            "/webhook_policies/disabled",
+            get(webhook_policies::list_disabled),
+        )
+        .route(
+            "/webhook_policies/{id}",
+            get(webhook_policies::get)
+                .patch(webhook_policies::update)
+                .put(webhook_policies::update)
+                .delete(webhook_policies::delete),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -104,6 +104,15 @@ pub struct Settings {
     /// At most one failure mail per webhook per this interval [default: 20m].
     #[arg(long, env = "HERALD_MAIL_INTERVAL")]
     pub mail_interval: Option<String>,
+
+    /// The server key that encrypts policy keys at rest: 32 bytes in base64.
+    /// Without it Herald keeps one in <data-dir>/secret.key, made on first start.
+    #[arg(long, env = "HERALD_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Where Herald keeps its files (the generated secret key) [default: .].
+    #[arg(long, env = "HERALD_DATA_DIR")]
+    pub data_dir: Option<String>,
 }
 
 impl Settings {
@@ -127,6 +136,8 @@ impl Settings {
             smtp_url: self.smtp_url.or(lower.smtp_url),
             mail_from: self.mail_from.or(lower.mail_from),
             mail_interval: self.mail_interval.or(lower.mail_interval),
+            secret_key: self.secret_key.or(lower.secret_key),
+            data_dir: self.data_dir.or(lower.data_dir),
         }
     }
 }
@@ -145,6 +156,24 @@ pub struct Config {
     pub targets: TargetPolicy,
     pub delivery: DeliveryConfig,
     pub mail: MailConfig,
+    pub secrets: SecretsConfig,
+}
+
+/// Where the server key comes from.
+#[derive(Clone)]
+pub struct SecretsConfig {
+    /// Base64 of 32 bytes; never logged.
+    pub secret_key: Option<String>,
+    pub data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for SecretsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsConfig")
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -295,7 +324,18 @@ impl Config {
         }
         let interval = duration("mail-interval", s.mail_interval, "20m")?;
 
+        let secret_key = s.secret_key.filter(|k| !k.trim().is_empty());
+        if let Some(key) = &secret_key {
+            crate::crypto::sealing::Sealer::from_base64(key)
+                .map_err(|e| err(format!("secret-key: {e}")))?;
+        }
+        let data_dir = PathBuf::from(s.data_dir.unwrap_or_else(|| ".".to_string()));
+
         Ok(Config {
+            secrets: SecretsConfig {
+                secret_key,
+                data_dir,
+            },
             delivery: DeliveryConfig {
                 timeout,
                 concurrency,

@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod delivery;
 pub mod domain;
 pub mod error;
@@ -43,9 +44,11 @@ pub async fn serve(
     let config = Arc::new(config);
     let wake = Arc::new(Notify::new());
     let mail_wake = Arc::new(Notify::new());
+    let sealer = crypto::sealing::open_sealer(&config.secrets)?;
     let engine = delivery::Engine::new(
         store.clone(),
         config.clone(),
+        sealer.clone(),
         wake.clone(),
         mail_wake.clone(),
     )?;
@@ -54,7 +57,7 @@ pub async fn serve(
     let engine = tokio::spawn(engine.run(workers.clone()));
     let mailer = tokio::spawn(mailer.run(workers.clone()));
 
-    let app = app::router(app::AppState::new(store, config, wake));
+    let app = app::router(app::AppState::new(store, config, wake, sealer));
     tracing::info!(address = %listener.local_addr()?, "herald listening");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())

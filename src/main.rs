@@ -33,7 +33,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = cli.config_file.config.as_deref();
     match cli.command {
         Command::Serve { settings } => {
-            let config = Config::load(file, settings)?;
+            let config = Config::load(file, *settings)?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("listening on {}", config.listen))?;
@@ -54,6 +54,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "migrations applied to {}",
                 herald::redact_url(&config.database)
             );
+            Ok(())
+        }
+        Command::Verify {
+            public_key,
+            secret_file,
+            audience,
+            issuer,
+            leeway,
+        } => {
+            use herald::crypto::{jws, keys::VerifyingKey};
+            let key = match (public_key, secret_file) {
+                (Some(path), _) => {
+                    let pem = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    VerifyingKey::from_public_pem(&pem)?
+                }
+                (None, Some(path)) => {
+                    let secret = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    VerifyingKey::hmac(secret.trim().as_bytes())
+                }
+                (None, None) => anyhow::bail!("give --public-key or --secret-file"),
+            };
+            let mut body = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut body)
+                .context("reading stdin")?;
+            let expect = jws::Expectations {
+                audience,
+                issuer,
+                now: now_epoch(),
+                leeway,
+            };
+            let claims =
+                jws::verify(&jws::token_of(&body)?, &key, &expect).context("invalid message")?;
+            println!("{}", claims["data"]);
             Ok(())
         }
         Command::Token {

@@ -6,4 +6,5 @@ pub mod events;
 pub mod health;
 pub mod json;
 pub mod rate_limit;
+pub mod webhook_policies;
 pub mod webhooks;

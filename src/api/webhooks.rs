@@ -16,7 +16,7 @@ use crate::domain::target::WebhookUri;
 use crate::domain::time::{format_epoch, now_epoch, now_millis};
 use crate::domain::webhook::{DEFAULT_SOURCE, rules};
 use crate::domain::{
-    Attachment, NewWebhook, ValidationErrors, Verification, Webhook, WebhookChanges,
+    AccountId, Attachment, NewWebhook, ValidationErrors, Verification, Webhook, WebhookChanges,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -161,7 +161,7 @@ pub async fn create(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
-    let input = Input::read(body, &state)?;
+    let input = Input::read(body, &state, &caller.account).await?;
     let mut errors = input.errors;
     let event = match input.event {
         Some(event) => Some(event),
@@ -229,7 +229,7 @@ pub async fn update(
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
-    let input = Input::read(body, &state)?;
+    let input = Input::read(body, &state, &caller.account).await?;
     let mut errors = input.errors;
     if input.event_cleared {
         errors.add("event", "Event can't be blank");
@@ -388,7 +388,7 @@ fn record(state: &AppState, hook: &Webhook) -> Map<String, Value> {
         "mail_exceptions_to": hook.mail_exceptions_to,
         "source": hook.source,
         "sourceID": hook.source_id,
-        "webhook_policy": hook.webhook_policy_id.map(|id| json!({ "id": id })),
+        "webhook_policy": hook.webhook_policy_id.map(|id| json!({ "id": id, "name": hook.webhook_policy_name })),
         "attachments": hook.attachments,
         "last_error": hook.last_error,
         "verified": hook.verified,
@@ -434,7 +434,25 @@ const READONLY: [&str; 9] = [
 ];
 
 impl Input {
-    fn read(body: Map<String, Value>, state: &AppState) -> ApiResult<Input> {
+    /// Reads the body; a policy must be an enabled one of `account`.
+    async fn read(
+        body: Map<String, Value>,
+        state: &AppState,
+        account: &AccountId,
+    ) -> ApiResult<Input> {
+        let mut input = Input::read_fields(body, state);
+        if let Some(Some(policy)) = input.webhook_policy_id
+            && !state.store.policy_linkable(account, policy).await?
+        {
+            input.errors.add(
+                "webhook_policy_id",
+                "Webhook policy is invalid: no enabled policy has that id",
+            );
+        }
+        Ok(input)
+    }
+
+    fn read_fields(body: Map<String, Value>, state: &AppState) -> Input {
         let mut input = Input::default();
         for (key, value) in body {
             match key.as_str() {
@@ -489,11 +507,7 @@ impl Input {
                 }
                 "webhook_policy_id" => match &value {
                     Value::Null => input.webhook_policy_id = Some(None),
-                    // No policy can be named until the policies API exists
-                    // (issue "Webhook policies"), so every id is unknown.
-                    Value::Number(n) if n.is_i64() => input
-                        .errors
-                        .add("webhook_policy_id", "Webhook policy is invalid"),
+                    Value::Number(n) if n.is_i64() => input.webhook_policy_id = Some(n.as_i64()),
                     _ => input
                         .errors
                         .add("webhook_policy_id", "Webhook policy must be an id or null"),
@@ -514,7 +528,7 @@ impl Input {
                     .add(key.clone(), format!("{key} is not a known field")),
             }
         }
-        Ok(input)
+        input
     }
 
     /// A string field: null clears, a string goes through `rule`, anything

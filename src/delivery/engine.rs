@@ -10,7 +10,9 @@ use tokio_util::task::TaskTracker;
 
 use super::message;
 use super::sender::{Sender, status_text};
+use super::signing::Signer;
 use crate::config::Config;
+use crate::crypto::sealing::Sealer;
 use crate::domain::delivery::{AttemptResult, Claimed, FailurePolicy, WebhookEffects};
 use crate::domain::event::EventKind;
 use crate::domain::mail::{NewMail, disabled_mail, failure_mail};
@@ -29,6 +31,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     config: Arc<Config>,
     sender: Arc<Sender>,
+    signer: Arc<Signer>,
     wake: Arc<Notify>,
     mail_wake: Arc<Notify>,
 }
@@ -37,6 +40,7 @@ impl Engine {
     pub fn new(
         store: Arc<dyn Store>,
         config: Arc<Config>,
+        sealer: Sealer,
         wake: Arc<Notify>,
         mail_wake: Arc<Notify>,
     ) -> anyhow::Result<Engine> {
@@ -44,10 +48,12 @@ impl Engine {
             config.delivery.timeout,
             config.targets.clone(),
         )?);
+        let signer = Arc::new(Signer::new(sealer));
         Ok(Engine {
             store,
             config,
             sender,
+            signer,
             wake,
             mail_wake,
         })
@@ -110,10 +116,10 @@ impl Engine {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
-                let (sender, config, results) =
-                    (self.sender.clone(), self.config.clone(), results.clone());
+                let (sender, signer) = (self.sender.clone(), self.signer.clone());
+                let (config, results) = (self.config.clone(), results.clone());
                 tracker.spawn(async move {
-                    let result = attempt(&sender, &config, &delivery).await;
+                    let result = attempt(&sender, &signer, &config, &delivery).await;
                     drop(permit);
                     // The recorder outlives every attempt task.
                     let _ = results.send(result).await;
@@ -156,7 +162,12 @@ impl Engine {
 }
 
 /// One attempt: send the message and judge the answer.
-async fn attempt(sender: &Sender, config: &Config, delivery: &Claimed) -> AttemptResult {
+async fn attempt(
+    sender: &Sender,
+    signer: &Signer,
+    config: &Config,
+    delivery: &Claimed,
+) -> AttemptResult {
     let mut result = AttemptResult {
         delivery_id: delivery.id,
         lease_owner: delivery.lease_owner.clone(),
@@ -180,10 +191,16 @@ async fn attempt(sender: &Sender, config: &Config, delivery: &Claimed) -> Attemp
         }
         Some(webhook) => webhook,
     };
-    let (headers, body) = message::build(delivery, webhook, config);
     result.attempted = true;
     let mut retry_after = None;
-    match sender.post(&webhook.uri, headers, body).await {
+    let outcome = match message::build(delivery, webhook, config, signer) {
+        Ok((headers, body)) => sender
+            .post(&webhook.uri, headers, body)
+            .await
+            .map_err(|f| f.describe()),
+        Err(reason) => Err(reason),
+    };
+    match outcome {
         Ok(reply) if reply.status.is_success() => {
             result.succeeded = true;
             return result;
@@ -199,7 +216,7 @@ async fn attempt(sender: &Sender, config: &Config, delivery: &Claimed) -> Attemp
                     .and_then(|v| super::retry::parse_retry_after(v, SystemTime::now()));
             }
         }
-        Err(failure) => result.error = Some(failure.describe()),
+        Err(reason) => result.error = Some(reason),
     }
     // Test messages are tried once; a 410 ends the webhook's deliveries.
     if delivery.kind != EventKind::Test && !result.gone {

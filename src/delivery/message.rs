@@ -2,23 +2,44 @@
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LINK};
 
+use super::signing::{ClaimsContext, Signer};
 use crate::config::Config;
 use crate::domain::Webhook;
 use crate::domain::delivery::Claimed;
 use crate::domain::event::message_body;
+use crate::domain::time::now_epoch;
 
 pub const DELIVERY_HEADER: &str = "x-r-service-delivery";
 pub const ORIGIN_HEADER: &str = "x-r-service-delivery-origin";
 
-/// The headers and body of the message `claimed` carries to `webhook`.
-pub fn build(claimed: &Claimed, webhook: &Webhook, config: &Config) -> (HeaderMap, Vec<u8>) {
+/// The headers and body of the message `claimed` carries to `webhook`,
+/// signed when the webhook has a policy. Fails only when the policy's key
+/// cannot be read.
+pub fn build(
+    claimed: &Claimed,
+    webhook: &Webhook,
+    config: &Config,
+    signer: &Signer,
+) -> Result<(HeaderMap, Vec<u8>), String> {
+    let account_url = config.account_url(webhook.account.as_str());
     let data = message_body(
         &claimed.event,
         webhook,
-        &config.account_url(webhook.account.as_str()),
+        &account_url,
         &config.instance_domain,
     );
-    let body = serde_json::to_vec(&data).expect("a JSON value serialises");
+    let envelope = match &claimed.policy {
+        Some(policy) => {
+            let context = ClaimsContext {
+                webhook_id: webhook.id,
+                issuer: &account_url,
+                now: now_epoch(),
+            };
+            signer.envelope(policy, data, &context)?
+        }
+        None => data,
+    };
+    let body = serde_json::to_vec(&envelope).expect("a JSON value serialises");
     let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
         CONTENT_TYPE,
@@ -35,7 +56,7 @@ pub fn build(claimed: &Claimed, webhook: &Webhook, config: &Config) -> (HeaderMa
     if let Some(link) = claimed.event.links.header_value() {
         insert(&mut headers, LINK, &link);
     }
-    (headers, body)
+    Ok((headers, body))
 }
 
 /// Values that cannot be a header (a link with a newline...) are left out.

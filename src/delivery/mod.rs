@@ -6,6 +6,7 @@ pub mod mail;
 pub mod message;
 pub mod retry;
 pub mod sender;
+pub mod signing;
 pub mod ssrf;
 
 pub use engine::Engine;

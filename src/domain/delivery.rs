@@ -2,6 +2,7 @@
 //! of an attempt to send it (§9).
 
 use super::event::{EventKind, StoredEvent};
+use super::policy::PolicyKey;
 use super::webhook::Webhook;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +56,8 @@ pub struct Claimed {
     pub kind: EventKind,
     /// `None` when the webhook was deleted meanwhile.
     pub webhook: Option<Webhook>,
+    /// The webhook's policy, when its messages are signed.
+    pub policy: Option<PolicyKey>,
     pub event: StoredEvent,
 }
 

@@ -7,6 +7,7 @@ pub mod event_name;
 pub mod list;
 pub mod mail;
 pub mod node_id;
+pub mod policy;
 pub mod target;
 pub mod time;
 pub mod validation;

@@ -35,6 +35,8 @@ pub struct Webhook {
     pub source: String,
     pub source_id: Option<String>,
     pub webhook_policy_id: Option<i64>,
+    /// The linked policy's name, as read (readonly).
+    pub webhook_policy_name: Option<String>,
     pub attachments: Vec<Attachment>,
     pub last_error: Option<String>,
     pub verified: bool,
@@ -106,6 +108,7 @@ impl Webhook {
             source: new.source,
             source_id: new.source_id,
             webhook_policy_id: new.webhook_policy_id,
+            webhook_policy_name: None,
             attachments: new.attachments,
             last_error: None,
             verified,

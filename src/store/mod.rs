@@ -14,6 +14,7 @@ use crate::domain::delivery::{
 use crate::domain::event::{NewEvent, Published};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
+use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 use crate::domain::{AccountId, Caller, NewWebhook, Role, Verification, Webhook, WebhookChanges};
 
 mod list_sql;
@@ -36,6 +37,14 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyDeletion {
+    Deleted,
+    NotFound,
+    /// The ids of the webhooks that still use it.
+    InUse(Vec<i64>),
+}
 
 /// A person to find or create for a new token.
 #[derive(Clone, Debug)]
@@ -181,6 +190,35 @@ pub trait Store: Send + Sync + 'static {
     /// LISTEN/NOTIFY), until `shutdown`. A no-op where there is no such channel.
     fn watch_for_work(&self, wake: Arc<Notify>, shutdown: CancellationToken);
 
+    async fn insert_policy(
+        &self,
+        account: &AccountId,
+        new: &NewPolicy,
+        now: i64,
+    ) -> StoreResult<Policy>;
+
+    async fn get_policy(&self, account: &AccountId, id: i64) -> StoreResult<Option<Policy>>;
+
+    async fn list_policies(
+        &self,
+        account: &AccountId,
+        query: &ListQuery,
+    ) -> StoreResult<Page<Policy>>;
+
+    async fn update_policy(
+        &self,
+        account: &AccountId,
+        id: i64,
+        changes: &PolicyChanges,
+        now: i64,
+    ) -> StoreResult<Option<Policy>>;
+
+    /// Deletes an unused policy; `InUse` names the webhooks using it.
+    async fn delete_policy(&self, account: &AccountId, id: i64) -> StoreResult<PolicyDeletion>;
+
+    /// Whether the id names an enabled policy of the account.
+    async fn policy_linkable(&self, account: &AccountId, id: i64) -> StoreResult<bool>;
+
     /// `mail_exceptions_to` of the webhook, else the e-mails of the
     /// account's administrators.
     async fn mail_recipients(
@@ -224,8 +262,12 @@ pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
 }
 
 const WEBHOOK_COLUMNS: &str = "id, account_id, name, event, uri, description, disabled, \
-     mail_exceptions_to, source, source_id, webhook_policy_id, attachments, last_error, \
-     verified, created_at, updated_at";
+     mail_exceptions_to, source, source_id, webhook_policy_id, \
+     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
+     attachments, last_error, verified, created_at, updated_at";
+
+const POLICY_COLUMNS: &str = "id, account_id, name, disabled, jwt_alg, jwt_audience, \
+     jwt_claim_expires_in, created_at, updated_at";
 
 /// The methods whose SQL is the same on both backends (`$n` placeholders
 /// work on SQLite too). Each backend passes the methods that differ.
@@ -287,6 +329,19 @@ macro_rules! impl_store {
                     .execute(&mut **tx)
                     .await?;
                 Self::notify_work(tx).await
+            }
+
+            /// The name of the policy `id` names, if any.
+            async fn policy_name(
+                conn: &mut <Db as sqlx::Database>::Connection,
+                id: Option<i64>,
+            ) -> StoreResult<Option<String>> {
+                let Some(id) = id else { return Ok(None) };
+                let found: Option<(String,)> = sqlx::query_as("SELECT name FROM webhook_policies WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                Ok(found.map(|(name,)| name))
             }
 
             /// Tells other processes that work was queued (delivered on commit).
@@ -460,7 +515,10 @@ macro_rules! impl_store {
                 .bind(hook.updated_at)
                 .fetch_one(&self.write)
                 .await?;
-                Ok(Webhook { id, ..hook })
+                let mut hook = Webhook { id, ..hook };
+                let mut conn = self.write.acquire().await?;
+                hook.webhook_policy_name = Self::policy_name(&mut conn, hook.webhook_policy_id).await?;
+                Ok(hook)
             }
 
             #[tracing::instrument(skip(self, changes))]
@@ -508,6 +566,9 @@ macro_rules! impl_store {
                     .bind(hook.verified)
                     .execute(&mut *tx)
                     .await?;
+                    if changes.webhook_policy_id.is_some() {
+                        hook.webhook_policy_name = Self::policy_name(&mut tx, hook.webhook_policy_id).await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(Some(hook))
@@ -757,11 +818,35 @@ macro_rules! impl_store {
                         hooks.insert(hook.id, hook);
                     }
                 }
+                let mut policy_ids: Vec<i64> = hooks.values().filter_map(|h| h.webhook_policy_id).collect();
+                policy_ids.sort_unstable();
+                policy_ids.dedup();
+                let mut policies = std::collections::HashMap::new();
+                for chunk in policy_ids.chunks(500) {
+                    let mut select = sqlx::QueryBuilder::new(
+                        "SELECT id, jwt_alg, jwt_audience, jwt_claim_expires_in, sealed_key \
+                         FROM webhook_policies WHERE id IN (",
+                    );
+                    let mut list = select.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    select.push(")");
+                    let found: Vec<rows::PolicyKeyRow> = select.build_query_as().fetch_all(&self.write).await?;
+                    for row in found {
+                        let key = row.into_domain()?;
+                        policies.insert(key.id, key);
+                    }
+                }
                 claimed
                     .into_iter()
                     .map(|row| {
                         let webhook = hooks.get(&row.webhook_id).cloned();
-                        row.into_domain(webhook)
+                        let policy = webhook
+                            .as_ref()
+                            .and_then(|w| w.webhook_policy_id)
+                            .and_then(|id| policies.get(&id).cloned());
+                        row.into_domain(webhook, policy)
                     })
                     .collect()
             }
@@ -885,6 +970,141 @@ macro_rules! impl_store {
                         .fetch_one(&self.read)
                         .await?;
                 Ok(next)
+            }
+
+            #[tracing::instrument(skip(self, new))]
+            async fn insert_policy(&self, account: &AccountId, new: &NewPolicy, now: i64) -> StoreResult<Policy> {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO webhook_policies (account_id, name, disabled, jwt_alg, jwt_audience, \
+                     jwt_claim_expires_in, sealed_key, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+                )
+                .bind(account.as_str())
+                .bind(&new.name)
+                .bind(new.disabled)
+                .bind(new.jwt_alg.as_str())
+                .bind(&new.jwt_audience)
+                .bind(new.jwt_claim_expires_in)
+                .bind(&new.sealed_key)
+                .bind(now)
+                .fetch_one(&self.write)
+                .await?;
+                Ok(Policy {
+                    id,
+                    account: account.clone(),
+                    name: new.name.clone(),
+                    disabled: new.disabled,
+                    jwt_alg: new.jwt_alg,
+                    jwt_audience: new.jwt_audience.clone(),
+                    jwt_claim_expires_in: new.jwt_claim_expires_in,
+                    created_at: now,
+                    updated_at: now,
+                })
+            }
+
+            async fn get_policy(&self, account: &AccountId, id: i64) -> StoreResult<Option<Policy>> {
+                let sql = const_format::concatcp!(
+                    "SELECT ", POLICY_COLUMNS, " FROM webhook_policies WHERE account_id = $1 AND id = $2"
+                );
+                let row: Option<rows::PolicyRow> = sqlx::query_as(sql)
+                    .bind(account.as_str())
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.map(rows::PolicyRow::into_domain).transpose()
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn list_policies(&self, account: &AccountId, query: &ListQuery) -> StoreResult<Page<Policy>> {
+                let mut count = list_sql::count("webhook_policies", account, query);
+                let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
+                let mut select = list_sql::select("webhook_policies", POLICY_COLUMNS, account, query);
+                let rows: Vec<rows::PolicyRow> = select.build_query_as().fetch_all(&self.read).await?;
+                let items = rows.into_iter().map(rows::PolicyRow::into_domain).collect::<Result<_, _>>()?;
+                Ok(Page { items, total })
+            }
+
+            #[tracing::instrument(skip(self, changes))]
+            async fn update_policy(
+                &self,
+                account: &AccountId,
+                id: i64,
+                changes: &PolicyChanges,
+                now: i64,
+            ) -> StoreResult<Option<Policy>> {
+                let mut tx = self.begin_write().await?;
+                let sql = const_format::concatcp!(
+                    "SELECT ", POLICY_COLUMNS, " FROM webhook_policies WHERE account_id = $1 AND id = $2",
+                    <$store>::LOCK_FOR_UPDATE
+                );
+                let row: Option<rows::PolicyRow> = sqlx::query_as(sql)
+                    .bind(account.as_str())
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let mut policy = row.into_domain()?;
+                if policy.apply(changes, now) {
+                    sqlx::query(
+                        "UPDATE webhook_policies SET disabled = $1, jwt_audience = $2, \
+                         jwt_claim_expires_in = $3, updated_at = $4 WHERE id = $5",
+                    )
+                    .bind(policy.disabled)
+                    .bind(&policy.jwt_audience)
+                    .bind(policy.jwt_claim_expires_in)
+                    .bind(policy.updated_at)
+                    .bind(policy.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(Some(policy))
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn delete_policy(&self, account: &AccountId, id: i64) -> StoreResult<PolicyDeletion> {
+                let mut tx = self.begin_write().await?;
+                let users: Vec<(i64,)> =
+                    sqlx::query_as("SELECT id FROM webhooks WHERE webhook_policy_id = $1 ORDER BY id")
+                        .bind(id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let done = if users.is_empty() {
+                    sqlx::query("DELETE FROM webhook_policies WHERE account_id = $1 AND id = $2")
+                        .bind(account.as_str())
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                } else {
+                    0
+                };
+                let found: Option<(i64,)> = if done == 0 {
+                    sqlx::query_as("SELECT id FROM webhook_policies WHERE account_id = $1 AND id = $2")
+                        .bind(account.as_str())
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                } else {
+                    None
+                };
+                tx.commit().await?;
+                Ok(match (done, found) {
+                    (1.., _) => PolicyDeletion::Deleted,
+                    (0, None) => PolicyDeletion::NotFound,
+                    (0, Some(_)) => PolicyDeletion::InUse(users.into_iter().map(|(id,)| id).collect()),
+                })
+            }
+
+            async fn policy_linkable(&self, account: &AccountId, id: i64) -> StoreResult<bool> {
+                let found: Option<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM webhook_policies WHERE account_id = $1 AND id = $2 AND disabled = FALSE",
+                )
+                .bind(account.as_str())
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(found.is_some())
             }
 
             async fn mail_recipients(&self, account: &AccountId, webhook_id: i64) -> StoreResult<Vec<String>> {

@@ -9,13 +9,17 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{PersonSpec, StoreResult, WEBHOOK_COLUMNS, impl_store, list_sql, rows};
+use super::{
+    POLICY_COLUMNS, PersonSpec, PolicyDeletion, StoreResult, WEBHOOK_COLUMNS, impl_store, list_sql,
+    rows,
+};
 use crate::domain::delivery::{
     AttemptResult, Claimed, DeliveryRecord, FailurePolicy, WebhookEffects,
 };
 use crate::domain::event::{EventKind, NewEvent, Published};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
+use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 use crate::domain::{AccountId, Caller, NewWebhook, Verification, Webhook, WebhookChanges};
 
 pub struct PgStore {

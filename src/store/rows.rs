@@ -2,6 +2,7 @@
 
 use crate::domain::delivery::{Claimed, DeliveryRecord, DeliveryStatus};
 use crate::domain::event::{EventKind, Links, StoredEvent};
+use crate::domain::policy::{JwtAlg, Policy, PolicyKey};
 use crate::domain::{AccountId, Attachment, EventName, Role, Webhook};
 
 use super::StoreError;
@@ -19,6 +20,7 @@ pub struct WebhookRow {
     source: String,
     source_id: Option<String>,
     webhook_policy_id: Option<i64>,
+    webhook_policy_name: Option<String>,
     attachments: String,
     last_error: Option<String>,
     verified: bool,
@@ -42,11 +44,66 @@ impl WebhookRow {
             source: self.source,
             source_id: self.source_id,
             webhook_policy_id: self.webhook_policy_id,
+            webhook_policy_name: self.webhook_policy_name,
             attachments,
             last_error: self.last_error,
             verified: self.verified,
             created_at: self.created_at,
             updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct PolicyRow {
+    id: i64,
+    account_id: String,
+    name: String,
+    disabled: bool,
+    jwt_alg: String,
+    jwt_audience: Option<String>,
+    jwt_claim_expires_in: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl PolicyRow {
+    pub fn into_domain(self) -> Result<Policy, StoreError> {
+        Ok(Policy {
+            jwt_alg: JwtAlg::parse(&self.jwt_alg).ok_or_else(|| {
+                StoreError::Corrupt(format!("policy {} jwt_alg {:?}", self.id, self.jwt_alg))
+            })?,
+            id: self.id,
+            account: AccountId::from_trusted(self.account_id),
+            name: self.name,
+            disabled: self.disabled,
+            jwt_audience: self.jwt_audience,
+            jwt_claim_expires_in: self.jwt_claim_expires_in,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct PolicyKeyRow {
+    id: i64,
+    jwt_alg: String,
+    jwt_audience: Option<String>,
+    jwt_claim_expires_in: Option<i64>,
+    sealed_key: Vec<u8>,
+}
+
+impl PolicyKeyRow {
+    pub fn into_domain(self) -> Result<PolicyKey, StoreError> {
+        Ok(PolicyKey {
+            jwt_alg: JwtAlg::parse(&self.jwt_alg).ok_or_else(|| {
+                StoreError::Corrupt(format!("policy {} jwt_alg {:?}", self.id, self.jwt_alg))
+            })?,
+            id: self.id,
+            jwt_audience: self.jwt_audience,
+            jwt_claim_expires_in: self.jwt_claim_expires_in,
+            sealed_key: self.sealed_key,
         })
     }
 }
@@ -90,7 +147,11 @@ pub struct ClaimRow {
 }
 
 impl ClaimRow {
-    pub fn into_domain(self, webhook: Option<Webhook>) -> Result<Claimed, StoreError> {
+    pub fn into_domain(
+        self,
+        webhook: Option<Webhook>,
+        policy: Option<PolicyKey>,
+    ) -> Result<Claimed, StoreError> {
         let payload = serde_json::from_str(&self.payload)
             .map_err(|e| StoreError::Corrupt(format!("event {} payload: {e}", self.event_id)))?;
         let links =
@@ -109,6 +170,7 @@ impl ClaimRow {
             attempts: self.attempts,
             kind,
             webhook,
+            policy,
             event: StoredEvent {
                 id: self.event_id,
                 kind,

@@ -147,6 +147,7 @@ async fn a_cli_token_works_against_a_running_server() {
     let address = listener.local_addr().unwrap();
     let config = Config::from_settings(Settings {
         database: Some(url),
+        data_dir: Some(dir.path().display().to_string()),
         ..Default::default()
     })
     .unwrap();

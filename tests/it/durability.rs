@@ -24,9 +24,17 @@ struct Herald {
 }
 
 impl Herald {
-    fn start(database: &str) -> Herald {
+    fn start(database: &str, data_dir: &std::path::Path) -> Herald {
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args(["serve", "--database", database, "--listen", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--database",
+                database,
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
             .args([
                 "--allow-private-targets",
                 "--require-verification",
@@ -103,7 +111,7 @@ async fn a_killed_herald_delivers_everything_after_a_restart() {
 
     herald::delivery::sender::install_crypto_provider();
     let client = reqwest::Client::new();
-    let herald = Herald::start(&database);
+    let herald = Herald::start(&database, dir.path());
     let created = client
         .post(herald.url("/v1/webhooks"))
         .bearer_auth(&token)
@@ -133,7 +141,7 @@ async fn a_killed_herald_delivers_everything_after_a_restart() {
         "the kill came too late to test anything"
     );
 
-    let _restarted = Herald::start(&database);
+    let _restarted = Herald::start(&database, dir.path());
     let seen = eventually("every event after the restart", || async {
         let seen: HashSet<i64> = receiver
             .received()
@@ -163,6 +171,7 @@ async fn two_workers_on_one_database_never_send_a_delivery_twice(backend: Backen
     let engine = Engine::new(
         other_store.clone(),
         app.config.clone(),
+        app.sealer.clone(),
         wake.clone(),
         mail_wake.clone(),
     )

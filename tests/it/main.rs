@@ -10,6 +10,8 @@ mod delivery;
 mod durability;
 mod errors;
 mod events;
+mod policies;
+mod signing;
 mod ssrf;
 mod store;
 mod verification;

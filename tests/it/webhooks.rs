@@ -24,7 +24,6 @@ on_both_databases!(
     patch_validates_like_create,
     delete_answers_204_then_404,
     test_endpoint_queues_a_message_and_404s_for_unknown_webhooks,
-    policy_references_must_name_an_enabled_policy,
     description_attachments_aggregate_into_attachments,
 );
 
@@ -461,24 +460,6 @@ async fn test_endpoint_queues_a_message_and_404s_for_unknown_webhooks(app: TestA
     assert_eq!(tests.len(), 1, "{queued:?}");
     let response = app.post("/v1/webhooks/4242/test", &token, json!({})).await;
     assert_eq!(response.status, StatusCode::NOT_FOUND);
-}
-
-async fn policy_references_must_name_an_enabled_policy(app: TestApp) {
-    let token = app.admin("wdc").await;
-    let response = app
-        .post("/v1/webhooks", &token, json!({ "event": "request.create", "uri": "https://example.com/", "webhook_policy_id": 3 }))
-        .await;
-    assert_eq!(
-        response.errors(),
-        vec![(
-            "webhook_policy_id".to_string(),
-            "Webhook policy is invalid".to_string()
-        )]
-    );
-    let hook = app
-        .create_webhook(&token, json!({ "event": "request.create", "uri": "https://example.com/", "webhook_policy_id": null }))
-        .await;
-    assert_eq!(hook["webhook_policy"], Value::Null);
 }
 
 async fn description_attachments_aggregate_into_attachments(app: TestApp) {

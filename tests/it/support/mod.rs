@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use herald::api::auth::{generate_token, hash_token};
 use herald::app::{AppState, router};
 use herald::config::{Config, Settings};
+use herald::crypto::sealing::{Sealer, open_sealer};
 use herald::delivery::{Engine, Mailer};
 use herald::domain::{AccountId, Role};
 use herald::store::{self, PersonSpec, Store};
@@ -90,6 +91,7 @@ pub struct TestApp {
     pub config: Arc<Config>,
     pub database_url: String,
     pub wake: Arc<Notify>,
+    pub sealer: Sealer,
     workers: Option<Arc<Workers>>,
     /// Held for its `Drop`: the database goes with the last clone.
     _resource: Arc<Resource>,
@@ -184,6 +186,9 @@ macro_rules! on_both_backends {
     )*};
 }
 
+/// The server key of test apps (32 bytes, base64).
+pub const TEST_SECRET_KEY: &str = "dGVzdCBrZXkgb2YgdGhpcnR5LXR3byBieXRlcyEhISE=";
+
 /// Settings for tests that deliver to receivers on loopback: private
 /// targets allowed, no verification handshake, quick retries.
 pub fn delivery_settings() -> Settings {
@@ -249,15 +254,23 @@ impl TestApp {
         let settings = Settings {
             database: Some(database_url.clone()),
             public_url: Some("http://herald.test".into()),
+            secret_key: settings.secret_key.clone().or(Some(TEST_SECRET_KEY.into())),
             ..settings
         };
         let config = Arc::new(Config::from_settings(settings).unwrap());
         let store = store::connect(&database_url).await.unwrap();
         let wake = Arc::new(Notify::new());
+        let sealer = open_sealer(&config.secrets).unwrap();
         Some(TestApp {
-            router: router(AppState::new(store.clone(), config.clone(), wake.clone())),
+            router: router(AppState::new(
+                store.clone(),
+                config.clone(),
+                wake.clone(),
+                sealer.clone(),
+            )),
             store,
             config,
+            sealer,
             database_url,
             wake,
             workers: None,
@@ -273,6 +286,7 @@ impl TestApp {
         let engine = Engine::new(
             app.store.clone(),
             app.config.clone(),
+            app.sealer.clone(),
             app.wake.clone(),
             mail_wake.clone(),
         )
@@ -289,6 +303,7 @@ impl TestApp {
         let mut settings = Settings {
             database: Some(self.database_url.clone()),
             public_url: Some("http://herald.test".into()),
+            secret_key: Some(TEST_SECRET_KEY.into()),
             ..Settings::default()
         };
         change(&mut settings);
@@ -298,6 +313,7 @@ impl TestApp {
                 self.store.clone(),
                 config.clone(),
                 self.wake.clone(),
+                self.sealer.clone(),
             )),
             config,
             ..self.clone()

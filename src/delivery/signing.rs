@@ -1,0 +1,90 @@
+//! Signs messages for webhooks with a policy (§5). Each policy's key is
+//! unsealed and parsed once, then kept: keys never change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rand::RngCore;
+use serde_json::{Value, json};
+
+use crate::crypto::jws;
+use crate::crypto::keys::SigningKey;
+use crate::crypto::sealing::Sealer;
+use crate::domain::policy::PolicyKey;
+
+pub struct Signer {
+    sealer: Sealer,
+    keys: RwLock<HashMap<i64, Arc<SigningKey>>>,
+}
+
+/// What a JWT says besides its `data`.
+pub struct ClaimsContext<'a> {
+    pub webhook_id: i64,
+    pub issuer: &'a str,
+    /// Epoch seconds.
+    pub now: i64,
+}
+
+impl Signer {
+    pub fn new(sealer: Sealer) -> Signer {
+        Signer {
+            sealer,
+            keys: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// `{"jwt": "<compact JWS>"}` carrying `data` with the §5 claims.
+    pub fn envelope(
+        &self,
+        policy: &PolicyKey,
+        data: Value,
+        context: &ClaimsContext,
+    ) -> Result<Value, String> {
+        let key = self.key(policy)?;
+        let mut claims = json!({
+            "data": data,
+            "jti": jti(),
+            "sub": context.webhook_id.to_string(),
+            "iss": context.issuer,
+            "iat": context.now,
+            "nbf": context.now,
+        });
+        if let Some(audience) = &policy.jwt_audience {
+            claims["aud"] = Value::String(audience.clone());
+        }
+        if let Some(minutes) = policy.jwt_claim_expires_in {
+            claims["exp"] = Value::from(context.now + 60 * minutes);
+        }
+        Ok(json!({ "jwt": jws::sign(policy.jwt_alg, &key, &claims) }))
+    }
+
+    fn key(&self, policy: &PolicyKey) -> Result<Arc<SigningKey>, String> {
+        if let Some(key) = self
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&policy.id)
+        {
+            return Ok(key.clone());
+        }
+        let private = self
+            .sealer
+            .open(&policy.sealed_key)
+            .map_err(|e| format!("cannot sign: {e}"))?;
+        let key = Arc::new(
+            SigningKey::load(policy.jwt_alg, &private).map_err(|e| format!("cannot sign: {e}"))?,
+        );
+        self.keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(policy.id, key.clone());
+        Ok(key)
+    }
+}
+
+/// 64 random hex characters, new for every attempt.
+fn jti() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
