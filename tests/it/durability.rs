@@ -3,8 +3,7 @@
 //! work without duplicates.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use herald::delivery::{Engine, Mailer};
@@ -14,79 +13,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::on_both_backends;
+use crate::support::child::Herald;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{Backend, TestApp, delivery_settings, eventually};
-
-/// A `herald serve` child process, killed when dropped.
-struct Herald {
-    child: Child,
-    address: String,
-}
-
-impl Herald {
-    fn start(database: &str, data_dir: &std::path::Path) -> Herald {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args([
-                "serve",
-                "--database",
-                database,
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args([
-                "--allow-private-targets",
-                "--require-verification",
-                "false",
-                "--rate-limit",
-                "0",
-            ])
-            .args([
-                "--retry-schedule",
-                "200ms",
-                "--delivery-timeout",
-                "1s",
-                "--delivery-concurrency",
-                "4",
-            ])
-            .env("HERALD_LOG", "info")
-            .env_remove("HERALD_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = loop {
-            let line = lines
-                .next()
-                .expect("herald exited before listening")
-                .unwrap();
-            if let Some(rest) = line.split("address=").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        // Keep draining stderr so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Herald { child, address }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Herald {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_herald_delivers_everything_after_a_restart() {

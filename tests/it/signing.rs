@@ -387,3 +387,73 @@ async fn tests_and_verification_messages_are_signed_too(backend: Backend) {
     let claims = decode_with_jsonwebtoken("hs256", secret, &token_of(&test.body), None).unwrap();
     assert_eq!(claims["data"]["object_id"], 12345);
 }
+
+/// Keys and secrets never reach the log, even at `trace`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_log_line_holds_a_key_or_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("herald.db").display());
+    let output = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "token",
+            "create",
+            "--account",
+            "wdc",
+            "--role",
+            "administrator",
+            "--database",
+            &database,
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let receiver = Receiver::ok().await;
+    let herald = crate::support::child::Herald::start(&database, dir.path());
+    herald::delivery::sender::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let mut secrets = Vec::new();
+    for alg in ["hs256", "rs256", "es256"] {
+        let policy: Value = client
+            .post(herald.url("/v1/webhook_policies"))
+            .bearer_auth(&token)
+            .json(&json!({ "jwt_alg": alg }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(secret) = policy["jwt_secret"].as_str() {
+            secrets.push(secret.to_string());
+        }
+        let hook = client
+            .post(herald.url("/v1/webhooks"))
+            .bearer_auth(&token)
+            .json(&json!({ "event": "task.update", "uri": receiver.url("/"), "webhook_policy_id": policy["id"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(hook.status(), 200);
+    }
+    client
+        .post(herald.url("/v1/events"))
+        .bearer_auth(&token)
+        .json(&json!({ "event": "task.update", "object_id": 1 }))
+        .send()
+        .await
+        .unwrap();
+    receiver.wait_for(3).await;
+    let log = herald.log();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "the log is verbose"
+    );
+    assert!(!log.contains("PRIVATE KEY"));
+    let server_key = std::fs::read_to_string(dir.path().join("secret.key")).unwrap();
+    for secret in secrets
+        .iter()
+        .chain([&token, &server_key.trim().to_string()])
+    {
+        assert!(!log.contains(secret.as_str()), "a secret was logged");
+    }
+}

@@ -33,6 +33,7 @@ pub fn postgres_base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
+pub mod child;
 pub mod receiver;
 pub mod smtp;
 

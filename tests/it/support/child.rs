@@ -1,0 +1,94 @@
+//! `herald serve` as a child process on a random port, as users run it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// A `herald serve` child process, killed when dropped.
+pub struct Herald {
+    child: Child,
+    pub address: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Herald {
+    pub fn start(database: &str, data_dir: &std::path::Path) -> Herald {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args([
+                "serve",
+                "--database",
+                database,
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args([
+                "--allow-private-targets",
+                "--require-verification",
+                "false",
+                "--rate-limit",
+                "0",
+            ])
+            .args([
+                "--retry-schedule",
+                "200ms",
+                "--delivery-timeout",
+                "1s",
+                "--delivery-concurrency",
+                "4",
+            ])
+            .env("HERALD_LOG", "trace")
+            .env_remove("HERALD_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = lines
+                .next()
+                .expect("herald exited before listening")
+                .unwrap();
+            if let Some(rest) = line.split("address=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep reading stderr so the child never blocks on a full pipe.
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Herald {
+            child,
+            address,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Everything the child logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Herald {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
