@@ -13,7 +13,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::rate_limit::RateLimiter;
-use crate::api::{auth, events, health, webhook_policies, webhooks};
+use crate::api::{auth, deliveries, events, health, webhook_policies, webhooks};
 use crate::config::Config;
 use crate::crypto::sealing::Sealer;
 use crate::error::ApiError;
@@ -61,6 +61,13 @@ pub fn router(state: AppState) -> Router {
                 .delete(webhooks::delete),
         )
         .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/webhooks/{id}/deliveries", get(deliveries::list))
+        .route("/webhooks/{id}/recover", post(deliveries::recover))
+        .route("/webhook_deliveries/{id}", get(deliveries::get))
+        .route(
+            "/webhook_deliveries/{id}/redeliver",
+            post(deliveries::redeliver),
+        )
         .route("/events", post(events::publish))
         .route(
             "/webhook_policies",

@@ -113,6 +113,10 @@ pub struct Settings {
     /// Where Herald keeps its files (the generated secret key) [default: .].
     #[arg(long, env = "HERALD_DATA_DIR")]
     pub data_dir: Option<String>,
+
+    /// How long finished deliveries and their attempts are kept [default: 30d].
+    #[arg(long, env = "HERALD_RETENTION")]
+    pub retention: Option<String>,
 }
 
 impl Settings {
@@ -138,6 +142,7 @@ impl Settings {
             mail_interval: self.mail_interval.or(lower.mail_interval),
             secret_key: self.secret_key.or(lower.secret_key),
             data_dir: self.data_dir.or(lower.data_dir),
+            retention: self.retention.or(lower.retention),
         }
     }
 }
@@ -157,6 +162,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub mail: MailConfig,
     pub secrets: SecretsConfig,
+    /// How long finished deliveries are kept.
+    pub retention: Duration,
 }
 
 /// Where the server key comes from.
@@ -331,7 +338,13 @@ impl Config {
         }
         let data_dir = PathBuf::from(s.data_dir.unwrap_or_else(|| ".".to_string()));
 
+        let retention = duration("retention", s.retention, "30d")?;
+        if retention < Duration::from_secs(60) {
+            return Err(err("retention must be at least 1m".into()));
+        }
+
         Ok(Config {
+            retention,
             secrets: SecretsConfig {
                 secret_key,
                 data_dir,

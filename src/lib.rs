@@ -56,6 +56,11 @@ pub async fn serve(
     let workers = shutdown.child_token();
     let engine = tokio::spawn(engine.run(workers.clone()));
     let mailer = tokio::spawn(mailer.run(workers.clone()));
+    let retention = tokio::spawn(delivery::retention::run(
+        store.clone(),
+        config.retention,
+        workers.clone(),
+    ));
 
     let app = app::router(app::AppState::new(store, config, wake, sealer));
     tracing::info!(address = %listener.local_addr()?, "herald listening");
@@ -66,6 +71,7 @@ pub async fn serve(
     workers.cancel();
     let _ = engine.await;
     let _ = mailer.await;
+    let _ = retention.await;
     served
 }
 

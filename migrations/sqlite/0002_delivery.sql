@@ -28,9 +28,11 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (account_id, key)
 );
 
--- A delivery is due when status = 'pending' and next_attempt_at has come.
--- A worker's claim sets lease_owner and moves next_attempt_at to the end of
--- its lease, so a crashed worker's deliveries fall due again by themselves.
+-- A delivery is due when its status is 'pending' or 'in_flight' and
+-- next_attempt_at has come. A worker's claim sets 'in_flight', lease_owner,
+-- and moves next_attempt_at to the end of its lease, so a crashed worker's
+-- deliveries fall due again by themselves. event and object_id repeat the
+-- event's, for filtering; message is the body as first sent (unsigned).
 CREATE TABLE deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     uuid            TEXT NOT NULL,
@@ -38,17 +40,39 @@ CREATE TABLE deliveries (
     account_id      TEXT NOT NULL,
     webhook_id      INTEGER NOT NULL,
     event_id        INTEGER NOT NULL REFERENCES events (id),
+    event           TEXT NOT NULL,
+    object_id       INTEGER NOT NULL,
     kind            TEXT NOT NULL,
     status          TEXT NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     lease_owner     TEXT,
     last_error      TEXT,
+    message         TEXT,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL
 );
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status IN ('pending', 'in_flight');
 CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, id);
+CREATE INDEX deliveries_by_event ON deliveries (event_id);
+CREATE INDEX deliveries_finished ON deliveries (updated_at) WHERE status IN ('succeeded', 'given_up');
+
+-- One row per attempt to send a delivery. started_at is epoch milliseconds;
+-- trigger: 'automatic', 'test' or 'redelivery'.
+CREATE TABLE delivery_attempts (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id        INTEGER NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    started_at         INTEGER NOT NULL,
+    duration_ms        INTEGER NOT NULL,
+    response_status    INTEGER,
+    response_headers   TEXT,
+    response_body      TEXT,
+    response_truncated BOOLEAN NOT NULL DEFAULT FALSE,
+    error              TEXT,
+    remote_ip          TEXT,
+    trigger            TEXT NOT NULL
+);
+CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id, id);
 
 -- status: 'pending', 'sent' or 'failed'.
 CREATE TABLE mails (

@@ -8,13 +8,13 @@ use serde_json::{Map, Value, json};
 use crate::api::auth::Authenticated;
 use crate::api::json::JsonBody;
 use crate::app::AppState;
-use crate::domain::event::{Links, NewEvent, Published};
+use crate::domain::event::{IDEMPOTENCY_WINDOW_SECS, Links, NewEvent, Published};
 use crate::domain::time::{now_epoch, now_millis};
 use crate::domain::{AccountId, EventName, ValidationErrors};
 use crate::error::{ApiError, ApiResult};
 
 pub const MAX_BATCH: usize = 1000;
-pub const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 3600;
+
 const MAX_TEXT: usize = 255;
 const AUTOMATION_RULE: &str = "automation_rule";
 

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod collection;
+pub mod deliveries;
 pub mod events;
 pub mod health;
 pub mod json;

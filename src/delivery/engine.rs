@@ -13,7 +13,9 @@ use super::sender::{Sender, status_text};
 use super::signing::Signer;
 use crate::config::Config;
 use crate::crypto::sealing::Sealer;
-use crate::domain::delivery::{AttemptResult, Claimed, FailurePolicy, WebhookEffects};
+use crate::domain::delivery::{
+    AttemptRecord, AttemptResult, Claimed, FailurePolicy, Trigger, WebhookEffects,
+};
 use crate::domain::event::EventKind;
 use crate::domain::mail::{NewMail, disabled_mail, failure_mail};
 use crate::domain::time::{now_epoch, now_millis};
@@ -178,6 +180,8 @@ async fn attempt(
         retry_at_ms: None,
         error: None,
         gone: false,
+        record: None,
+        message: None,
     };
     let webhook = match &delivery.webhook {
         None => {
@@ -192,34 +196,58 @@ async fn attempt(
         Some(webhook) => webhook,
     };
     result.attempted = true;
+    let started_at = now_millis();
+    let clock = std::time::Instant::now();
+    let mut record = AttemptRecord {
+        started_at,
+        duration_ms: 0,
+        response_status: None,
+        response_headers: None,
+        response_body: None,
+        response_truncated: false,
+        error: None,
+        remote_ip: None,
+        trigger: Trigger::of(delivery.kind, delivery.origin_uuid.as_deref()),
+    };
     let mut retry_after = None;
     let outcome = match message::build(delivery, webhook, config, signer) {
-        Ok((headers, body)) => sender
-            .post(&webhook.uri, headers, body)
-            .await
-            .map_err(|f| f.describe()),
+        Ok(outgoing) => {
+            result.message = Some(outgoing.message);
+            sender
+                .post(&webhook.uri, outgoing.headers, outgoing.body)
+                .await
+                .map_err(|f| f.describe())
+        }
         Err(reason) => Err(reason),
     };
+    record.duration_ms = clock.elapsed().as_millis() as i64;
     match outcome {
-        Ok(reply) if reply.status.is_success() => {
-            result.succeeded = true;
-            return result;
-        }
         Ok(reply) => {
-            result.error = Some(status_text(reply.status));
-            result.gone = reply.status == reqwest::StatusCode::GONE;
-            if matches!(reply.status.as_u16(), 429 | 503) {
-                retry_after = reply
-                    .headers
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| super::retry::parse_retry_after(v, SystemTime::now()));
+            record.response_status = Some(i64::from(reply.status.as_u16()));
+            record.response_headers = Some(headers_json(&reply.headers));
+            record.response_body = Some(String::from_utf8_lossy(&reply.body).into_owned());
+            record.response_truncated = reply.truncated;
+            record.remote_ip = reply.remote.map(|addr| addr.ip().to_string());
+            if reply.status.is_success() {
+                result.succeeded = true;
+            } else {
+                result.error = Some(status_text(reply.status));
+                result.gone = reply.status == reqwest::StatusCode::GONE;
+                if matches!(reply.status.as_u16(), 429 | 503) {
+                    retry_after = reply
+                        .headers
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| super::retry::parse_retry_after(v, SystemTime::now()));
+                }
             }
         }
         Err(reason) => result.error = Some(reason),
     }
+    record.error = result.error.clone();
+    result.record = Some(record);
     // Test messages are tried once; a 410 ends the webhook's deliveries.
-    if delivery.kind != EventKind::Test && !result.gone {
+    if !result.succeeded && delivery.kind != EventKind::Test && !result.gone {
         let attempt_no = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);
         result.retry_at_ms = config
             .delivery
@@ -228,6 +256,25 @@ async fn attempt(
             .map(|delay| now_millis() + delay.as_millis() as i64);
     }
     result
+}
+
+/// Response headers as a JSON object; repeated names become arrays.
+fn headers_json(headers: &reqwest::header::HeaderMap) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for name in headers.keys() {
+        let values: Vec<serde_json::Value> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| serde_json::Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let value = if values.len() == 1 {
+            values.into_iter().next().unwrap_or_default()
+        } else {
+            values.into()
+        };
+        map.insert(name.as_str().to_string(), value);
+    }
+    serde_json::Value::Object(map)
 }
 
 /// Records outcomes in batches; queues the mails their effects call for.

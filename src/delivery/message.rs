@@ -12,15 +12,23 @@ use crate::domain::time::now_epoch;
 pub const DELIVERY_HEADER: &str = "x-r-service-delivery";
 pub const ORIGIN_HEADER: &str = "x-r-service-delivery-origin";
 
-/// The headers and body of the message `claimed` carries to `webhook`,
-/// signed when the webhook has a policy. Fails only when the policy's key
-/// cannot be read.
+/// A message ready to send.
+pub struct Outgoing {
+    pub headers: HeaderMap,
+    /// What goes on the wire: the message, or `{"jwt": ...}` when signed.
+    pub body: Vec<u8>,
+    /// The unsigned message, kept with the delivery.
+    pub message: String,
+}
+
+/// The message `claimed` carries to `webhook`, signed when the webhook has a
+/// policy. Fails only when the policy's key cannot be read.
 pub fn build(
     claimed: &Claimed,
     webhook: &Webhook,
     config: &Config,
     signer: &Signer,
-) -> Result<(HeaderMap, Vec<u8>), String> {
+) -> Result<Outgoing, String> {
     let account_url = config.account_url(webhook.account.as_str());
     let data = message_body(
         &claimed.event,
@@ -28,18 +36,21 @@ pub fn build(
         &account_url,
         &config.instance_domain,
     );
-    let envelope = match &claimed.policy {
+    let message = data.to_string();
+    let body = match &claimed.policy {
         Some(policy) => {
             let context = ClaimsContext {
                 webhook_id: webhook.id,
                 issuer: &account_url,
                 now: now_epoch(),
             };
-            signer.envelope(policy, data, &context)?
+            signer
+                .envelope(policy, data, &context)?
+                .to_string()
+                .into_bytes()
         }
-        None => data,
+        None => message.clone().into_bytes(),
     };
-    let body = serde_json::to_vec(&envelope).expect("a JSON value serialises");
     let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
         CONTENT_TYPE,
@@ -56,7 +67,11 @@ pub fn build(
     if let Some(link) = claimed.event.links.header_value() {
         insert(&mut headers, LINK, &link);
     }
-    Ok((headers, body))
+    Ok(Outgoing {
+        headers,
+        body,
+        message,
+    })
 }
 
 /// Values that cannot be a header (a link with a newline...) are left out.

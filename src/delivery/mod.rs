@@ -4,6 +4,7 @@
 pub mod engine;
 pub mod mail;
 pub mod message;
+pub mod retention;
 pub mod retry;
 pub mod sender;
 pub mod signing;

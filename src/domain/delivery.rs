@@ -17,20 +17,30 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
-    /// From the stored status and lease: a pending delivery whose lease
-    /// has not run out is in flight.
-    pub fn from_stored(
-        status: &str,
-        leased: bool,
-        next_attempt_at: i64,
-        now_ms: i64,
-    ) -> DeliveryStatus {
+    /// From the stored status: an in-flight delivery whose lease ran out
+    /// (its worker died) is pending again.
+    pub fn from_stored(status: &str, next_attempt_at: i64, now_ms: i64) -> DeliveryStatus {
         match status {
             "succeeded" => DeliveryStatus::Succeeded,
             "given_up" => DeliveryStatus::GivenUp,
-            _ if leased && next_attempt_at > now_ms => DeliveryStatus::InFlight,
+            "in_flight" if next_attempt_at > now_ms => DeliveryStatus::InFlight,
             _ => DeliveryStatus::Pending,
         }
+    }
+
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::InFlight,
+            DeliveryStatus::Succeeded,
+            DeliveryStatus::GivenUp,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, DeliveryStatus::Succeeded | DeliveryStatus::GivenUp)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +87,10 @@ pub struct AttemptResult {
     pub error: Option<String>,
     /// A `410 Gone`: disable the webhook at once.
     pub gone: bool,
+    /// What the attempt saw, when one was made.
+    pub record: Option<AttemptRecord>,
+    /// The unsigned body sent, kept as the delivery's message.
+    pub message: Option<String>,
 }
 
 /// What recording an attempt did to its webhook.
@@ -99,18 +113,98 @@ pub struct FailurePolicy {
 }
 
 /// A delivery as stored, for reading back.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DeliveryRecord {
     pub id: i64,
     pub uuid: String,
     pub origin_uuid: Option<String>,
     pub webhook_id: i64,
     pub event_id: i64,
+    pub event: String,
+    pub object_id: i64,
     pub kind: EventKind,
     pub status: DeliveryStatus,
     pub attempts: i64,
+    /// Epoch milliseconds.
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
+    /// The body as first sent (unsigned); `None` before the first attempt.
+    pub message: Option<serde_json::Value>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// Why an attempt was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Automatic,
+    Test,
+    Redelivery,
+}
+
+impl Trigger {
+    pub fn of(kind: EventKind, origin_uuid: Option<&str>) -> Trigger {
+        match (origin_uuid, kind) {
+            (Some(_), _) => Trigger::Redelivery,
+            (None, EventKind::Test) => Trigger::Test,
+            (None, _) => Trigger::Automatic,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Automatic => "automatic",
+            Trigger::Test => "test",
+            Trigger::Redelivery => "redelivery",
+        }
+    }
+
+    pub fn from_stored(text: &str) -> Trigger {
+        match text {
+            "test" => Trigger::Test,
+            "redelivery" => Trigger::Redelivery,
+            _ => Trigger::Automatic,
+        }
+    }
+}
+
+/// One attempt to send a delivery, as recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptRecord {
+    /// Epoch milliseconds.
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub response_status: Option<i64>,
+    /// A JSON object of the response headers.
+    pub response_headers: Option<serde_json::Value>,
+    /// At most 16 KiB, decoded as UTF-8 (invalid bytes replaced).
+    pub response_body: Option<String>,
+    pub response_truncated: bool,
+    pub error: Option<String>,
+    pub remote_ip: Option<String>,
+    pub trigger: Trigger,
+}
+
+/// What a redelivery request found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Redelivery {
+    Queued(Box<DeliveryRecord>),
+    NotFound,
+    /// Pending or in flight: it has not finished yet.
+    NotFinished,
+}
+
+/// The filter that keeps one webhook's deliveries.
+pub fn of_webhook(webhook_id: i64) -> super::list::Filter {
+    super::list::Filter {
+        field: super::list::ListField {
+            name: "webhook_id",
+            column: "webhook_id",
+            kind: super::list::FieldKind::Id,
+            case_insensitive: false,
+        },
+        conditions: vec![super::list::Condition::Eq(super::list::Value::Int(
+            webhook_id,
+        ))],
+    }
 }

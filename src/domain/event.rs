@@ -9,6 +9,9 @@ use super::webhook::Webhook;
 /// The `object_id` of every test message (§8).
 pub const TEST_OBJECT_ID: i64 = 12345;
 
+/// How long an idempotency key is remembered (§6).
+pub const IDEMPOTENCY_WINDOW_SECS: i64 = 24 * 3600;
+
 /// Why an event exists: published by the host application, or made by
 /// Herald for a test or a verification handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::delivery::{
-    AttemptResult, Claimed, DeliveryRecord, FailurePolicy, WebhookEffects,
+    AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Redelivery,
+    WebhookEffects,
 };
 use crate::domain::event::{NewEvent, Published};
 use crate::domain::list::{ListQuery, Page};
@@ -172,13 +173,49 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> StoreResult<Vec<WebhookEffects>>;
 
-    /// The deliveries of a webhook, newest first.
-    async fn webhook_deliveries(
+    /// A page of the account's deliveries (filter by `webhook_id` for one webhook's).
+    async fn list_deliveries(
+        &self,
+        account: &AccountId,
+        query: &ListQuery,
+        now_ms: i64,
+    ) -> StoreResult<Page<DeliveryRecord>>;
+
+    /// A delivery with its attempts, oldest first.
+    async fn get_delivery(
+        &self,
+        account: &AccountId,
+        id: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>>;
+
+    /// Queues a new delivery of a finished delivery's message, with a new
+    /// uuid and the first delivery's uuid as its origin.
+    async fn redeliver(
+        &self,
+        account: &AccountId,
+        id: i64,
+        now: i64,
+        now_ms: i64,
+    ) -> StoreResult<Redelivery>;
+
+    /// Redelivers, once each, the messages of a webhook given up between
+    /// `since` and `until` (epoch seconds) and not delivered or queued again
+    /// since; `None` when no such webhook is in the account.
+    async fn recover(
         &self,
         account: &AccountId,
         webhook_id: i64,
+        since: i64,
+        until: i64,
+        now: i64,
         now_ms: i64,
-    ) -> StoreResult<Vec<DeliveryRecord>>;
+    ) -> StoreResult<Option<i64>>;
+
+    /// Deletes up to `batch` finished deliveries (with their attempts) last
+    /// changed before `cutoff`, then events, mails and idempotency keys no
+    /// longer needed. Returns how many rows went; call again while it is `batch`.
+    async fn purge(&self, cutoff: i64, idempotency_cutoff: i64, batch: i64) -> StoreResult<u64>;
 
     /// Makes deliveries leased by owners starting with `owner_prefix` due now.
     async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64>;
@@ -266,6 +303,9 @@ const WEBHOOK_COLUMNS: &str = "id, account_id, name, event, uri, description, di
      (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
      attachments, last_error, verified, created_at, updated_at";
 
+const DELIVERY_COLUMNS: &str = "id, uuid, origin_uuid, webhook_id, event_id, event, object_id, kind, status, \
+     attempts, next_attempt_at, last_error, message, created_at, updated_at";
+
 const POLICY_COLUMNS: &str = "id, account_id, name, disabled, jwt_alg, jwt_audience, \
      jwt_claim_expires_in, created_at, updated_at";
 
@@ -315,9 +355,9 @@ macro_rules! impl_store {
             ) -> StoreResult<()> {
                 let event_id = Self::insert_event(tx, account, event, kind.as_str(), now).await?;
                 let sql = const_format::concatcp!(
-                    "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, kind, status, attempts, \
-                     next_attempt_at, created_at, updated_at) \
-                     VALUES (", <$store>::UUID_SQL, ", $1, $2, $3, $4, 'pending', 0, $5, $6, $6)"
+                    "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, event, object_id, kind, \
+                     status, attempts, next_attempt_at, created_at, updated_at) \
+                     VALUES (", <$store>::UUID_SQL, ", $1, $2, $3, $7, $8, $4, 'pending', 0, $5, $6, $6)"
                 );
                 sqlx::query(sql)
                     .bind(account.as_str())
@@ -326,12 +366,32 @@ macro_rules! impl_store {
                     .bind(kind.as_str())
                     .bind(now_ms)
                     .bind(now)
+                    .bind(event.event.as_str())
+                    .bind(event.object_id)
                     .execute(&mut **tx)
                     .await?;
                 Self::notify_work(tx).await
             }
 
+            /// A new pending delivery of delivery `id`'s message; returns its id.
+            async fn insert_redelivery(
+                tx: &mut sqlx::Transaction<'static, Db>,
+                id: i64,
+                now: i64,
+                now_ms: i64,
+            ) -> StoreResult<i64> {
+                let sql = const_format::concatcp!(
+                    "INSERT INTO deliveries (uuid, origin_uuid, account_id, webhook_id, event_id, event, object_id, \
+                     kind, status, attempts, next_attempt_at, created_at, updated_at) \
+                     SELECT ", <$store>::UUID_SQL, ", COALESCE(origin_uuid, uuid), account_id, webhook_id, event_id, \
+                     event, object_id, kind, 'pending', 0, $1, $2, $2 FROM deliveries WHERE id = $3 RETURNING id"
+                );
+                let (new_id,): (i64,) = sqlx::query_as(sql).bind(now_ms).bind(now).bind(id).fetch_one(&mut **tx).await?;
+                Ok(new_id)
+            }
+
             /// The name of the policy `id` names, if any.
+
             async fn policy_name(
                 conn: &mut <Db as sqlx::Database>::Connection,
                 id: Option<i64>,
@@ -585,7 +645,7 @@ macro_rules! impl_store {
                 if done.rows_affected() > 0 {
                     sqlx::query(
                         "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, \
-                         last_error = 'webhook deleted' WHERE webhook_id = $1 AND status = 'pending'",
+                         last_error = 'webhook deleted' WHERE webhook_id = $1 AND status IN ('pending', 'in_flight')",
                     )
                     .bind(id)
                     .execute(&mut *tx)
@@ -738,10 +798,10 @@ macro_rules! impl_store {
                             .await?;
                     }
                     let fan_out = const_format::concatcp!(
-                        "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, kind, status, \
-                         attempts, next_attempt_at, created_at, updated_at) \
-                         SELECT ", <$store>::UUID_SQL, ", account_id, id, $1, 'event', 'pending', 0, $2, $3, $3 \
-                         FROM webhooks WHERE account_id = $4 AND event = $5 AND disabled = FALSE \
+                        "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, event, object_id, kind, \
+                         status, attempts, next_attempt_at, created_at, updated_at) \
+                         SELECT ", <$store>::UUID_SQL, ", account_id, id, $1, event, $7, 'event', 'pending', 0, \
+                         $2, $3, $3 FROM webhooks WHERE account_id = $4 AND event = $5 AND disabled = FALSE \
                          AND verified = TRUE AND ($6 IS NULL OR id = $6)"
                     );
                     let done = sqlx::query(fan_out)
@@ -751,6 +811,7 @@ macro_rules! impl_store {
                         .bind(account.as_str())
                         .bind(event.event.as_str())
                         .bind(event.webhook_id)
+                        .bind(event.object_id)
                         .execute(&mut *tx)
                         .await?;
                     published.push(Published {
@@ -775,10 +836,10 @@ macro_rules! impl_store {
                 limit: i64,
             ) -> StoreResult<Vec<Claimed>> {
                 let claim = const_format::concatcp!(
-                    "UPDATE deliveries SET lease_owner = $1, next_attempt_at = $2 \
-                     WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' \
+                    "UPDATE deliveries SET status = 'in_flight', lease_owner = $1, next_attempt_at = $2 \
+                     WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
                      AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4", <$store>::SKIP_LOCKED, ") \
-                     AND status = 'pending' AND next_attempt_at <= $3"
+                     AND status IN ('pending', 'in_flight') AND next_attempt_at <= $3"
                 );
                 let done = sqlx::query(claim)
                     .bind(lease_owner)
@@ -794,7 +855,7 @@ macro_rules! impl_store {
                     "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, d.webhook_id, \
                      e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links \
                      FROM deliveries d JOIN events e ON e.id = d.event_id \
-                     WHERE d.lease_owner = $1 AND d.status = 'pending'",
+                     WHERE d.lease_owner = $1 AND d.status = 'in_flight'",
                 )
                 .bind(lease_owner)
                 .fetch_all(&self.write)
@@ -871,8 +932,8 @@ macro_rules! impl_store {
                     };
                     let done = sqlx::query(
                         "UPDATE deliveries SET status = $1, attempts = attempts + $2, next_attempt_at = $3, \
-                         lease_owner = NULL, last_error = $4, updated_at = $5 \
-                         WHERE id = $6 AND lease_owner = $7 AND status = 'pending'",
+                         lease_owner = NULL, last_error = $4, updated_at = $5, message = COALESCE(message, $8) \
+                         WHERE id = $6 AND lease_owner = $7 AND status = 'in_flight'",
                     )
                     .bind(status)
                     .bind(i64::from(result.attempted))
@@ -881,8 +942,31 @@ macro_rules! impl_store {
                     .bind(now)
                     .bind(result.delivery_id)
                     .bind(&result.lease_owner)
+                    .bind(&result.message)
                     .execute(&mut *tx)
                     .await?;
+                    if done.rows_affected() > 0
+                        && let Some(record) = &result.record
+                    {
+                        sqlx::query(
+                            "INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, response_status, \
+                             response_headers, response_body, response_truncated, error, remote_ip, trigger) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        )
+                        .bind(result.delivery_id)
+                        .bind(record.started_at)
+                        .bind(record.duration_ms)
+                        .bind(record.response_status)
+                        .bind(record.response_headers.as_ref().map(|h| h.to_string()))
+                        .bind(&record.response_body)
+                        .bind(record.response_truncated)
+                        .bind(&record.error)
+                        .bind(&record.remote_ip)
+                        .bind(record.trigger.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+
                     let counts = result.attempted && result.kind != EventKind::Test;
                     if done.rows_affected() == 0 || !counts {
                         continue;
@@ -934,28 +1018,141 @@ macro_rules! impl_store {
                 Ok(effects)
             }
 
-            async fn webhook_deliveries(
+            #[tracing::instrument(skip(self))]
+            async fn list_deliveries(&self, account: &AccountId, query: &ListQuery, now_ms: i64) -> StoreResult<Page<DeliveryRecord>> {
+                let mut count = list_sql::count("deliveries", account, query);
+                let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
+                let mut select = list_sql::select("deliveries", DELIVERY_COLUMNS, account, query);
+                let rows: Vec<rows::DeliveryRow> = select.build_query_as().fetch_all(&self.read).await?;
+                let items = rows.into_iter().map(|r| r.into_domain(now_ms)).collect::<Result<_, _>>()?;
+                Ok(Page { items, total })
+            }
+
+            async fn get_delivery(
+                &self,
+                account: &AccountId,
+                id: i64,
+                now_ms: i64,
+            ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
+                let sql = const_format::concatcp!(
+                    "SELECT ", DELIVERY_COLUMNS, " FROM deliveries WHERE account_id = $1 AND id = $2"
+                );
+                let row: Option<rows::DeliveryRow> = sqlx::query_as(sql)
+                    .bind(account.as_str())
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let attempts: Vec<rows::AttemptRow> = sqlx::query_as(
+                    "SELECT started_at, duration_ms, response_status, response_headers, response_body, \
+                     response_truncated, error, remote_ip, trigger FROM delivery_attempts \
+                     WHERE delivery_id = $1 ORDER BY id",
+                )
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?;
+                Ok(Some((row.into_domain(now_ms)?, attempts.into_iter().map(rows::AttemptRow::into_domain).collect())))
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn redeliver(&self, account: &AccountId, id: i64, now: i64, now_ms: i64) -> StoreResult<Redelivery> {
+                let mut tx = self.begin_write().await?;
+                let found: Option<(String,)> =
+                    sqlx::query_as("SELECT status FROM deliveries WHERE account_id = $1 AND id = $2")
+                        .bind(account.as_str())
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                match found.as_ref().map(|(s,)| s.as_str()) {
+                    None => return Ok(Redelivery::NotFound),
+                    Some("succeeded" | "given_up") => {}
+                    Some(_) => return Ok(Redelivery::NotFinished),
+                }
+                let new_id = Self::insert_redelivery(&mut tx, id, now, now_ms).await?;
+                Self::notify_work(&mut tx).await?;
+                let sql = const_format::concatcp!("SELECT ", DELIVERY_COLUMNS, " FROM deliveries WHERE id = $1");
+                let row: rows::DeliveryRow = sqlx::query_as(sql).bind(new_id).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(Redelivery::Queued(Box::new(row.into_domain(now_ms)?)))
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn recover(
                 &self,
                 account: &AccountId,
                 webhook_id: i64,
+                since: i64,
+                until: i64,
+                now: i64,
                 now_ms: i64,
-            ) -> StoreResult<Vec<DeliveryRecord>> {
-                let rows: Vec<rows::DeliveryRow> = sqlx::query_as(
-                    "SELECT id, uuid, origin_uuid, webhook_id, event_id, kind, status, lease_owner, attempts, \
-                     next_attempt_at, last_error, created_at, updated_at FROM deliveries \
-                     WHERE account_id = $1 AND webhook_id = $2 ORDER BY id DESC",
+            ) -> StoreResult<Option<i64>> {
+                let mut tx = self.begin_write().await?;
+                let hook: Option<(i64,)> = sqlx::query_as("SELECT id FROM webhooks WHERE account_id = $1 AND id = $2")
+                    .bind(account.as_str())
+                    .bind(webhook_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if hook.is_none() {
+                    return Ok(None);
+                }
+                // The newest given-up delivery of each message (grouped by its
+                // first uuid) whose message was not delivered or queued again.
+                let lost: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT MAX(d.id) FROM deliveries d \
+                     WHERE d.webhook_id = $1 AND d.status = 'given_up' AND d.updated_at >= $2 AND d.updated_at <= $3 \
+                     AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.webhook_id = d.webhook_id \
+                         AND COALESCE(x.origin_uuid, x.uuid) = COALESCE(d.origin_uuid, d.uuid) \
+                         AND x.status IN ('succeeded', 'pending', 'in_flight')) \
+                     GROUP BY COALESCE(d.origin_uuid, d.uuid) ORDER BY 1",
                 )
-                .bind(account.as_str())
                 .bind(webhook_id)
-                .fetch_all(&self.read)
+                .bind(since)
+                .bind(until)
+                .fetch_all(&mut *tx)
                 .await?;
-                Ok(rows.into_iter().map(|r| r.into_domain(now_ms)).collect())
+                for (id,) in &lost {
+                    Self::insert_redelivery(&mut tx, *id, now, now_ms).await?;
+                }
+                if !lost.is_empty() {
+                    Self::notify_work(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(Some(lost.len() as i64))
+            }
+
+            #[tracing::instrument(skip(self))]
+            async fn purge(&self, cutoff: i64, idempotency_cutoff: i64, batch: i64) -> StoreResult<u64> {
+                let mut tx = self.begin_write().await?;
+                let mut removed = 0;
+                for sql in [
+                    "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries \
+                     WHERE status IN ('succeeded', 'given_up') AND updated_at < $1 ORDER BY updated_at LIMIT $2)",
+                    "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
+                     WHERE status IN ('succeeded', 'given_up') AND updated_at < $1 ORDER BY updated_at LIMIT $2)",
+                    "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at < $1 \
+                     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT $2)",
+                    "DELETE FROM mails WHERE id IN (SELECT id FROM mails WHERE status <> 'pending' \
+                     AND created_at < $1 LIMIT $2)",
+                ] {
+                    removed += sqlx::query(sql).bind(cutoff).bind(batch).execute(&mut *tx).await?.rows_affected();
+                }
+                removed += sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE (account_id, key) IN (SELECT account_id, key \
+                     FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+                )
+                .bind(idempotency_cutoff)
+                .bind(batch)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(removed)
             }
 
             async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64> {
                 let done = sqlx::query(
-                    "UPDATE deliveries SET next_attempt_at = $1, lease_owner = NULL \
-                     WHERE status = 'pending' AND lease_owner LIKE $2",
+                    "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_owner = NULL \
+                     WHERE status = 'in_flight' AND lease_owner LIKE $2",
                 )
                 .bind(now_ms)
                 .bind(format!("{owner_prefix}%"))
@@ -966,7 +1163,7 @@ macro_rules! impl_store {
 
             async fn next_due_at(&self) -> StoreResult<Option<i64>> {
                 let (next,): (Option<i64>,) =
-                    sqlx::query_as("SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'")
+                    sqlx::query_as("SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'in_flight')")
                         .fetch_one(&self.read)
                         .await?;
                 Ok(next)

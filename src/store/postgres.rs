@@ -10,11 +10,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    POLICY_COLUMNS, PersonSpec, PolicyDeletion, StoreResult, WEBHOOK_COLUMNS, impl_store, list_sql,
-    rows,
+    DELIVERY_COLUMNS, POLICY_COLUMNS, PersonSpec, PolicyDeletion, StoreResult, WEBHOOK_COLUMNS,
+    impl_store, list_sql, rows,
 };
 use crate::domain::delivery::{
-    AttemptResult, Claimed, DeliveryRecord, FailurePolicy, WebhookEffects,
+    AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Redelivery,
+    WebhookEffects,
 };
 use crate::domain::event::{EventKind, NewEvent, Published};
 use crate::domain::list::{ListQuery, Page};

@@ -1,6 +1,6 @@
 //! Database rows and their conversion to domain types, shared by both backends.
 
-use crate::domain::delivery::{Claimed, DeliveryRecord, DeliveryStatus};
+use crate::domain::delivery::{AttemptRecord, Claimed, DeliveryRecord, DeliveryStatus, Trigger};
 use crate::domain::event::{EventKind, Links, StoredEvent};
 use crate::domain::policy::{JwtAlg, Policy, PolicyKey};
 use crate::domain::{AccountId, Attachment, EventName, Role, Webhook};
@@ -192,36 +192,74 @@ pub struct DeliveryRow {
     origin_uuid: Option<String>,
     webhook_id: i64,
     event_id: i64,
+    event: String,
+    object_id: i64,
     kind: String,
     status: String,
-    lease_owner: Option<String>,
     attempts: i64,
     next_attempt_at: i64,
     last_error: Option<String>,
+    message: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
 
 impl DeliveryRow {
-    pub fn into_domain(self, now_ms: i64) -> DeliveryRecord {
-        DeliveryRecord {
-            status: DeliveryStatus::from_stored(
-                &self.status,
-                self.lease_owner.is_some(),
-                self.next_attempt_at,
-                now_ms,
-            ),
+    pub fn into_domain(self, now_ms: i64) -> Result<DeliveryRecord, StoreError> {
+        let message =
+            match &self.message {
+                Some(text) => Some(serde_json::from_str(text).map_err(|e| {
+                    StoreError::Corrupt(format!("delivery {} message: {e}", self.id))
+                })?),
+                None => None,
+            };
+        Ok(DeliveryRecord {
+            status: DeliveryStatus::from_stored(&self.status, self.next_attempt_at, now_ms),
             id: self.id,
             uuid: self.uuid,
             origin_uuid: self.origin_uuid,
             webhook_id: self.webhook_id,
             event_id: self.event_id,
+            event: self.event,
+            object_id: self.object_id,
             kind: EventKind::from_stored(&self.kind),
             attempts: self.attempts,
             next_attempt_at: self.next_attempt_at,
             last_error: self.last_error,
+            message,
             created_at: self.created_at,
             updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AttemptRow {
+    started_at: i64,
+    duration_ms: i64,
+    response_status: Option<i64>,
+    response_headers: Option<String>,
+    response_body: Option<String>,
+    response_truncated: bool,
+    error: Option<String>,
+    remote_ip: Option<String>,
+    trigger: String,
+}
+
+impl AttemptRow {
+    pub fn into_domain(self) -> AttemptRecord {
+        AttemptRecord {
+            started_at: self.started_at,
+            duration_ms: self.duration_ms,
+            response_status: self.response_status,
+            response_headers: self
+                .response_headers
+                .and_then(|h| serde_json::from_str(&h).ok()),
+            response_body: self.response_body,
+            response_truncated: self.response_truncated,
+            error: self.error,
+            remote_ip: self.remote_ip,
+            trigger: Trigger::from_stored(&self.trigger),
         }
     }
 }

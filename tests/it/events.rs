@@ -125,12 +125,7 @@ async fn a_batch_with_one_bad_event_is_refused_whole(app: TestApp) {
     let batch = json!([event("request.create", 1), { "event": "nope", "object_id": 2 }, { "object_id": 3 }]);
     let response = app.post("/v1/events", &admin, batch).await;
     assert_eq!(response.error_fields(), ["[1].event", "[2].event"]);
-    let account = herald::domain::AccountId::parse("wdc").unwrap();
-    let queued = app
-        .store
-        .webhook_deliveries(&account, hook["id"].as_i64().unwrap(), 0)
-        .await
-        .unwrap();
+    let queued = app.deliveries("wdc", &hook).await;
     assert!(queued.is_empty(), "nothing was stored: {queued:?}");
 }
 

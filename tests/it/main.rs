@@ -10,6 +10,7 @@ mod delivery;
 mod durability;
 mod errors;
 mod events;
+mod history;
 mod policies;
 mod signing;
 mod ssrf;

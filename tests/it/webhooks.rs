@@ -450,9 +450,7 @@ async fn test_endpoint_queues_a_message_and_404s_for_unknown_webhooks(app: TestA
         .await;
     assert_eq!(response.status, StatusCode::NO_CONTENT);
     assert_eq!(response.body, Value::Null);
-    let account = herald::domain::AccountId::parse("wdc").unwrap();
-    let id = hook["id"].as_i64().unwrap();
-    let queued = app.store.webhook_deliveries(&account, id, 0).await.unwrap();
+    let queued = app.deliveries("wdc", &hook).await;
     let tests: Vec<_> = queued
         .iter()
         .filter(|d| d.kind == herald::domain::event::EventKind::Test)

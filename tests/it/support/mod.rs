@@ -368,21 +368,30 @@ impl TestApp {
         response.body
     }
 
-    /// The deliveries of a webhook, newest first.
+    /// The deliveries of a webhook, newest first (at most 100).
     pub async fn deliveries(
         &self,
         account: &str,
         webhook: &Value,
     ) -> Vec<herald::domain::delivery::DeliveryRecord> {
+        use herald::domain::list::{ListQuery, SortKey};
         let account = AccountId::parse(account).unwrap();
-        self.store
-            .webhook_deliveries(
-                &account,
+        let query = ListQuery {
+            filters: vec![herald::domain::delivery::of_webhook(
                 webhook["id"].as_i64().unwrap(),
-                herald::domain::time::now_millis(),
-            )
+            )],
+            sort: vec![SortKey {
+                column: "id",
+                descending: true,
+            }],
+            page: 1,
+            per_page: 100,
+        };
+        self.store
+            .list_deliveries(&account, &query, herald::domain::time::now_millis())
             .await
             .unwrap()
+            .items
     }
 
     /// Waits until the webhook's newest delivery satisfies `done`.

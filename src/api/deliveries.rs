@@ -1,0 +1,298 @@
+//! Delivery history, redelivery and recovery (§10).
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::{Map, Value, json};
+
+use crate::api::auth::Admin;
+use crate::api::collection::{self, CollectionSpec};
+use crate::api::json::JsonObject;
+use crate::app::AppState;
+use crate::domain::ValidationErrors;
+use crate::domain::delivery::{
+    AttemptRecord, DeliveryRecord, DeliveryStatus, Redelivery, of_webhook,
+};
+use crate::domain::list::{FieldKind, ListField, SortKey};
+use crate::domain::node_id::node_id;
+use crate::domain::time::{format_epoch, now_epoch, now_millis, parse_date_or_datetime};
+use crate::error::{ApiError, ApiResult};
+
+const fn field(name: &'static str, kind: FieldKind) -> ListField {
+    ListField {
+        name,
+        column: name,
+        kind,
+        case_insensitive: false,
+    }
+}
+
+pub const COLLECTION: CollectionSpec = CollectionSpec {
+    fields: &[
+        "id",
+        "nodeID",
+        "uuid",
+        "origin",
+        "webhook_id",
+        "event_id",
+        "event",
+        "object_id",
+        "kind",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "created_at",
+        "updated_at",
+    ],
+    filters: &[
+        field("id", FieldKind::Id),
+        field("status", FieldKind::Enum),
+        field("event", FieldKind::Enum),
+        field("object_id", FieldKind::Id),
+        field("created_at", FieldKind::Date),
+        field("updated_at", FieldKind::Date),
+    ],
+    sorts: &[
+        field("id", FieldKind::Id),
+        field("created_at", FieldKind::Date),
+        field("updated_at", FieldKind::Date),
+    ],
+    states: false,
+};
+
+const DEFAULT_FIELDS: [&str; 7] = [
+    "id",
+    "event",
+    "object_id",
+    "status",
+    "attempts",
+    "created_at",
+    "updated_at",
+];
+
+/// `GET /webhooks/:id/deliveries`: newest first unless `sort` says otherwise.
+pub async fn list(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let webhook_id = parse_id(&id)?;
+    state
+        .store
+        .get_webhook(&caller.account, webhook_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut request = COLLECTION.parse(raw.as_deref(), None)?;
+    for filter in &request.query.filters {
+        if filter.field.name == "status" {
+            check_statuses(filter)?;
+        }
+    }
+    request.query.filters.push(of_webhook(webhook_id));
+    if request.query.sort.is_empty() {
+        request.query.sort.push(SortKey {
+            column: "id",
+            descending: true,
+        });
+    }
+    let page = state
+        .store
+        .list_deliveries(&caller.account, &request.query, now_millis())
+        .await?;
+    let headers = collection::pagination_headers(
+        &request.query,
+        page.total,
+        &format!(
+            "{}/v1/webhooks/{webhook_id}/deliveries",
+            state.config.public_url
+        ),
+        raw.as_deref(),
+    );
+    let default: Vec<String> = DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect();
+    let fields = request.fields.as_ref().unwrap_or(&default);
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|delivery| collection::select_fields(record(&state, delivery), fields))
+        .collect();
+    Ok((headers, Json(items)))
+}
+
+/// `GET /webhook_deliveries/:id`: the record, its message and every attempt.
+pub async fn get(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let (delivery, attempts) = state
+        .store
+        .get_delivery(&caller.account, id, now_millis())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let mut answer = record(&state, &delivery);
+    answer.insert(
+        "message".into(),
+        delivery.message.clone().unwrap_or(Value::Null),
+    );
+    answer.insert(
+        "history".into(),
+        Value::Array(
+            attempts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| attempt_json(i + 1, a))
+                .collect(),
+        ),
+    );
+    Ok(Json(Value::Object(answer)))
+}
+
+/// `POST /webhook_deliveries/:id/redeliver` (202): a new delivery of the
+/// same message with a new `X-R-Service-Delivery`.
+pub async fn redeliver(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = parse_id(&id)?;
+    match state
+        .store
+        .redeliver(&caller.account, id, now_epoch(), now_millis())
+        .await?
+    {
+        Redelivery::Queued(delivery) => {
+            state.wake.notify_one();
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(Value::Object(record(&state, &delivery))),
+            ))
+        }
+        Redelivery::NotFound => Err(ApiError::NotFound),
+        Redelivery::NotFinished => Err(ValidationErrors::single(
+            "status",
+            "Only succeeded or given up deliveries can be redelivered",
+        )
+        .into()),
+    }
+}
+
+/// `POST /webhooks/:id/recover` (202): redelivers what was given up between
+/// `since` and `until` (default: now), once per message.
+pub async fn recover(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Path(id): Path<String>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let webhook_id = parse_id(&id)?;
+    let mut errors = ValidationErrors::new();
+    let mut since = None;
+    let mut until = None;
+    for (key, value) in &body {
+        let slot = match key.as_str() {
+            "since" => &mut since,
+            "until" => &mut until,
+            _ => {
+                errors.add(key.clone(), format!("{key} is not a known field"));
+                continue;
+            }
+        };
+        match value.as_str().and_then(parse_date_or_datetime) {
+            Some(at) => *slot = Some(at),
+            None if value.is_null() => {}
+            None => errors.add(
+                key.clone(),
+                format!("{key} must be a date or date-time such as 2016-03-17T16:36:11-06:00"),
+            ),
+        }
+    }
+    if since.is_none() && !errors.pairs().iter().any(|(f, _)| f == "since") {
+        errors.add("since", "since can't be blank");
+    }
+    let until = until.unwrap_or_else(now_epoch);
+    if since.is_some_and(|s| s > until) {
+        errors.add("until", "until must not be before since");
+    }
+    let since = errors.into_result(since)?.unwrap_or_default();
+    let queued = state
+        .store
+        .recover(
+            &caller.account,
+            webhook_id,
+            since,
+            until,
+            now_epoch(),
+            now_millis(),
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if queued > 0 {
+        state.wake.notify_one();
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "queued": queued }))))
+}
+
+fn check_statuses(filter: &crate::domain::list::Filter) -> ApiResult<()> {
+    use crate::domain::list::{Condition, Value as V};
+    let valid = |v: &V| matches!(v, V::Text(t) if DeliveryStatus::parse(t).is_some());
+    let ok = filter.conditions.iter().all(|c| match c {
+        Condition::Eq(v) | Condition::Ne(v) => valid(v),
+        Condition::In(values) => values.iter().all(valid),
+        _ => true,
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(
+            "Invalid value for filter status: use pending, in_flight, succeeded or given_up".into(),
+        ))
+    }
+}
+
+fn parse_id(text: &str) -> ApiResult<i64> {
+    text.parse::<i64>().map_err(|_| ApiError::NotFound)
+}
+
+fn record(state: &AppState, delivery: &DeliveryRecord) -> Map<String, Value> {
+    let next = (!delivery.status.is_final()).then(|| format_epoch(delivery.next_attempt_at / 1000));
+    let json = json!({
+        "id": delivery.id,
+        "nodeID": node_id(&state.config.instance_domain, "WebhookDelivery", delivery.id),
+        "uuid": delivery.uuid,
+        "origin": delivery.origin_uuid,
+        "webhook_id": delivery.webhook_id,
+        "event_id": delivery.event_id,
+        "event": delivery.event,
+        "object_id": delivery.object_id,
+        "kind": delivery.kind.as_str(),
+        "status": delivery.status.as_str(),
+        "attempts": delivery.attempts,
+        "next_attempt_at": next,
+        "last_error": delivery.last_error,
+        "created_at": format_epoch(delivery.created_at),
+        "updated_at": format_epoch(delivery.updated_at),
+    });
+    match json {
+        Value::Object(map) => map,
+        _ => unreachable!("json! of an object literal"),
+    }
+}
+
+fn attempt_json(number: usize, attempt: &AttemptRecord) -> Value {
+    json!({
+        "number": number,
+        "started_at": format_epoch(attempt.started_at / 1000),
+        "duration_ms": attempt.duration_ms,
+        "trigger": attempt.trigger.as_str(),
+        "response_status": attempt.response_status,
+        "response_headers": attempt.response_headers,
+        "response_body": attempt.response_body,
+        "response_body_truncated": attempt.response_truncated,
+        "error": attempt.error,
+        "ip": attempt.remote_ip,
+    })
+}

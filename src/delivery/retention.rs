@@ -1,0 +1,56 @@
+//! Deletes finished deliveries, their attempts, and what only they needed,
+//! once older than `--retention`: in small batches with pauses, so delivery
+//! never waits long for the database. Pending deliveries are never deleted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::event::IDEMPOTENCY_WINDOW_SECS;
+use crate::domain::time::now_epoch;
+use crate::store::Store;
+
+const BATCH: i64 = 500;
+const PAUSE: Duration = Duration::from_millis(50);
+const EVERY: Duration = Duration::from_secs(600);
+
+pub async fn run(store: Arc<dyn Store>, retention: Duration, shutdown: CancellationToken) {
+    loop {
+        if let Err(error) = sweep(store.as_ref(), retention, &shutdown).await {
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::from(error)),
+                "retention sweep failed"
+            );
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+    }
+}
+
+/// Deletes everything past retention now; returns how many rows went.
+pub async fn sweep(
+    store: &dyn Store,
+    retention: Duration,
+    shutdown: &CancellationToken,
+) -> Result<u64, crate::store::StoreError> {
+    let now = now_epoch();
+    let cutoff = now - retention.as_secs() as i64;
+    let mut total = 0;
+    loop {
+        let removed = store
+            .purge(cutoff, now - IDEMPOTENCY_WINDOW_SECS, BATCH)
+            .await?;
+        total += removed;
+        if removed < BATCH as u64 || shutdown.is_cancelled() {
+            break;
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+    if total > 0 {
+        tracing::info!(removed = total, "retention: deleted old deliveries");
+    }
+    Ok(total)
+}
