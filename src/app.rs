@@ -109,6 +109,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A worker-only process answers `/healthz` and nothing else.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .fallback(not_found)
+        .with_state(state)
+}
+
 async fn not_found() -> ApiError {
     ApiError::NotFound
 }

@@ -117,6 +117,12 @@ pub struct Settings {
     /// How long finished deliveries and their attempts are kept [default: 30d].
     #[arg(long, env = "HERALD_RETENTION")]
     pub retention: Option<String>,
+
+    /// What this process does: `all` (API and delivery workers), `api`
+    /// (the HTTP API only) or `worker` (delivery workers, and /healthz)
+    /// [default: all].
+    #[arg(long, env = "HERALD_ROLE")]
+    pub role: Option<String>,
 }
 
 impl Settings {
@@ -143,6 +149,7 @@ impl Settings {
             secret_key: self.secret_key.or(lower.secret_key),
             data_dir: self.data_dir.or(lower.data_dir),
             retention: self.retention.or(lower.retention),
+            role: self.role.or(lower.role),
         }
     }
 }
@@ -164,6 +171,33 @@ pub struct Config {
     pub secrets: SecretsConfig,
     /// How long finished deliveries are kept.
     pub retention: Duration,
+    pub role: Role,
+}
+
+/// What a Herald process does; several can share one database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    All,
+    Api,
+    Worker,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Api => "api",
+            Role::Worker => "worker",
+        }
+    }
+
+    pub fn serves_api(self) -> bool {
+        self != Role::Worker
+    }
+
+    pub fn delivers(self) -> bool {
+        self != Role::Api
+    }
 }
 
 /// Where the server key comes from.
@@ -343,7 +377,19 @@ impl Config {
             return Err(err("retention must be at least 1m".into()));
         }
 
+        let role = match s.role.as_deref().unwrap_or("all") {
+            "all" => Role::All,
+            "api" => Role::Api,
+            "worker" => Role::Worker,
+            other => {
+                return Err(err(format!(
+                    "role: {other:?} is not one of all, api, worker"
+                )));
+            }
+        };
+
         Ok(Config {
+            role,
             retention,
             secrets: SecretsConfig {
                 secret_key,

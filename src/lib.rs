@@ -45,33 +45,42 @@ pub async fn serve(
     let wake = Arc::new(Notify::new());
     let mail_wake = Arc::new(Notify::new());
     let sealer = crypto::sealing::open_sealer(&config.secrets)?;
-    let engine = delivery::Engine::new(
-        store.clone(),
-        config.clone(),
-        sealer.clone(),
-        wake.clone(),
-        mail_wake.clone(),
-    )?;
-    let mailer = delivery::Mailer::new(store.clone(), &config.mail, mail_wake)?;
     let workers = shutdown.child_token();
-    let engine = tokio::spawn(engine.run(workers.clone()));
-    let mailer = tokio::spawn(mailer.run(workers.clone()));
-    let retention = tokio::spawn(delivery::retention::run(
-        store.clone(),
-        config.retention,
-        workers.clone(),
-    ));
+    let mut tasks = Vec::new();
+    if config.role.delivers() {
+        let engine = delivery::Engine::new(
+            store.clone(),
+            config.clone(),
+            sealer.clone(),
+            wake.clone(),
+            mail_wake.clone(),
+        )?;
+        let mailer = delivery::Mailer::new(store.clone(), &config.mail, mail_wake)?;
+        tasks.push(tokio::spawn(engine.run(workers.clone())));
+        tasks.push(tokio::spawn(mailer.run(workers.clone())));
+        tasks.push(tokio::spawn(delivery::retention::run(
+            store.clone(),
+            config.retention,
+            workers.clone(),
+        )));
+    }
 
-    let app = app::router(app::AppState::new(store, config, wake, sealer));
-    tracing::info!(address = %listener.local_addr()?, "herald listening");
+    let role = config.role;
+    let state = app::AppState::new(store, config, wake, sealer);
+    let app = if role.serves_api() {
+        app::router(state)
+    } else {
+        app::health_router(state)
+    };
+    tracing::info!(address = %listener.local_addr()?, role = role.as_str(), "herald listening");
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
         .context("serving HTTP");
     workers.cancel();
-    let _ = engine.await;
-    let _ = mailer.await;
-    let _ = retention.await;
+    for task in tasks {
+        let _ = task.await;
+    }
     served
 }
 

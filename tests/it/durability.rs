@@ -142,3 +142,59 @@ async fn two_workers_on_one_database_never_send_a_delivery_twice(backend: Backen
     second.await.unwrap();
     mailer.await.unwrap();
 }
+
+/// `--role api` takes events without sending them; a `--role worker`
+/// process on the same database sends them and answers only `/healthz`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_and_worker_roles_split_one_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("herald.db").display());
+    let output = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "token",
+            "create",
+            "--account",
+            "wdc",
+            "--role",
+            "administrator",
+            "--database",
+            &database,
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let receiver = Receiver::ok().await;
+    herald::delivery::sender::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let api = Herald::start_with(&database, dir.path(), &["--role", "api"]);
+    let created = client
+        .post(api.url("/v1/webhooks"))
+        .bearer_auth(&token)
+        .json(&json!({ "event": "task.update", "uri": receiver.url("/") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let published = client
+        .post(api.url("/v1/events"))
+        .bearer_auth(&token)
+        .json(&json!({ "event": "task.update", "object_id": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), 202);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.count(), 0, "an api-only process sends nothing");
+
+    let worker = Herald::start_with(&database, dir.path(), &["--role", "worker"]);
+    receiver.wait_for(1).await;
+    let health = client.get(worker.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let api_on_worker = client
+        .get(worker.url("/v1/webhooks"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api_on_worker.status(), 404);
+}

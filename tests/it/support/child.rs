@@ -13,6 +13,11 @@ pub struct Herald {
 
 impl Herald {
     pub fn start(database: &str, data_dir: &std::path::Path) -> Herald {
+        Herald::start_with(database, data_dir, &[])
+    }
+
+    /// With more `serve` flags.
+    pub fn start_with(database: &str, data_dir: &std::path::Path, extra: &[&str]) -> Herald {
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args([
                 "serve",
@@ -23,6 +28,7 @@ impl Herald {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(extra)
             .args([
                 "--allow-private-targets",
                 "--require-verification",
