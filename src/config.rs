@@ -273,7 +273,8 @@ impl Config {
             .any(|p| database.starts_with(p))
         {
             return Err(err(format!(
-                "database: {database:?} is not a sqlite:// or postgres:// URL"
+                "database: {:?} is not a sqlite:// or postgres:// URL",
+                crate::redact_url(&database)
             )));
         }
 

@@ -44,6 +44,11 @@ impl CollectionSpec {
         let mut fields = None;
         let mut state = path_state;
         for (key, value) in form_urlencoded::parse(raw_query.unwrap_or("").as_bytes()) {
+            if key.contains('\0') || value.contains('\0') {
+                return Err(ApiError::BadRequest(
+                    "Query parameters with NUL characters are not accepted".into(),
+                ));
+            }
             match key.as_ref() {
                 "page" => query.page = parse_number("page", &value, 1, u32::MAX)?,
                 "per_page" => query.per_page = parse_number("per_page", &value, 1, MAX_PER_PAGE)?,

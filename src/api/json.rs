@@ -41,8 +41,23 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Value::Null));
         }
-        serde_json::from_slice::<Value>(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))
+        let value = serde_json::from_slice::<Value>(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?;
+        if holds_nul(&value) {
+            return Err(ApiError::BadRequest(
+                "Text with NUL characters (\\u0000) is not accepted".into(),
+            ));
+        }
+        Ok(JsonBody(value))
+    }
+}
+
+/// Whether any string or key holds U+0000, which databases refuse in text.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }

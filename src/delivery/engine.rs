@@ -193,6 +193,11 @@ async fn attempt(
             result.error = Some("webhook disabled".into());
             return result;
         }
+        // Its URI changed and is not verified yet: events wait for no one.
+        Some(webhook) if !webhook.verified && delivery.kind == EventKind::Event => {
+            result.error = Some("webhook not verified".into());
+            return result;
+        }
         Some(webhook) => webhook,
     };
     result.attempted = true;
@@ -225,7 +230,7 @@ async fn attempt(
         Ok(reply) => {
             record.response_status = Some(i64::from(reply.status.as_u16()));
             record.response_headers = Some(headers_json(&reply.headers));
-            record.response_body = Some(String::from_utf8_lossy(&reply.body).into_owned());
+            record.response_body = Some(storable_text(&reply.body));
             record.response_truncated = reply.truncated;
             record.remote_ip = reply.remote.map(|addr| addr.ip().to_string());
             if reply.status.is_success() {
@@ -258,6 +263,12 @@ async fn attempt(
     result
 }
 
+/// Bytes as text any database stores: invalid UTF-8 and NUL (which
+/// PostgreSQL refuses in text) become U+FFFD.
+fn storable_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
+}
+
 /// Response headers as a JSON object; repeated names become arrays.
 fn headers_json(headers: &reqwest::header::HeaderMap) -> serde_json::Value {
     let mut map = serde_json::Map::new();
@@ -265,7 +276,7 @@ fn headers_json(headers: &reqwest::header::HeaderMap) -> serde_json::Value {
         let values: Vec<serde_json::Value> = headers
             .get_all(name)
             .iter()
-            .map(|v| serde_json::Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|v| serde_json::Value::String(storable_text(v.as_bytes())))
             .collect();
         let value = if values.len() == 1 {
             values.into_iter().next().unwrap_or_default()

@@ -115,9 +115,9 @@ impl Mailer {
             tracing::info!(
                 to = mail.recipients.join(","),
                 subject = mail.subject,
-                "mail not sent (no --smtp-url):\n{}",
-                mail.body
+                "mail not sent (no --smtp-url)"
             );
+            tracing::debug!(body = mail.body, "the mail not sent");
             return Ok(());
         };
         let mut builder = Message::builder()

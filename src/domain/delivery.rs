@@ -17,15 +17,11 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
-    /// From the stored status: an in-flight delivery whose lease ran out
-    /// (its worker died) is pending again.
-    pub fn from_stored(status: &str, next_attempt_at: i64, now_ms: i64) -> DeliveryStatus {
-        match status {
-            "succeeded" => DeliveryStatus::Succeeded,
-            "given_up" => DeliveryStatus::GivenUp,
-            "in_flight" if next_attempt_at > now_ms => DeliveryStatus::InFlight,
-            _ => DeliveryStatus::Pending,
-        }
+    /// From the stored status, as filters see it too. (An in-flight
+    /// delivery whose worker died shows `in_flight` until its lease runs out
+    /// and another worker takes it.)
+    pub fn from_stored(status: &str) -> DeliveryStatus {
+        DeliveryStatus::parse(status).unwrap_or(DeliveryStatus::Pending)
     }
 
     pub fn parse(text: &str) -> Option<DeliveryStatus> {

@@ -27,6 +27,9 @@ impl WebhookUri {
         if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
             return Err("Uri is invalid");
         }
+        if url.as_str().chars().count() > MAX_URI_LENGTH {
+            return Err("Uri is too long (maximum is 2048 characters)");
+        }
         Ok(WebhookUri(url))
     }
 

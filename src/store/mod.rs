@@ -178,7 +178,6 @@ pub trait Store: Send + Sync + 'static {
         &self,
         account: &AccountId,
         query: &ListQuery,
-        now_ms: i64,
     ) -> StoreResult<Page<DeliveryRecord>>;
 
     /// A delivery with its attempts, oldest first.
@@ -186,7 +185,6 @@ pub trait Store: Send + Sync + 'static {
         &self,
         account: &AccountId,
         id: i64,
-        now_ms: i64,
     ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>>;
 
     /// Queues a new delivery of a finished delivery's message, with a new
@@ -388,6 +386,24 @@ macro_rules! impl_store {
                 );
                 let (new_id,): (i64,) = sqlx::query_as(sql).bind(now_ms).bind(now).bind(id).fetch_one(&mut **tx).await?;
                 Ok(new_id)
+            }
+
+            /// Gives up the webhook's queued event deliveries (tests and
+            /// verifications still go out).
+            async fn give_up_events(
+                tx: &mut sqlx::Transaction<'static, Db>,
+                webhook_id: i64,
+                reason: &str,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, last_error = $1 \
+                     WHERE webhook_id = $2 AND kind = 'event' AND status IN ('pending', 'in_flight')",
+                )
+                .bind(reason)
+                .bind(webhook_id)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
             }
 
             /// The name of the policy `id` names, if any.
@@ -608,7 +624,9 @@ macro_rules! impl_store {
                          disabled = $5, mail_exceptions_to = $6, source = $7, source_id = $8, \
                          webhook_policy_id = $9, attachments = $10, updated_at = $11, \
                          consecutive_failures = CASE WHEN $13 THEN 0 ELSE consecutive_failures END, \
-                         verified = $14 WHERE id = $12",
+                         verified = $14, \
+                         verify_code_hash = CASE WHEN $14 THEN verify_code_hash ELSE NULL END \
+                         WHERE id = $12",
                     )
                     .bind(&hook.name)
                     .bind(hook.event.as_str())
@@ -628,6 +646,9 @@ macro_rules! impl_store {
                     .await?;
                     if changes.webhook_policy_id.is_some() {
                         hook.webhook_policy_name = Self::policy_name(&mut tx, hook.webhook_policy_id).await?;
+                    }
+                    if hook.disabled && !was_disabled {
+                        Self::give_up_events(&mut tx, hook.id, "webhook disabled").await?;
                     }
                 }
                 tx.commit().await?;
@@ -716,6 +737,18 @@ macro_rules! impl_store {
             }
 
             async fn confirm_verification(&self, webhook_id: i64, code_hash: &str, now: i64) -> StoreResult<bool> {
+                // Wrong codes, the common case of abuse, cost a read, not the writer.
+                let matches: Option<(i64,)> = sqlx::query_as(
+                    "SELECT id FROM webhooks WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3",
+                )
+                .bind(webhook_id)
+                .bind(code_hash)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?;
+                if matches.is_none() {
+                    return Ok(false);
+                }
                 let done = sqlx::query(
                     "UPDATE webhooks SET verified = TRUE, verify_code_hash = NULL, verify_expires_at = NULL \
                      WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3",
@@ -1007,6 +1040,9 @@ macro_rules! impl_store {
                     .bind(result.webhook_id)
                     .execute(&mut *tx)
                     .await?;
+                    if disabled_now {
+                        Self::give_up_events(&mut tx, result.webhook_id, "webhook disabled").await?;
+                    }
                     webhook.last_error = result.error.clone();
                     if disabled_now {
                         webhook.disabled = true;
@@ -1019,12 +1055,13 @@ macro_rules! impl_store {
             }
 
             #[tracing::instrument(skip(self))]
-            async fn list_deliveries(&self, account: &AccountId, query: &ListQuery, now_ms: i64) -> StoreResult<Page<DeliveryRecord>> {
+            async fn list_deliveries(&self, account: &AccountId, query: &ListQuery,
+    ) -> StoreResult<Page<DeliveryRecord>> {
                 let mut count = list_sql::count("deliveries", account, query);
                 let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
                 let mut select = list_sql::select("deliveries", DELIVERY_COLUMNS, account, query);
                 let rows: Vec<rows::DeliveryRow> = select.build_query_as().fetch_all(&self.read).await?;
-                let items = rows.into_iter().map(|r| r.into_domain(now_ms)).collect::<Result<_, _>>()?;
+                let items = rows.into_iter().map(|r| r.into_domain()).collect::<Result<_, _>>()?;
                 Ok(Page { items, total })
             }
 
@@ -1032,8 +1069,7 @@ macro_rules! impl_store {
                 &self,
                 account: &AccountId,
                 id: i64,
-                now_ms: i64,
-            ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
+    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
                 let sql = const_format::concatcp!(
                     "SELECT ", DELIVERY_COLUMNS, " FROM deliveries WHERE account_id = $1 AND id = $2"
                 );
@@ -1051,7 +1087,7 @@ macro_rules! impl_store {
                 .bind(id)
                 .fetch_all(&self.read)
                 .await?;
-                Ok(Some((row.into_domain(now_ms)?, attempts.into_iter().map(rows::AttemptRow::into_domain).collect())))
+                Ok(Some((row.into_domain()?, attempts.into_iter().map(rows::AttemptRow::into_domain).collect())))
             }
 
             #[tracing::instrument(skip(self))]
@@ -1073,7 +1109,7 @@ macro_rules! impl_store {
                 let sql = const_format::concatcp!("SELECT ", DELIVERY_COLUMNS, " FROM deliveries WHERE id = $1");
                 let row: rows::DeliveryRow = sqlx::query_as(sql).bind(new_id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
-                Ok(Redelivery::Queued(Box::new(row.into_domain(now_ms)?)))
+                Ok(Redelivery::Queued(Box::new(row.into_domain()?)))
             }
 
             #[tracing::instrument(skip(self))]
@@ -1099,7 +1135,8 @@ macro_rules! impl_store {
                 // first uuid) whose message was not delivered or queued again.
                 let lost: Vec<(i64,)> = sqlx::query_as(
                     "SELECT MAX(d.id) FROM deliveries d \
-                     WHERE d.webhook_id = $1 AND d.status = 'given_up' AND d.updated_at >= $2 AND d.updated_at <= $3 \
+                     WHERE d.webhook_id = $1 AND d.kind = 'event' AND d.status = 'given_up' \
+                     AND d.updated_at >= $2 AND d.updated_at <= $3 \
                      AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.webhook_id = d.webhook_id \
                          AND COALESCE(x.origin_uuid, x.uuid) = COALESCE(d.origin_uuid, d.uuid) \
                          AND x.status IN ('succeeded', 'pending', 'in_flight')) \

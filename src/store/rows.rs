@@ -205,7 +205,7 @@ pub struct DeliveryRow {
 }
 
 impl DeliveryRow {
-    pub fn into_domain(self, now_ms: i64) -> Result<DeliveryRecord, StoreError> {
+    pub fn into_domain(self) -> Result<DeliveryRecord, StoreError> {
         let message =
             match &self.message {
                 Some(text) => Some(serde_json::from_str(text).map_err(|e| {
@@ -214,7 +214,7 @@ impl DeliveryRow {
                 None => None,
             };
         Ok(DeliveryRecord {
-            status: DeliveryStatus::from_stored(&self.status, self.next_attempt_at, now_ms),
+            status: DeliveryStatus::from_stored(&self.status),
             id: self.id,
             uuid: self.uuid,
             origin_uuid: self.origin_uuid,

@@ -8,6 +8,7 @@ use crate::support::TestApp;
 
 on_both_databases!(
     malformed_json_is_a_400_naming_the_problem,
+    nul_characters_are_a_400_not_a_database_error,
     bodies_over_the_limit_are_413,
     unknown_routes_are_404_and_wrong_methods_405,
     healthz_answers_when_the_database_does,
@@ -96,5 +97,32 @@ async fn healthz_answers_when_the_database_does(app: TestApp) {
     assert_eq!(
         (response.status, response.body),
         (StatusCode::OK, json!({ "status": "ok" }))
+    );
+}
+
+async fn nul_characters_are_a_400_not_a_database_error(app: TestApp) {
+    let token = app.admin("wdc").await;
+    let body =
+        br#"{"event":"request.create","uri":"https://example.com/","name":"a\u0000b"}"#.to_vec();
+    let response = app
+        .send(Method::POST, "/v1/webhooks", Some(&token), &[], Some(body))
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+    let event = br#"{"event":"request.create","object_id":1,"payload":{"k":"\u0000"}}"#.to_vec();
+    let response = app
+        .send(Method::POST, "/v1/events", Some(&token), &[], Some(event))
+        .await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    let response = app.get("/v1/webhooks?name=%00", &token).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.get("/v1/webhooks", &token).await.body,
+        json!([]),
+        "nothing stored"
     );
 }

@@ -21,6 +21,8 @@ on_both_backends!(
     redelivery_sends_the_message_again_with_an_origin,
     recover_redelivers_each_lost_message_once,
     retention_removes_only_finished_deliveries,
+    disabling_a_webhook_gives_up_its_queued_events,
+    binary_answers_and_verify_codes_are_stored_safely,
     history_is_for_administrators_of_the_account,
 );
 
@@ -608,4 +610,70 @@ async fn history_is_for_administrators_of_the_account(backend: Backend) {
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(receiver.count(), 1, "nothing was sent again");
+}
+
+async fn disabling_a_webhook_gives_up_its_queued_events(backend: Backend) {
+    let Some(app) = app_with(backend, |s| s.retry_schedule = Some("1h".into())).await else {
+        return;
+    };
+    let receiver = Receiver::scripted(|_| Reply::status(500)).await;
+    let token = app.admin("wdc").await;
+    let hook = app
+        .create_webhook(
+            &token,
+            json!({ "event": "task.update", "uri": receiver.url("/") }),
+        )
+        .await;
+    app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
+        .await;
+    let waiting = app
+        .newest_delivery_when("wdc", &hook, "a retry", |d| d.attempts == 1)
+        .await;
+    assert_eq!(waiting.status, DeliveryStatus::Pending);
+    let path = format!("/v1/webhooks/{}", hook["id"]);
+    app.patch(&path, &token, json!({ "disabled": true })).await;
+    let given_up = app.given_up("wdc", &hook).await;
+    assert_eq!(given_up.last_error.as_deref(), Some("webhook disabled"));
+    app.patch(&path, &token, json!({ "disabled": false })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.count(), 1, "old events do not come back");
+}
+
+async fn binary_answers_and_verify_codes_are_stored_safely(backend: Backend) {
+    let mut settings = delivery_settings();
+    settings.require_verification = Some(true);
+    let Some(app) = TestApp::running(backend, settings).await else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router =
+        axum::Router::new().fallback(|| async { (StatusCode::OK, b"bin\0ary\xff".to_vec()) });
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let token = app.admin("wdc").await;
+    let hook = app
+        .create_webhook(
+            &token,
+            json!({ "event": "task.update", "uri": format!("http://{address}/") }),
+        )
+        .await;
+    let verify = app
+        .newest_delivery_when("wdc", &hook, "the handshake", |d| {
+            d.status == DeliveryStatus::Succeeded
+        })
+        .await;
+    let shown = app
+        .get(&format!("/v1/webhook_deliveries/{}", verify.id), &token)
+        .await
+        .body;
+    assert_eq!(shown["kind"], "verify");
+    assert_eq!(
+        shown["message"]["payload"]["callback"], "[redacted]",
+        "no one but the receiver sees the code"
+    );
+    assert_eq!(
+        shown["history"][0]["response_body"],
+        "bin\u{FFFD}ary\u{FFFD}"
+    );
+    server.abort();
 }

@@ -388,7 +388,7 @@ impl TestApp {
             per_page: 100,
         };
         self.store
-            .list_deliveries(&account, &query, herald::domain::time::now_millis())
+            .list_deliveries(&account, &query)
             .await
             .unwrap()
             .items

@@ -1,0 +1,753 @@
+//! herald-bench: a repeatable load benchmark of Herald. It starts a fast
+//! receiver on loopback and a Herald child process on a fresh database
+//! (SQLite and/or PostgreSQL), drives load, and prints a table of medians.
+//! See docs/benchmarks.md.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use clap::Parser;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "herald-bench",
+    about = "Load benchmark of Herald (see docs/benchmarks.md)"
+)]
+struct Args {
+    /// Which databases: sqlite, postgres or both.
+    #[arg(long, default_value = "both")]
+    database: String,
+    /// PostgreSQL server for the postgres runs (a fresh schema each run).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres_url: String,
+    /// Repeats of each measurement; the table shows medians.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Events per throughput measurement.
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    /// Deliveries queued for the backlog drain.
+    #[arg(long, default_value_t = 1_000_000)]
+    backlog: usize,
+    /// Seconds of each fixed-rate latency measurement.
+    #[arg(long, default_value_t = 5)]
+    latency_secs: u64,
+    /// Concurrent clients for single-event publishing.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// A small, quick run (a few hundred events) to check the tool works.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Drive a Herald that is already running (its receiver URLs must reach
+    /// this machine's loopback); needs --token. Skips the backlog drain.
+    #[arg(long, requires = "token")]
+    herald_url: Option<String>,
+    /// An administrator token of the running Herald.
+    #[arg(long)]
+    token: Option<String>,
+}
+
+// ---------------------------------------------------------------- receiver
+
+struct Arrival {
+    uuid: String,
+    object_id: i64,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct Recorder {
+    arrivals: Mutex<Vec<Arrival>>,
+    count: AtomicUsize,
+}
+
+async fn receive(
+    State(recorder): State<Arc<Recorder>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> &'static str {
+    let at = Instant::now();
+    if uri.path().starts_with("/slow") {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        return "late";
+    }
+    let uuid = headers
+        .get("x-r-service-delivery")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let object_id = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["object_id"].as_i64())
+        .unwrap_or(-1);
+    recorder.arrivals.lock().unwrap().push(Arrival {
+        uuid,
+        object_id,
+        at,
+    });
+    recorder.count.fetch_add(1, Ordering::Relaxed);
+    "ok"
+}
+
+impl Recorder {
+    fn take(&self) -> Vec<Arrival> {
+        self.count.store(0, Ordering::Relaxed);
+        std::mem::take(&mut *self.arrivals.lock().unwrap())
+    }
+
+    async fn wait_for(&self, n: usize, limit: Duration) -> anyhow::Result<Instant> {
+        let deadline = Instant::now() + limit;
+        while self.count.load(Ordering::Relaxed) < n {
+            if Instant::now() > deadline {
+                bail!(
+                    "only {} of {n} deliveries arrived in {limit:?}",
+                    self.count.load(Ordering::Relaxed)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(self
+            .arrivals
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| a.at)
+            .max()
+            .unwrap_or_else(Instant::now))
+    }
+}
+
+// ---------------------------------------------------------------- herald child
+
+struct Herald {
+    child: Option<Child>,
+    url: String,
+    token: String,
+}
+
+impl Herald {
+    fn start(database: &str, dir: &Path, role: &str) -> anyhow::Result<Herald> {
+        let exe = herald_exe()?;
+        let mut child = Command::new(&exe)
+            .args([
+                "serve",
+                "--database",
+                database,
+                "--listen",
+                "127.0.0.1:0",
+                "--role",
+                role,
+            ])
+            .args([
+                "--allow-private-targets",
+                "--require-verification",
+                "false",
+                "--rate-limit",
+                "0",
+            ])
+            .args([
+                "--delivery-timeout",
+                "2s",
+                "--retry-schedule",
+                "1s",
+                "--data-dir",
+            ])
+            .arg(dir)
+            .env("HERALD_LOG", "warn,herald=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+        let address = loop {
+            let line = lines.next().context("herald exited before listening")??;
+            if let Some(rest) = line.split("address=").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Herald {
+            child: Some(child),
+            url: format!("http://{address}"),
+            token: String::new(),
+        })
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGTERM: a graceful stop.
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Herald {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn herald_exe() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let exe = me.with_file_name("herald");
+    if !exe.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release`",
+            exe.display()
+        );
+    }
+    Ok(exe)
+}
+
+fn create_token(database: &str) -> anyhow::Result<String> {
+    let output = Command::new(herald_exe()?)
+        .args([
+            "token",
+            "create",
+            "--account",
+            "bench",
+            "--role",
+            "administrator",
+            "--database",
+            database,
+        ])
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "token create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8(output.stdout)?.trim().to_string())
+}
+
+// ---------------------------------------------------------------- /proc
+
+/// CPU seconds (user + system) of a process.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// CPU seconds of every PostgreSQL server process on this machine.
+fn postgres_cpu_secs() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(cpu_secs)
+        .sum()
+}
+
+/// Peak resident memory (VmHWM) in MB.
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{cores} cores, {model}")
+}
+
+// ---------------------------------------------------------------- load
+
+struct Bench {
+    client: reqwest::Client,
+    herald: String,
+    token: String,
+    receiver: String,
+    recorder: Arc<Recorder>,
+}
+
+impl Bench {
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.herald))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{path}: {status} {answer}");
+        }
+        Ok(answer)
+    }
+
+    async fn webhooks(&self, event: &str, path: &str, count: usize) -> anyhow::Result<()> {
+        for i in 0..count {
+            self.post(
+                "/v1/webhooks",
+                &json!({ "event": event, "uri": format!("{}{path}/{i}", self.receiver) }),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Publishes `n` events in batches of `batch` from `parallel` clients.
+    async fn publish_batched(
+        self: &Arc<Self>,
+        event: &str,
+        n: usize,
+        batch: usize,
+        parallel: usize,
+    ) -> anyhow::Result<()> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..parallel {
+            let (bench, next, event) = (self.clone(), next.clone(), event.to_string());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let start = next.fetch_add(batch, Ordering::Relaxed);
+                    if start >= n {
+                        return Ok::<_, anyhow::Error>(());
+                    }
+                    let end = (start + batch).min(n);
+                    let events: Vec<Value> = (start..end)
+                        .map(|i| json!({ "event": event, "object_id": i }))
+                        .collect();
+                    bench.post("/v1/events", &Value::Array(events)).await?;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+
+    /// Publishes `n` single events from `clients` concurrent clients.
+    async fn publish_single(
+        self: &Arc<Self>,
+        event: &str,
+        n: usize,
+        clients: usize,
+    ) -> anyhow::Result<()> {
+        self.publish_batched_singles(event, n, clients).await
+    }
+
+    async fn publish_batched_singles(
+        self: &Arc<Self>,
+        event: &str,
+        n: usize,
+        clients: usize,
+    ) -> anyhow::Result<()> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let (bench, next, event) = (self.clone(), next.clone(), event.to_string());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return Ok::<_, anyhow::Error>(());
+                    }
+                    bench
+                        .post("/v1/events", &json!({ "event": event, "object_id": i }))
+                        .await?;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+fn rate(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// One run's figures, by name.
+type Figures = Vec<(String, f64, &'static str)>;
+
+async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Figures> {
+    let mut figures: Figures = Vec::new();
+    let recorder = Arc::new(Recorder::default());
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let receiver = format!("http://{}", listener.local_addr()?);
+    let app = Router::new().fallback(receive).with_state(recorder.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut herald = match &args.herald_url {
+        Some(url) => Herald {
+            child: None,
+            url: url.clone(),
+            token: args.token.clone().unwrap_or_default(),
+        },
+        None => {
+            let token = create_token(database)?;
+            let mut herald = Herald::start(database, dir, "all")?;
+            herald.token = token;
+            herald
+        }
+    };
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()?;
+    let bench = Arc::new(Bench {
+        client,
+        herald: herald.url.clone(),
+        token: herald.token.clone(),
+        receiver: receiver.clone(),
+        recorder: recorder.clone(),
+    });
+    let pid = herald.pid();
+    let n = args.events;
+    let drain_limit = Duration::from_secs(600);
+
+    // Publishing, fan-out 1.
+    bench.webhooks("request.create", "/single", 1).await?;
+    let started = Instant::now();
+    bench
+        .publish_single("request.create", n, args.clients)
+        .await?;
+    figures.push((
+        "publish single (events/s)".into(),
+        rate(n, started.elapsed()),
+        "events/s",
+    ));
+    recorder.wait_for(n, drain_limit).await?;
+    recorder.take();
+
+    bench.webhooks("request.update", "/batch", 1).await?;
+    let batched = n * 5;
+    let started = Instant::now();
+    bench
+        .publish_batched("request.update", batched, 1000, 4)
+        .await?;
+    figures.push((
+        "publish batched (events/s)".into(),
+        rate(batched, started.elapsed()),
+        "events/s",
+    ));
+    recorder.wait_for(batched, drain_limit).await?;
+    recorder.take();
+
+    // End to end, fan-out 1 and 10; CPU per message at fan-out 1.
+    bench.webhooks("task.update", "/e2e1", 1).await?;
+    let (cpu0, pg0) = (pid.map_or(0.0, cpu_secs), postgres_cpu_secs());
+    let started = Instant::now();
+    bench.publish_batched("task.update", n, 1000, 2).await?;
+    let last = recorder.wait_for(n, drain_limit).await?;
+    figures.push((
+        "end-to-end fan-out 1 (deliveries/s)".into(),
+        rate(n, last - started),
+        "deliveries/s",
+    ));
+    let cpu = pid.map_or(0.0, cpu_secs) - cpu0 + (postgres_cpu_secs() - pg0);
+    figures.push((
+        "CPU per delivery, fan-out 1 (ms)".into(),
+        cpu * 1000.0 / n as f64,
+        "ms",
+    ));
+    let arrivals = recorder.take();
+    let unique: HashSet<&str> = arrivals.iter().map(|a| a.uuid.as_str()).collect();
+    figures.push((
+        "duplicates".into(),
+        (arrivals.len() - unique.len()) as f64,
+        "count",
+    ));
+
+    bench.webhooks("problem.update", "/e2e10", 10).await?;
+    let started = Instant::now();
+    bench.publish_batched("problem.update", n, 1000, 2).await?;
+    let last = recorder.wait_for(n * 10, drain_limit).await?;
+    let fan10 = rate(n * 10, last - started);
+    figures.push((
+        "end-to-end fan-out 10 (deliveries/s)".into(),
+        fan10,
+        "deliveries/s",
+    ));
+    recorder.take();
+
+    // Latency from the 202 to receipt, open loop at fixed rates.
+    bench.webhooks("task.create", "/latency", 1).await?;
+    let rates: &[u64] = if args.quick {
+        &[100]
+    } else {
+        &[100, 1000, 5000]
+    };
+    let mut next_object = 0i64;
+    for &per_sec in rates {
+        let total = (per_sec * args.latency_secs) as usize;
+        let accepted: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+        let start = Instant::now();
+        let mut tasks = Vec::with_capacity(total);
+        for i in 0..total {
+            let due = start + Duration::from_secs_f64(i as f64 / per_sec as f64);
+            tokio::time::sleep_until(due.into()).await;
+            let (bench, accepted) = (bench.clone(), accepted.clone());
+            let object_id = next_object + i as i64;
+            tasks.push(tokio::spawn(async move {
+                let result = bench
+                    .post(
+                        "/v1/events",
+                        &json!({ "event": "task.create", "object_id": object_id }),
+                    )
+                    .await;
+                accepted.lock().unwrap().insert(object_id, Instant::now());
+                result
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        recorder.wait_for(total, drain_limit).await?;
+        next_object += total as i64;
+        let accepted = accepted.lock().unwrap().clone();
+        let mut latencies: Vec<f64> = recorder
+            .take()
+            .iter()
+            .filter_map(|a| {
+                accepted
+                    .get(&a.object_id)
+                    .map(|t| a.at.saturating_duration_since(*t).as_secs_f64() * 1000.0)
+            })
+            .collect();
+        latencies.sort_by(f64::total_cmp);
+        for (label, p) in [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("max", 100.0)] {
+            figures.push((
+                format!("latency {label} at {per_sec}/s (ms)"),
+                percentile(&latencies, p),
+                "ms",
+            ));
+        }
+    }
+
+    // 10 % of webhooks time out: what the healthy 90 % still get.
+    bench.webhooks("sla.update", "/healthy", 9).await?;
+    bench.webhooks("sla.update", "/slow", 1).await?;
+    let mix = n / 2;
+    let started = Instant::now();
+    bench.publish_batched("sla.update", mix, 1000, 2).await?;
+    let last = recorder.wait_for(mix * 9, drain_limit).await?;
+    let healthy = rate(mix * 9, last - started);
+    figures.push((
+        "healthy deliveries/s with 10% timing out".into(),
+        healthy,
+        "deliveries/s",
+    ));
+    figures.push((
+        "healthy share of fan-out 10 rate (%)".into(),
+        100.0 * healthy / fan10.max(1e-9),
+        "%",
+    ));
+    recorder.take();
+    if let Some(pid) = pid {
+        figures.push(("Herald peak RSS (MB)".into(), peak_rss_mb(pid), "MB"));
+    }
+    herald.stop();
+
+    // Backlog: queued by an API-only Herald while nothing sends, then drained.
+    if args.herald_url.is_none() && args.backlog > 0 {
+        let mut api = Herald::start(database, dir, "api")?;
+        api.token = herald.token.clone();
+        let loader = Arc::new(Bench {
+            herald: api.url.clone(),
+            ..clone_bench(&bench)
+        });
+        loader.webhooks("ci.update", "/backlog", 10).await?;
+        loader
+            .publish_batched("ci.update", args.backlog / 10, 1000, 2)
+            .await?;
+        api.stop();
+        let drain = Herald::start(database, dir, "all")?;
+        let started = Instant::now();
+        let last = recorder
+            .wait_for(args.backlog / 10 * 10, Duration::from_secs(3600))
+            .await?;
+        figures.push((
+            "backlog drain (deliveries/s)".into(),
+            rate(args.backlog / 10 * 10, last - started),
+            "deliveries/s",
+        ));
+        figures.push((
+            "backlog drain time (s)".into(),
+            (last - started).as_secs_f64(),
+            "s",
+        ));
+        if let Some(pid) = drain.pid() {
+            figures.push(("peak RSS during drain (MB)".into(), peak_rss_mb(pid), "MB"));
+        }
+        let arrivals = recorder.take();
+        let unique: HashSet<&str> = arrivals.iter().map(|a| a.uuid.as_str()).collect();
+        figures.push((
+            "backlog duplicates".into(),
+            (arrivals.len() - unique.len()) as f64,
+            "count",
+        ));
+        figures.push((
+            "backlog missing".into(),
+            (args.backlog / 10 * 10).saturating_sub(unique.len()) as f64,
+            "count",
+        ));
+    }
+    server.abort();
+    Ok(figures)
+}
+
+fn clone_bench(bench: &Bench) -> Bench {
+    Bench {
+        client: bench.client.clone(),
+        herald: bench.herald.clone(),
+        token: bench.token.clone(),
+        receiver: bench.receiver.clone(),
+        recorder: bench.recorder.clone(),
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if args.quick {
+        args.events = args.events.min(300);
+        args.backlog = args.backlog.min(2_000);
+        args.latency_secs = 1;
+        args.runs = 1;
+        args.clients = args.clients.min(8);
+    }
+    herald::delivery::sender::install_crypto_provider();
+    let backends: Vec<&str> = match args.database.as_str() {
+        "both" => vec!["sqlite", "postgres"],
+        "sqlite" => vec!["sqlite"],
+        "postgres" => vec!["postgres"],
+        other => bail!("--database: {other:?} is not sqlite, postgres or both"),
+    };
+    println!("herald-bench on {}", machine());
+    let mut report = serde_json::Map::new();
+    for backend in backends {
+        let mut runs: Vec<Figures> = Vec::new();
+        for run in 0..args.runs {
+            let dir = tempfile::tempdir()?;
+            let (database, schema) = match backend {
+                "sqlite" => (
+                    format!("sqlite://{}", dir.path().join("bench.db").display()),
+                    None,
+                ),
+                _ => {
+                    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+                    let mut conn: sqlx::PgConnection =
+                        sqlx::Connection::connect(&args.postgres_url).await?;
+                    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                        .execute(&mut conn)
+                        .await?;
+                    let separator = if args.postgres_url.contains('?') {
+                        '&'
+                    } else {
+                        '?'
+                    };
+                    (
+                        format!(
+                            "{}{separator}options[search_path]={schema}",
+                            args.postgres_url
+                        ),
+                        Some(schema),
+                    )
+                }
+            };
+            eprintln!("{backend}: run {} of {}", run + 1, args.runs);
+            let outcome = run_once(&args, &database, dir.path()).await;
+            if let Some(schema) = schema {
+                let mut conn: sqlx::PgConnection =
+                    sqlx::Connection::connect(&args.postgres_url).await?;
+                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&mut conn)
+                    .await?;
+            }
+            runs.push(outcome?);
+        }
+        println!("\n{backend} (median of {} runs)", runs.len());
+        println!("{:<46} {:>14}", "measurement", "value");
+        let mut backend_report = serde_json::Map::new();
+        for (i, (name, _, unit)) in runs[0].iter().enumerate() {
+            let value = median(runs.iter().map(|r| r[i].1).collect());
+            println!("{name:<46} {value:>14.3}");
+            backend_report.insert(name.clone(), json!({ "median": value, "unit": unit, "runs": runs.iter().map(|r| r[i].1).collect::<Vec<_>>() }));
+        }
+        report.insert(backend.to_string(), Value::Object(backend_report));
+    }
+    report.insert("machine".into(), Value::String(machine()));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&Value::Object(report))?)?;
+    }
+    Ok(())
+}
