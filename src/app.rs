@@ -12,12 +12,14 @@ use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::api::auth::TokenCache;
 use crate::api::rate_limit::RateLimiter;
 use crate::api::{auth, deliveries, events, health, webhook_policies, webhooks};
 use crate::config::Config;
 use crate::crypto::sealing::Sealer;
 use crate::error::ApiError;
 use crate::store::Store;
+use crate::store::group_commit::Publisher;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,6 +30,10 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// Seals new policies' keys.
     pub sealer: Sealer,
+    /// Commits publishes that arrive together in one transaction.
+    pub publisher: Publisher,
+    /// Recently seen tokens, so a request costs no token lookup.
+    pub tokens: Arc<TokenCache>,
 }
 
 impl AppState {
@@ -38,8 +44,10 @@ impl AppState {
         sealer: Sealer,
     ) -> AppState {
         AppState {
-            store,
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit)),
+            publisher: Publisher::start(store.clone()),
+            tokens: Arc::new(TokenCache::new()),
+            store,
             config,
             wake,
             sealer,

@@ -7,6 +7,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::app::AppState;
 use crate::domain::Caller;
@@ -66,17 +69,62 @@ async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller,
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthorized)?;
-    let caller = state
-        .store
-        .authenticate(&hash_token(token))
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let hash = hash_token(token);
+    let caller = match state.tokens.get(&hash) {
+        Some(caller) => caller,
+        None => {
+            let caller = state
+                .store
+                .authenticate(&hash)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            state.tokens.put(hash, caller.clone());
+            caller
+        }
+    };
     if let Some(account) = headers.get(ACCOUNT_HEADER)
         && account.as_bytes() != caller.account.as_str().as_bytes()
     {
         return Err(ApiError::Unauthorized);
     }
     Ok(caller)
+}
+
+/// How long a token's caller (account and roles) is kept without asking the
+/// store again.
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+/// Callers of recently used tokens, by token hash. Only known tokens are
+/// kept: unknown ones always ask the store.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (Caller, Instant)>>,
+}
+
+impl TokenCache {
+    pub fn new() -> TokenCache {
+        TokenCache::default()
+    }
+
+    fn get(&self, hash: &str) -> Option<Caller> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(caller, _)| caller.clone())
+    }
+
+    fn put(&self, hash: String, caller: Caller) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= TOKEN_CACHE_MAX {
+            entries.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
+            if entries.len() >= TOKEN_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(hash, (caller, Instant::now()));
+    }
 }
 
 /// A caller with the `administrator` role; anyone else gets 403.

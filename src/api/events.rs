@@ -8,8 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::api::auth::Authenticated;
 use crate::api::json::JsonBody;
 use crate::app::AppState;
-use crate::domain::event::{IDEMPOTENCY_WINDOW_SECS, Links, NewEvent, Published};
-use crate::domain::time::{now_epoch, now_millis};
+use crate::domain::event::{Links, NewEvent, Published};
 use crate::domain::{AccountId, EventName, ValidationErrors};
 use crate::error::{ApiError, ApiResult};
 
@@ -79,16 +78,7 @@ pub async fn publish(
     check_automation_targets(&state, &caller.account, &events, batch, &mut errors).await?;
     let events = errors.into_result(events)?;
 
-    let published = state
-        .store
-        .publish(
-            &caller.account,
-            &events,
-            IDEMPOTENCY_WINDOW_SECS,
-            now_epoch(),
-            now_millis(),
-        )
-        .await?;
+    let published = state.publisher.publish(&caller.account, events).await?;
     if published.iter().any(|p| p.deliveries > 0) {
         state.wake.notify_one();
     }

@@ -18,6 +18,7 @@ use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 use crate::domain::{AccountId, Caller, NewWebhook, Role, Verification, Webhook, WebhookChanges};
 
+pub mod group_commit;
 mod list_sql;
 pub mod postgres;
 mod rows;
@@ -35,9 +36,18 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database URL {0:?}: use sqlite://path, sqlite::memory: or postgres://...")]
     UnsupportedUrl(String),
+    #[error("the store is shutting down")]
+    Closed,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Events one request publishes for one account.
+#[derive(Clone, Debug)]
+pub struct PublishRequest {
+    pub account: AccountId,
+    pub events: Vec<NewEvent>,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PolicyDeletion {
@@ -143,16 +153,16 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> StoreResult<bool>;
 
-    /// Stores the events and one delivery for each matching webhook, in one
-    /// transaction: when this returns, all of it is durable.
+    /// Stores the events of every request and one delivery for each matching
+    /// webhook, in one transaction: when this returns, all of it is durable.
+    /// One answer per request, in order.
     async fn publish(
         &self,
-        account: &AccountId,
-        events: &[NewEvent],
+        requests: &[PublishRequest],
         idempotency_window_secs: i64,
         now: i64,
         now_ms: i64,
-    ) -> StoreResult<Vec<Published>>;
+    ) -> StoreResult<Vec<Vec<Published>>>;
 
     /// Leases up to `limit` due deliveries to `lease_owner` until `lease_until_ms`.
     async fn claim_due(
@@ -782,16 +792,20 @@ macro_rules! impl_store {
                 Ok(true)
             }
 
-            #[tracing::instrument(skip(self, events), fields(count = events.len()))]
+            #[tracing::instrument(skip_all, fields(requests = requests.len()))]
             async fn publish(
                 &self,
-                account: &AccountId,
-                events: &[NewEvent],
+                requests: &[PublishRequest],
                 idempotency_window_secs: i64,
                 now: i64,
                 now_ms: i64,
-            ) -> StoreResult<Vec<Published>> {
+            ) -> StoreResult<Vec<Vec<Published>>> {
                 let mut tx = self.begin_write().await?;
+                let mut answers = Vec::with_capacity(requests.len());
+                let mut queued = false;
+                for request in requests {
+                let account = &request.account;
+                let events = &request.events;
                 let mut published = Vec::with_capacity(events.len());
                 for event in events {
                     if let Some(key) = &event.idempotency_key {
@@ -853,11 +867,14 @@ macro_rules! impl_store {
                         duplicate: false,
                     });
                 }
-                if published.iter().any(|p| p.deliveries > 0) {
+                queued |= published.iter().any(|p| p.deliveries > 0);
+                answers.push(published);
+                }
+                if queued {
                     Self::notify_work(&mut tx).await?;
                 }
                 tx.commit().await?;
-                Ok(published)
+                Ok(answers)
             }
 
             #[tracing::instrument(skip(self))]
@@ -872,27 +889,30 @@ macro_rules! impl_store {
                     "UPDATE deliveries SET status = 'in_flight', lease_owner = $1, next_attempt_at = $2 \
                      WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
                      AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4", <$store>::SKIP_LOCKED, ") \
-                     AND status IN ('pending', 'in_flight') AND next_attempt_at <= $3"
+                     AND status IN ('pending', 'in_flight') AND next_attempt_at <= $3 RETURNING id"
                 );
-                let done = sqlx::query(claim)
+                let leased: Vec<(i64,)> = sqlx::query_as(claim)
                     .bind(lease_owner)
                     .bind(lease_until_ms)
                     .bind(now_ms)
                     .bind(limit)
-                    .execute(&self.write)
+                    .fetch_all(&self.write)
                     .await?;
-                if done.rows_affected() == 0 {
+                if leased.is_empty() {
                     return Ok(Vec::new());
                 }
-                let claimed: Vec<rows::ClaimRow> = sqlx::query_as(
+                // By primary key: the leased rows, with their events.
+                let mut select = sqlx::QueryBuilder::new(
                     "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, d.webhook_id, \
                      e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links \
-                     FROM deliveries d JOIN events e ON e.id = d.event_id \
-                     WHERE d.lease_owner = $1 AND d.status = 'in_flight'",
-                )
-                .bind(lease_owner)
-                .fetch_all(&self.write)
-                .await?;
+                     FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id IN (",
+                );
+                let mut list = select.separated(", ");
+                for (id,) in &leased {
+                    list.push_bind(*id);
+                }
+                select.push(")");
+                let claimed: Vec<rows::ClaimRow> = select.build_query_as().fetch_all(&self.write).await?;
                 let mut ids: Vec<i64> = claimed.iter().map(|c| c.webhook_id).collect();
                 ids.sort_unstable();
                 ids.dedup();

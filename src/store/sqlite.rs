@@ -15,14 +15,14 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    DELIVERY_COLUMNS, POLICY_COLUMNS, PersonSpec, PolicyDeletion, StoreResult, WEBHOOK_COLUMNS,
-    impl_store, list_sql, rows,
+    DELIVERY_COLUMNS, POLICY_COLUMNS, PersonSpec, PolicyDeletion, PublishRequest, StoreResult,
+    WEBHOOK_COLUMNS, impl_store, list_sql, rows,
 };
 use crate::domain::delivery::{
     AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Redelivery,
     WebhookEffects,
 };
-use crate::domain::event::{EventKind, NewEvent, Published};
+use crate::domain::event::{EventKind, Published};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};

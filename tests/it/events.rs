@@ -16,6 +16,7 @@ on_both_databases!(
     idempotency_keys_deduplicate_per_account,
     automation_rule_events_go_to_the_named_webhook_only,
     malformed_bodies_are_400,
+    concurrent_publishes_share_commits_and_keep_keys_unique,
 );
 
 fn event(name: &str, object_id: i64) -> Value {
@@ -236,11 +237,16 @@ async fn idempotency_keys_deduplicate_per_account(app: TestApp) {
         webhook_id: None,
     };
     let later = herald::domain::time::now_epoch() + 24 * 3600 + 1;
+    let request = herald::store::PublishRequest {
+        account,
+        events: vec![event],
+    };
     let published = app
         .store
-        .publish(&account, &[event], 24 * 3600, later, later * 1000)
+        .publish(&[request], 24 * 3600, later, later * 1000)
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
     assert!(!published[0].duplicate);
     assert_eq!(published[0].deliveries, 1);
 }
@@ -306,4 +312,39 @@ async fn malformed_bodies_are_400(app: TestApp) {
             .await;
         assert_eq!(response.status, StatusCode::BAD_REQUEST, "{body:?}");
     }
+}
+
+/// Publishes that arrive together are committed together; each still gets
+/// its own answer, and a key used twice at once still counts once.
+async fn concurrent_publishes_share_commits_and_keep_keys_unique(app: TestApp) {
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    app.create_webhook(
+        &admin,
+        json!({ "event": "request.create", "uri": "https://example.com/a" }),
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (app, admin) = (app.clone(), admin.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = json!({ "event": "request.create", "object_id": i, "idempotency_key": format!("k{}", i % 20) });
+            app.post("/v1/events", &admin, body).await
+        }));
+    }
+    let mut fresh = Vec::new();
+    let mut duplicates = 0;
+    for task in tasks {
+        let response = task.await.unwrap();
+        assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
+        if response.body.get("duplicate").is_some() {
+            duplicates += 1;
+        } else {
+            assert_eq!(response.body["deliveries"], 1);
+            fresh.push(response.body["id"].as_i64().unwrap());
+        }
+    }
+    fresh.sort();
+    fresh.dedup();
+    assert_eq!((fresh.len(), duplicates), (20, 20));
 }
