@@ -122,9 +122,12 @@ impl Engine {
                 let (config, results) = (self.config.clone(), results.clone());
                 tracker.spawn(async move {
                     let result = attempt(&sender, &signer, &config, &delivery).await;
-                    drop(permit);
-                    // The recorder outlives every attempt task.
+                    // The permit goes only once the recorder has the result:
+                    // when recording lags, claiming waits, so leases never
+                    // run out on results still queued (no duplicates) and
+                    // memory stays bounded. The recorder outlives every task.
                     let _ = results.send(result).await;
+                    drop(permit);
                 });
             }
             if full {
