@@ -1,11 +1,12 @@
 //! Collection conventions (§2): query parameters in, pagination headers and
 //! field selection out.
 
+use axum::Json;
 use axum::http::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value};
 use url::form_urlencoded;
 
-use crate::domain::list::{Condition, Filter};
+use crate::domain::list::{Condition, Filter, Page};
 use crate::domain::list::{
     FieldKind, ListField, ListQuery, MAX_PER_PAGE, SortKey, Value as FilterValue, parse_filter,
 };
@@ -126,6 +127,47 @@ impl CollectionSpec {
             })
             .collect()
     }
+}
+
+/// A page as the API answers it: the pagination headers, and of each record
+/// the chosen fields or, without `?fields=`, what `default` keeps.
+pub fn respond<T>(
+    page: &Page<T>,
+    request: &CollectionRequest,
+    link_base: &str,
+    raw_query: Option<&str>,
+    full: impl Fn(&T) -> Map<String, Value>,
+    default: impl Fn(&T, Map<String, Value>) -> Value,
+) -> (HeaderMap, Json<Vec<Value>>) {
+    let headers = pagination_headers(&request.query, page.total, link_base, raw_query);
+    let items = page
+        .items
+        .iter()
+        .map(|item| match &request.fields {
+            Some(fields) => select_fields(full(item), fields),
+            None => default(item, full(item)),
+        })
+        .collect();
+    (headers, Json(items))
+}
+
+/// The path of a collection or of one of its predefined filters.
+pub fn state_path(collection: &str, state: Option<State>) -> String {
+    match state {
+        None => collection.to_string(),
+        Some(State::Enabled) => format!("{collection}/enabled"),
+        Some(State::Disabled) => format!("{collection}/disabled"),
+    }
+}
+
+/// Keeps `fields` of a full record.
+pub fn keep(record: Map<String, Value>, fields: &[&str]) -> Value {
+    Value::Object(
+        record
+            .into_iter()
+            .filter(|(k, _)| fields.contains(&k.as_str()))
+            .collect(),
+    )
 }
 
 /// Keeps the chosen fields of a full record (which holds them all).

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::api::auth::Admin;
 use crate::api::collection::{self, CollectionSpec};
 use crate::api::json::JsonObject;
+use crate::api::parse_id;
 use crate::app::AppState;
 use crate::domain::ValidationErrors;
 use crate::domain::delivery::{
@@ -103,23 +104,18 @@ pub async fn list(
         .store
         .list_deliveries(&caller.account, &request.query)
         .await?;
-    let headers = collection::pagination_headers(
-        &request.query,
-        page.total,
-        &format!(
-            "{}/v1/webhooks/{webhook_id}/deliveries",
-            state.config.public_url
-        ),
-        raw.as_deref(),
+    let base = format!(
+        "{}/v1/webhooks/{webhook_id}/deliveries",
+        state.config.public_url
     );
-    let default: Vec<String> = DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect();
-    let fields = request.fields.as_ref().unwrap_or(&default);
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|delivery| collection::select_fields(record(&state, delivery), fields))
-        .collect();
-    Ok((headers, Json(items)))
+    Ok(collection::respond(
+        &page,
+        &request,
+        &base,
+        raw.as_deref(),
+        |d| record(&state, d),
+        |_, full| collection::keep(full, &DEFAULT_FIELDS),
+    ))
 }
 
 /// `GET /webhook_deliveries/:id`: the record, its message and every attempt.
@@ -255,10 +251,6 @@ fn check_statuses(filter: &crate::domain::list::Filter) -> ApiResult<()> {
             "Invalid value for filter status: use pending, in_flight, succeeded or given_up".into(),
         ))
     }
-}
-
-fn parse_id(text: &str) -> ApiResult<i64> {
-    text.parse::<i64>().map_err(|_| ApiError::NotFound)
 }
 
 fn record(state: &AppState, delivery: &DeliveryRecord) -> Map<String, Value> {

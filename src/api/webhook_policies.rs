@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::api::auth::Admin;
 use crate::api::collection::{self, CollectionSpec, State as ListState};
 use crate::api::json::JsonObject;
+use crate::api::parse_id;
 use crate::app::AppState;
 use crate::crypto::keys;
 use crate::domain::ValidationErrors;
@@ -105,25 +106,19 @@ async fn list_in_state(
         .store
         .list_policies(&caller.account, &request.query)
         .await?;
-    let path = match path_state {
-        None => "/v1/webhook_policies",
-        Some(ListState::Enabled) => "/v1/webhook_policies/enabled",
-        Some(ListState::Disabled) => "/v1/webhook_policies/disabled",
-    };
-    let headers = collection::pagination_headers(
-        &request.query,
-        page.total,
-        &format!("{}{path}", state.config.public_url),
-        raw.as_deref(),
+    let base = format!(
+        "{}{}",
+        state.config.public_url,
+        collection::state_path("/v1/webhook_policies", path_state)
     );
-    let default: Vec<String> = DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect();
-    let fields = request.fields.as_ref().unwrap_or(&default);
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|policy| collection::select_fields(record(&state, policy), fields))
-        .collect();
-    Ok((headers, Json(items)))
+    Ok(collection::respond(
+        &page,
+        &request,
+        &base,
+        raw.as_deref(),
+        |p| record(&state, p),
+        |_, full| collection::keep(full, &DEFAULT_FIELDS),
+    ))
 }
 
 pub async fn get(
@@ -238,10 +233,6 @@ pub async fn delete(
             .into())
         }
     }
-}
-
-fn parse_id(text: &str) -> ApiResult<i64> {
-    text.parse::<i64>().map_err(|_| ApiError::NotFound)
 }
 
 /// 56 random hex characters.

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::api::auth::{Admin, hash_token};
 use crate::api::collection::{self, CollectionSpec, State as ListState};
 use crate::api::json::JsonObject;
+use crate::api::parse_id;
 use crate::app::AppState;
 use crate::domain::list::{FieldKind, ListField};
 use crate::domain::node_id::node_id;
@@ -107,38 +108,31 @@ async fn list_in_state(
         .store
         .list_webhooks(&caller.account, &request.query)
         .await?;
-    let path = match path_state {
-        None => "/v1/webhooks",
-        Some(ListState::Enabled) => "/v1/webhooks/enabled",
-        Some(ListState::Disabled) => "/v1/webhooks/disabled",
-    };
-    let headers = collection::pagination_headers(
-        &request.query,
-        page.total,
-        &format!("{}{path}", state.config.public_url),
-        raw.as_deref(),
+    let base = format!(
+        "{}{}",
+        state.config.public_url,
+        collection::state_path("/v1/webhooks", path_state)
     );
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|hook| {
-            let record = record(&state, hook);
-            match &request.fields {
-                Some(fields) => collection::select_fields(record, fields),
-                None => default_fields(record, hook),
-            }
-        })
-        .collect();
-    Ok((headers, Json(items)))
+    Ok(collection::respond(
+        &page,
+        &request,
+        &base,
+        raw.as_deref(),
+        |hook| record(&state, hook),
+        default_fields,
+    ))
 }
 
 /// The seed's list shape: `disabled` and `last_error` only on disabled records.
-fn default_fields(record: Map<String, Value>, hook: &Webhook) -> Value {
-    let mut keep: Vec<String> = DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect();
+fn default_fields(hook: &Webhook, record: Map<String, Value>) -> Value {
     if hook.disabled {
-        keep.extend(["disabled".to_string(), "last_error".to_string()]);
+        collection::keep(
+            record,
+            &[&DEFAULT_FIELDS[..], &["disabled", "last_error"]].concat(),
+        )
+    } else {
+        collection::keep(record, &DEFAULT_FIELDS)
     }
-    collection::select_fields(record, &keep)
 }
 
 pub async fn get(
@@ -377,11 +371,6 @@ fn verification_code() -> String {
     let mut bytes = [0u8; 18];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Ids that are not numbers name no record.
-fn parse_id(text: &str) -> ApiResult<i64> {
-    text.parse::<i64>().map_err(|_| ApiError::NotFound)
 }
 
 /// The full record (§4): every field, blank ones as null.
