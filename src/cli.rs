@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{ConfigFile, Settings};
 use crate::domain::Role;
 
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "herald",
     version,
@@ -21,7 +21,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Run the HTTP API (applies pending migrations first).
     Serve {
@@ -65,7 +65,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum TokenCommand {
     /// Create a token (and its account and person where missing); prints the
     /// token alone on stdout. It is stored only as a hash: keep it now.

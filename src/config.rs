@@ -21,7 +21,7 @@ pub const DEFAULT_DELIVERY_CONCURRENCY: usize = 256;
 
 /// Every setting, as given by a flag/environment variable (clap) or a file
 /// key (serde). `None` means "not given here".
-#[derive(Clone, Debug, Default, clap::Args, Deserialize)]
+#[derive(Clone, Default, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Address and port the HTTP API listens on [default: 127.0.0.1:8080].
@@ -154,7 +154,9 @@ impl Settings {
     }
 }
 
-#[derive(Clone, Debug)]
+/// Its `Debug` leaves out secrets: the database password, SMTP URL and
+/// server key never reach a log.
+#[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub database: String,
@@ -242,6 +244,20 @@ impl std::fmt::Debug for MailConfig {
             .field("from", &self.from)
             .field("interval", &self.interval)
             .finish()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database", &crate::redact_url(&self.database))
+            .field("public_url", &self.public_url)
+            .field("role", &self.role)
+            .field("delivery", &self.delivery)
+            .field("mail", &self.mail)
+            .field("secrets", &self.secrets)
+            .finish_non_exhaustive()
     }
 }
 
