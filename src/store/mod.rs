@@ -311,6 +311,9 @@ const WEBHOOK_COLUMNS: &str = "id, account_id, name, event, uri, description, di
      (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
      attachments, last_error, verified, created_at, updated_at";
 
+/// Rows recorded by one statement (7 to 10 parameters each).
+pub(crate) const RECORD_CHUNK: usize = 100;
+
 const DELIVERY_COLUMNS: &str = "id, uuid, origin_uuid, webhook_id, event_id, event, object_id, kind, status, \
      attempts, next_attempt_at, last_error, message, created_at, updated_at";
 
@@ -975,62 +978,79 @@ macro_rules! impl_store {
             ) -> StoreResult<Vec<WebhookEffects>> {
                 let mut tx = self.begin_write().await?;
                 let mut effects = Vec::new();
-                for result in results {
-                    let status = if result.succeeded {
-                        "succeeded"
-                    } else if result.retry_at_ms.is_some() {
-                        "pending"
-                    } else {
-                        "given_up"
-                    };
-                    let done = sqlx::query(
-                        "UPDATE deliveries SET status = $1, attempts = attempts + $2, next_attempt_at = $3, \
-                         lease_owner = NULL, last_error = $4, updated_at = $5, message = COALESCE(message, $8) \
-                         WHERE id = $6 AND lease_owner = $7 AND status = 'in_flight'",
-                    )
-                    .bind(status)
-                    .bind(i64::from(result.attempted))
-                    .bind(result.retry_at_ms.unwrap_or(now_ms))
-                    .bind(&result.error)
-                    .bind(now)
-                    .bind(result.delivery_id)
-                    .bind(&result.lease_owner)
-                    .bind(&result.message)
-                    .execute(&mut *tx)
-                    .await?;
-                    if done.rows_affected() > 0
-                        && let Some(record) = &result.record
-                    {
-                        sqlx::query(
-                            "INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, response_status, \
-                             response_headers, response_body, response_truncated, error, remote_ip, trigger) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                        )
-                        .bind(result.delivery_id)
-                        .bind(record.started_at)
-                        .bind(record.duration_ms)
-                        .bind(record.response_status)
-                        .bind(record.response_headers.as_ref().map(|h| h.to_string()))
-                        .bind(&record.response_body)
-                        .bind(record.response_truncated)
-                        .bind(&record.error)
-                        .bind(&record.remote_ip)
-                        .bind(record.trigger.as_str())
-                        .execute(&mut *tx)
-                        .await?;
+                // Deliveries first, many rows a statement; only rows whose
+                // lease still holds come back.
+                let mut recorded = std::collections::HashSet::new();
+                for chunk in results.chunks(super::RECORD_CHUNK) {
+                    let mut update = sqlx::QueryBuilder::new(
+                        "WITH v (id, owner, status, attempted, next_at, error, message) AS (",
+                    );
+                    update.push_values(chunk, |mut row, result| {
+                        let status = if result.succeeded {
+                            "succeeded"
+                        } else if result.retry_at_ms.is_some() {
+                            "pending"
+                        } else {
+                            "given_up"
+                        };
+                        row.push_bind(result.delivery_id)
+                            .push_bind(result.lease_owner.clone())
+                            .push_bind(status)
+                            .push_bind(i64::from(result.attempted))
+                            .push_bind(result.retry_at_ms.unwrap_or(now_ms))
+                            .push_bind(result.error.clone())
+                            .push_bind(result.message.clone());
+                    });
+                    update.push(
+                        ") UPDATE deliveries SET status = v.status, attempts = deliveries.attempts + v.attempted, \
+                         next_attempt_at = v.next_at, lease_owner = NULL, last_error = v.error, updated_at = ",
+                    );
+                    update.push_bind(now);
+                    update.push(
+                        ", message = COALESCE(deliveries.message, v.message) FROM v \
+                         WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner \
+                         AND deliveries.status = 'in_flight' RETURNING deliveries.id",
+                    );
+                    let ids: Vec<(i64,)> = update.build_query_as().fetch_all(&mut *tx).await?;
+                    recorded.extend(ids.into_iter().map(|(id,)| id));
+                }
+                let kept: Vec<&AttemptResult> = results.iter().filter(|r| recorded.contains(&r.delivery_id)).collect();
+                let attempts: Vec<(&AttemptResult, &AttemptRecord)> =
+                    kept.iter().filter_map(|r| r.record.as_ref().map(|record| (*r, record))).collect();
+                for chunk in attempts.chunks(super::RECORD_CHUNK) {
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, response_status, \
+                         response_headers, response_body, response_truncated, error, remote_ip, trigger) ",
+                    );
+                    insert.push_values(chunk, |mut row, (result, record)| {
+                        row.push_bind(result.delivery_id)
+                            .push_bind(record.started_at)
+                            .push_bind(record.duration_ms)
+                            .push_bind(record.response_status)
+                            .push_bind(record.response_headers.as_ref().map(|h| h.to_string()))
+                            .push_bind(record.response_body.clone())
+                            .push_bind(record.response_truncated)
+                            .push_bind(record.error.clone())
+                            .push_bind(record.remote_ip.clone())
+                            .push_bind(record.trigger.as_str());
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                let counting: Vec<&&AttemptResult> =
+                    kept.iter().filter(|r| r.attempted && r.kind != EventKind::Test).collect();
+                let mut succeeded: Vec<i64> = counting.iter().filter(|r| r.succeeded).map(|r| r.webhook_id).collect();
+                succeeded.sort_unstable();
+                succeeded.dedup();
+                for chunk in succeeded.chunks(super::RECORD_CHUNK) {
+                    let mut reset = sqlx::QueryBuilder::new("UPDATE webhooks SET consecutive_failures = 0 WHERE id IN (");
+                    let mut list = reset.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
                     }
-
-                    let counts = result.attempted && result.kind != EventKind::Test;
-                    if done.rows_affected() == 0 || !counts {
-                        continue;
-                    }
-                    if result.succeeded {
-                        sqlx::query("UPDATE webhooks SET consecutive_failures = 0 WHERE id = $1 AND consecutive_failures <> 0")
-                            .bind(result.webhook_id)
-                            .execute(&mut *tx)
-                            .await?;
-                        continue;
-                    }
+                    reset.push(") AND consecutive_failures <> 0");
+                    reset.build().execute(&mut *tx).await?;
+                }
+                for result in counting.into_iter().filter(|r| !r.succeeded) {
                     let sql = const_format::concatcp!(
                         "SELECT ", WEBHOOK_COLUMNS, ", consecutive_failures, last_failure_mail_at \
                          FROM webhooks WHERE id = $1", <$store>::LOCK_FOR_UPDATE
