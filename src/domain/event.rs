@@ -123,7 +123,7 @@ impl NewEvent {
 }
 
 /// What publishing one event did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Published {
     pub id: i64,
     pub deliveries: i64,

@@ -311,8 +311,25 @@ const WEBHOOK_COLUMNS: &str = "id, account_id, name, event, uri, description, di
      (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
      attachments, last_error, verified, created_at, updated_at";
 
-/// Rows recorded by one statement (7 to 10 parameters each).
-pub(crate) const RECORD_CHUNK: usize = 100;
+/// Rows per multi-row statement, largest first. A list is cut into these
+/// sizes only, so the few statement texts repeat and stay prepared (a
+/// statement per length would defeat the statement cache). 256 rows of 10
+/// parameters stay well under both backends' parameter limits.
+const BULK_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// `items` cut into chunks of [`BULK_SIZES`], in order.
+pub(crate) fn bulk_chunks<T>(items: &[T]) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let mut rest = items;
+    for size in BULK_SIZES {
+        while rest.len() >= size {
+            let (chunk, tail) = rest.split_at(size);
+            chunks.push(chunk);
+            rest = tail;
+        }
+    }
+    chunks
+}
 
 const DELIVERY_COLUMNS: &str = "id, uuid, origin_uuid, webhook_id, event_id, event, object_id, kind, status, \
      attempts, next_attempt_at, last_error, message, created_at, updated_at";
@@ -804,14 +821,26 @@ macro_rules! impl_store {
                 now_ms: i64,
             ) -> StoreResult<Vec<Vec<Published>>> {
                 let mut tx = self.begin_write().await?;
-                let mut answers = Vec::with_capacity(requests.len());
-                let mut queued = false;
-                for request in requests {
-                let account = &request.account;
-                let events = &request.events;
-                let mut published = Vec::with_capacity(events.len());
-                for event in events {
-                    if let Some(key) = &event.idempotency_key {
+                let mut answers: Vec<Vec<Option<Published>>> =
+                    requests.iter().map(|r| vec![None; r.events.len()]).collect();
+                // The events to store, as (request, event) positions, in order.
+                let mut fresh: Vec<(usize, usize)> = Vec::new();
+                // Repeats of a key claimed in this very transaction: they
+                // answer with the event stored for the first.
+                let mut claimed_here: std::collections::HashMap<(&str, &str), (usize, usize)> =
+                    std::collections::HashMap::new();
+                let mut repeats: Vec<((usize, usize), (usize, usize))> = Vec::new();
+                for (r, request) in requests.iter().enumerate() {
+                    let account = request.account.as_str();
+                    for (e, event) in request.events.iter().enumerate() {
+                        let Some(key) = event.idempotency_key.as_deref() else {
+                            fresh.push((r, e));
+                            continue;
+                        };
+                        if let Some(first) = claimed_here.get(&(account, key)) {
+                            repeats.push(((r, e), *first));
+                            continue;
+                        }
                         // Claims the key unless a live claim exists; the row
                         // lock makes a concurrent claim wait for this one.
                         let claimed: Option<(i64,)> = sqlx::query_as(
@@ -820,64 +849,102 @@ macro_rules! impl_store {
                              SET event_id = NULL, created_at = excluded.created_at \
                              WHERE idempotency_keys.created_at <= $4 RETURNING created_at",
                         )
-                        .bind(account.as_str())
+                        .bind(account)
                         .bind(key)
                         .bind(now)
                         .bind(now - idempotency_window_secs)
                         .fetch_optional(&mut *tx)
                         .await?;
-                        if claimed.is_none() {
-                            let (original,): (Option<i64>,) = sqlx::query_as(
-                                "SELECT event_id FROM idempotency_keys WHERE account_id = $1 AND key = $2",
-                            )
-                            .bind(account.as_str())
-                            .bind(key)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            published.push(Published { id: original.unwrap_or(0), deliveries: 0, duplicate: true });
+                        if claimed.is_some() {
+                            claimed_here.insert((account, key), (r, e));
+                            fresh.push((r, e));
                             continue;
                         }
+                        let (original,): (Option<i64>,) = sqlx::query_as(
+                            "SELECT event_id FROM idempotency_keys WHERE account_id = $1 AND key = $2",
+                        )
+                        .bind(account)
+                        .bind(key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        answers[r][e] = Some(Published { id: original.unwrap_or(0), deliveries: 0, duplicate: true });
                     }
-                    let event_id = Self::insert_event(&mut tx, account, event, EventKind::Event.as_str(), now).await?;
+                }
+                // The events, many rows a statement. Ids are drawn in row
+                // order, so the returned ids sorted match the rows.
+                let mut event_ids = Vec::with_capacity(fresh.len());
+                for chunk in super::bulk_chunks(&fresh) {
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO events (account_id, kind, event, object_id, person_id, person_name, \
+                         payload, links, webhook_id, created_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, &(r, e)| {
+                        let event = &requests[r].events[e];
+                        let links = (!event.links.is_empty()).then(|| event.links.to_json().to_string());
+                        row.push_bind(requests[r].account.as_str())
+                            .push_bind(EventKind::Event.as_str())
+                            .push_bind(event.event.as_str())
+                            .push_bind(event.object_id)
+                            .push_bind(event.person_id)
+                            .push_bind(event.person_name.as_deref())
+                            .push_bind(event.payload.to_string())
+                            .push_bind(links)
+                            .push_bind(event.webhook_id)
+                            .push_bind(now);
+                    });
+                    insert.push(" RETURNING id");
+                    let mut ids: Vec<(i64,)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+                    ids.sort_unstable();
+                    event_ids.extend(ids.into_iter().map(|(id,)| id));
+                }
+                // Their deliveries: one per enabled, verified webhook of the
+                // event (only the named one for an automation rule).
+                let fan_out = const_format::concatcp!(
+                    "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, event, object_id, kind, \
+                     status, attempts, next_attempt_at, created_at, updated_at) \
+                     SELECT ", <$store>::UUID_SQL, ", w.account_id, w.id, e.id, e.event, e.object_id, 'event', \
+                     'pending', 0, $2, $3, $3 FROM events e JOIN webhooks w ON w.account_id = e.account_id \
+                     AND w.event = e.event AND w.disabled = FALSE AND w.verified = TRUE \
+                     AND (e.webhook_id IS NULL OR w.id = e.webhook_id) WHERE e.id", <$store>::IN_ID_LIST,
+                    " RETURNING event_id"
+                );
+                let mut deliveries: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+                for chunk in event_ids.chunks(1000) {
+                    let made: Vec<(i64,)> = sqlx::query_as(fan_out)
+                        .bind(<$store>::id_list(chunk))
+                        .bind(now_ms)
+                        .bind(now)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for (event_id,) in made {
+                        *deliveries.entry(event_id).or_default() += 1;
+                    }
+                }
+                for (&(r, e), &id) in fresh.iter().zip(&event_ids) {
+                    let event = &requests[r].events[e];
                     if let Some(key) = &event.idempotency_key {
                         sqlx::query("UPDATE idempotency_keys SET event_id = $1 WHERE account_id = $2 AND key = $3")
-                            .bind(event_id)
-                            .bind(account.as_str())
+                            .bind(id)
+                            .bind(requests[r].account.as_str())
                             .bind(key)
                             .execute(&mut *tx)
                             .await?;
                     }
-                    let fan_out = const_format::concatcp!(
-                        "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, event, object_id, kind, \
-                         status, attempts, next_attempt_at, created_at, updated_at) \
-                         SELECT ", <$store>::UUID_SQL, ", account_id, id, $1, event, $7, 'event', 'pending', 0, \
-                         $2, $3, $3 FROM webhooks WHERE account_id = $4 AND event = $5 AND disabled = FALSE \
-                         AND verified = TRUE AND ($6 IS NULL OR id = $6)"
-                    );
-                    let done = sqlx::query(fan_out)
-                        .bind(event_id)
-                        .bind(now_ms)
-                        .bind(now)
-                        .bind(account.as_str())
-                        .bind(event.event.as_str())
-                        .bind(event.webhook_id)
-                        .bind(event.object_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    published.push(Published {
-                        id: event_id,
-                        deliveries: done.rows_affected() as i64,
-                        duplicate: false,
-                    });
+                    let count = deliveries.get(&id).copied().unwrap_or(0);
+                    answers[r][e] = Some(Published { id, deliveries: count, duplicate: false });
                 }
-                queued |= published.iter().any(|p| p.deliveries > 0);
-                answers.push(published);
+                for (at, (r, e)) in repeats {
+                    let id = answers[r][e].as_ref().map_or(0, |p| p.id);
+                    answers[at.0][at.1] = Some(Published { id, deliveries: 0, duplicate: true });
                 }
-                if queued {
+                if !deliveries.is_empty() {
                     Self::notify_work(&mut tx).await?;
                 }
                 tx.commit().await?;
-                Ok(answers)
+                Ok(answers
+                    .into_iter()
+                    .map(|events| events.into_iter().map(Option::unwrap_or_default).collect())
+                    .collect())
             }
 
             #[tracing::instrument(skip(self))]
@@ -905,51 +972,38 @@ macro_rules! impl_store {
                     return Ok(Vec::new());
                 }
                 // By primary key: the leased rows, with their events.
-                let mut select = sqlx::QueryBuilder::new(
+                let ids: Vec<i64> = leased.into_iter().map(|(id,)| id).collect();
+                let select = const_format::concatcp!(
                     "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, d.webhook_id, \
                      e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links \
-                     FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id IN (",
+                     FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id", <$store>::IN_ID_LIST
                 );
-                let mut list = select.separated(", ");
-                for (id,) in &leased {
-                    list.push_bind(*id);
-                }
-                select.push(")");
-                let claimed: Vec<rows::ClaimRow> = select.build_query_as().fetch_all(&self.write).await?;
+                let claimed: Vec<rows::ClaimRow> =
+                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&self.write).await?;
                 let mut ids: Vec<i64> = claimed.iter().map(|c| c.webhook_id).collect();
                 ids.sort_unstable();
                 ids.dedup();
+                let select = const_format::concatcp!(
+                    "SELECT ", WEBHOOK_COLUMNS, " FROM webhooks WHERE id", <$store>::IN_ID_LIST
+                );
+                let found: Vec<rows::WebhookRow> =
+                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&self.write).await?;
                 let mut hooks = std::collections::HashMap::new();
-                for chunk in ids.chunks(500) {
-                    let mut select = sqlx::QueryBuilder::new(const_format::concatcp!(
-                        "SELECT ", WEBHOOK_COLUMNS, " FROM webhooks WHERE id IN ("
-                    ));
-                    let mut list = select.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    select.push(")");
-                    let found: Vec<rows::WebhookRow> = select.build_query_as().fetch_all(&self.write).await?;
-                    for row in found {
-                        let hook = row.into_domain()?;
-                        hooks.insert(hook.id, hook);
-                    }
+                for row in found {
+                    let hook = row.into_domain()?;
+                    hooks.insert(hook.id, hook);
                 }
                 let mut policy_ids: Vec<i64> = hooks.values().filter_map(|h| h.webhook_policy_id).collect();
                 policy_ids.sort_unstable();
                 policy_ids.dedup();
                 let mut policies = std::collections::HashMap::new();
-                for chunk in policy_ids.chunks(500) {
-                    let mut select = sqlx::QueryBuilder::new(
+                if !policy_ids.is_empty() {
+                    let select = const_format::concatcp!(
                         "SELECT id, jwt_alg, jwt_audience, jwt_claim_expires_in, sealed_key \
-                         FROM webhook_policies WHERE id IN (",
+                         FROM webhook_policies WHERE id", <$store>::IN_ID_LIST
                     );
-                    let mut list = select.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    select.push(")");
-                    let found: Vec<rows::PolicyKeyRow> = select.build_query_as().fetch_all(&self.write).await?;
+                    let found: Vec<rows::PolicyKeyRow> =
+                        sqlx::query_as(select).bind(<$store>::id_list(&policy_ids)).fetch_all(&self.write).await?;
                     for row in found {
                         let key = row.into_domain()?;
                         policies.insert(key.id, key);
@@ -981,7 +1035,7 @@ macro_rules! impl_store {
                 // Deliveries first, many rows a statement; only rows whose
                 // lease still holds come back.
                 let mut recorded = std::collections::HashSet::new();
-                for chunk in results.chunks(super::RECORD_CHUNK) {
+                for chunk in super::bulk_chunks(results) {
                     let mut update = sqlx::QueryBuilder::new(
                         "WITH v (id, owner, status, attempted, next_at, error, message) AS (",
                     );
@@ -1017,7 +1071,7 @@ macro_rules! impl_store {
                 let kept: Vec<&AttemptResult> = results.iter().filter(|r| recorded.contains(&r.delivery_id)).collect();
                 let attempts: Vec<(&AttemptResult, &AttemptRecord)> =
                     kept.iter().filter_map(|r| r.record.as_ref().map(|record| (*r, record))).collect();
-                for chunk in attempts.chunks(super::RECORD_CHUNK) {
+                for chunk in super::bulk_chunks(&attempts) {
                     let mut insert = sqlx::QueryBuilder::new(
                         "INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, response_status, \
                          response_headers, response_body, response_truncated, error, remote_ip, trigger) ",
@@ -1041,14 +1095,12 @@ macro_rules! impl_store {
                 let mut succeeded: Vec<i64> = counting.iter().filter(|r| r.succeeded).map(|r| r.webhook_id).collect();
                 succeeded.sort_unstable();
                 succeeded.dedup();
-                for chunk in succeeded.chunks(super::RECORD_CHUNK) {
-                    let mut reset = sqlx::QueryBuilder::new("UPDATE webhooks SET consecutive_failures = 0 WHERE id IN (");
-                    let mut list = reset.separated(", ");
-                    for id in chunk {
-                        list.push_bind(*id);
-                    }
-                    reset.push(") AND consecutive_failures <> 0");
-                    reset.build().execute(&mut *tx).await?;
+                if !succeeded.is_empty() {
+                    let reset = const_format::concatcp!(
+                        "UPDATE webhooks SET consecutive_failures = 0 WHERE consecutive_failures <> 0 AND id",
+                        <$store>::IN_ID_LIST
+                    );
+                    sqlx::query(reset).bind(<$store>::id_list(&succeeded)).execute(&mut *tx).await?;
                 }
                 for result in counting.into_iter().filter(|r| !r.succeeded) {
                     let sql = const_format::concatcp!(

@@ -39,6 +39,14 @@ impl PgStore {
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const NOTIFY_SQL: &'static str = "SELECT pg_notify('herald_work', '')";
     const UUID_SQL: &'static str = "gen_random_uuid()::text";
+    /// `IN` a list of ids bound as `$1` ([`Self::id_list`]): one statement
+    /// text whatever the list's length, so it stays prepared.
+    const IN_ID_LIST: &'static str = " = ANY($1)";
+
+    /// Ids as the one parameter of [`Self::IN_ID_LIST`]: a `bigint[]`.
+    fn id_list(ids: &[i64]) -> Vec<i64> {
+        ids.to_vec()
+    }
 
     pub async fn connect(url: &str) -> StoreResult<PgStore> {
         let pool = PgPoolOptions::new()

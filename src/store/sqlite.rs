@@ -47,6 +47,14 @@ impl SqliteStore {
     const UUID_SQL: &'static str = "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || \
         substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || \
         substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))";
+    /// `IN` a list of ids bound as `$1` ([`Self::id_list`]): one statement
+    /// text whatever the list's length, so it stays prepared.
+    const IN_ID_LIST: &'static str = " IN (SELECT value FROM json_each($1))";
+
+    /// Ids as the one parameter of [`Self::IN_ID_LIST`]: a JSON array.
+    fn id_list(ids: &[i64]) -> String {
+        serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
+    }
 
     pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
         let options = SqliteConnectOptions::from_str(url)?

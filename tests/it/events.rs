@@ -13,6 +13,7 @@ on_both_databases!(
     a_batch_with_one_bad_event_is_refused_whole,
     batches_hold_one_to_a_thousand_events,
     answers_in_request_order_with_delivery_counts,
+    large_batches_match_each_answer_to_its_event,
     idempotency_keys_deduplicate_per_account,
     automation_rule_events_go_to_the_named_webhook_only,
     malformed_bodies_are_400,
@@ -192,6 +193,60 @@ async fn answers_in_request_order_with_delivery_counts(app: TestApp) {
         .map(|a| a["id"].as_i64().unwrap())
         .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}
+
+/// A batch stored many rows a statement (several statement sizes) still
+/// answers each event with its own id and delivery count.
+async fn large_batches_match_each_answer_to_its_event(app: TestApp) {
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    let mut update_hook = 0;
+    for (name, path) in [
+        ("request.create", "a"),
+        ("request.create", "b"),
+        ("request.update", "c"),
+    ] {
+        let hook = app
+            .create_webhook(
+                &admin,
+                json!({ "event": name, "uri": format!("https://example.com/{path}") }),
+            )
+            .await;
+        update_hook = hook["id"].as_i64().unwrap();
+    }
+    let names = ["request.create", "request.update", "problem.create"];
+    // 343 = 256 + 64 + 16 + 4 + 3: every statement size.
+    let events: Vec<Value> = (0..343).map(|i| event(names[i % 3], i as i64)).collect();
+    let batch = app.post("/v1/events", &admin, Value::Array(events)).await;
+    assert_eq!(batch.status, StatusCode::ACCEPTED, "{}", batch.body);
+    let answers = batch.body.as_array().unwrap();
+    let mut object_of_event = std::collections::HashMap::new();
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer["deliveries"], [2, 1, 0][i % 3], "event {i}");
+        object_of_event.insert(answer["id"].as_i64().unwrap(), i as i64);
+    }
+    let ids: Vec<i64> = answers.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    // Each delivery of request.update carries the event its answer named.
+    let mut seen = 0;
+    for page in 1..=2 {
+        let list = app
+            .get(
+                &format!("/v1/webhooks/{update_hook}/deliveries?per_page=100&page={page}&fields=event_id,object_id"),
+                &admin,
+            )
+            .await;
+        for delivery in list.body.as_array().unwrap() {
+            let event_id = delivery["event_id"].as_i64().unwrap();
+            assert_eq!(
+                Some(&delivery["object_id"].as_i64().unwrap()),
+                object_of_event.get(&event_id),
+                "{delivery}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, (1..343).step_by(3).count());
 }
 
 async fn idempotency_keys_deduplicate_per_account(app: TestApp) {
