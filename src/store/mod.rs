@@ -469,6 +469,7 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip(self))]
             async fn ensure_account(&self, id: &AccountId, name: &str, now: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (id) DO NOTHING",
@@ -476,8 +477,9 @@ macro_rules! impl_store {
                 .bind(id.as_str())
                 .bind(name)
                 .bind(now)
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -597,6 +599,7 @@ macro_rules! impl_store {
                 verified: bool,
                 now: i64,
             ) -> StoreResult<Webhook> {
+                let mut tx = self.begin_write().await?;
                 let hook = Webhook::from_new(0, account.clone(), new, verified, now);
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO webhooks (account_id, name, event, uri, description, disabled, \
@@ -619,11 +622,11 @@ macro_rules! impl_store {
                 .bind(hook.verified)
                 .bind(hook.created_at)
                 .bind(hook.updated_at)
-                .fetch_one(&self.write)
+                .fetch_one(&mut *tx)
                 .await?;
                 let mut hook = Webhook { id, ..hook };
-                let mut conn = self.write.acquire().await?;
-                hook.webhook_policy_name = Self::policy_name(&mut conn, hook.webhook_policy_id).await?;
+                hook.webhook_policy_name = Self::policy_name(&mut tx, hook.webhook_policy_id).await?;
+                tx.commit().await?;
                 Ok(hook)
             }
 
@@ -767,6 +770,7 @@ macro_rules! impl_store {
             }
 
             async fn confirm_verification(&self, webhook_id: i64, code_hash: &str, now: i64) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
                 // Wrong codes, the common case of abuse, cost a read, not the writer.
                 let matches: Option<(i64,)> = sqlx::query_as(
                     "SELECT id FROM webhooks WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3",
@@ -786,8 +790,9 @@ macro_rules! impl_store {
                 .bind(webhook_id)
                 .bind(code_hash)
                 .bind(now)
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() > 0)
             }
 
@@ -955,6 +960,7 @@ macro_rules! impl_store {
                 lease_until_ms: i64,
                 limit: i64,
             ) -> StoreResult<Vec<Claimed>> {
+                let mut tx = self.begin_relaxed().await?;
                 let claim = const_format::concatcp!(
                     "UPDATE deliveries SET status = 'in_flight', lease_owner = $1, next_attempt_at = $2 \
                      WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
@@ -966,9 +972,10 @@ macro_rules! impl_store {
                     .bind(lease_until_ms)
                     .bind(now_ms)
                     .bind(limit)
-                    .fetch_all(&self.write)
+                    .fetch_all(&mut *tx)
                     .await?;
                 if leased.is_empty() {
+                    tx.commit().await?;
                     return Ok(Vec::new());
                 }
                 // By primary key: the leased rows, with their events.
@@ -979,7 +986,7 @@ macro_rules! impl_store {
                      FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id", <$store>::IN_ID_LIST
                 );
                 let claimed: Vec<rows::ClaimRow> =
-                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&self.write).await?;
+                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&mut *tx).await?;
                 let mut ids: Vec<i64> = claimed.iter().map(|c| c.webhook_id).collect();
                 ids.sort_unstable();
                 ids.dedup();
@@ -987,7 +994,7 @@ macro_rules! impl_store {
                     "SELECT ", WEBHOOK_COLUMNS, " FROM webhooks WHERE id", <$store>::IN_ID_LIST
                 );
                 let found: Vec<rows::WebhookRow> =
-                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&self.write).await?;
+                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&mut *tx).await?;
                 let mut hooks = std::collections::HashMap::new();
                 for row in found {
                     let hook = row.into_domain()?;
@@ -1003,12 +1010,13 @@ macro_rules! impl_store {
                          FROM webhook_policies WHERE id", <$store>::IN_ID_LIST
                     );
                     let found: Vec<rows::PolicyKeyRow> =
-                        sqlx::query_as(select).bind(<$store>::id_list(&policy_ids)).fetch_all(&self.write).await?;
+                        sqlx::query_as(select).bind(<$store>::id_list(&policy_ids)).fetch_all(&mut *tx).await?;
                     for row in found {
                         let key = row.into_domain()?;
                         policies.insert(key.id, key);
                     }
                 }
+                tx.commit().await?;
                 claimed
                     .into_iter()
                     .map(|row| {
@@ -1030,7 +1038,7 @@ macro_rules! impl_store {
                 now: i64,
                 now_ms: i64,
             ) -> StoreResult<Vec<WebhookEffects>> {
-                let mut tx = self.begin_write().await?;
+                let mut tx = self.begin_relaxed().await?;
                 let mut effects = Vec::new();
                 // Deliveries first, many rows a statement; only rows whose
                 // lease still holds come back.
@@ -1279,14 +1287,16 @@ macro_rules! impl_store {
             }
 
             async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64> {
+                let mut tx = self.begin_relaxed().await?;
                 let done = sqlx::query(
                     "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_owner = NULL \
                      WHERE status = 'in_flight' AND lease_owner LIKE $2",
                 )
                 .bind(now_ms)
                 .bind(format!("{owner_prefix}%"))
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected())
             }
 
@@ -1300,6 +1310,7 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip(self, new))]
             async fn insert_policy(&self, account: &AccountId, new: &NewPolicy, now: i64) -> StoreResult<Policy> {
+                let mut tx = self.begin_write().await?;
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO webhook_policies (account_id, name, disabled, jwt_alg, jwt_audience, \
                      jwt_claim_expires_in, sealed_key, created_at, updated_at) \
@@ -1313,8 +1324,9 @@ macro_rules! impl_store {
                 .bind(new.jwt_claim_expires_in)
                 .bind(&new.sealed_key)
                 .bind(now)
-                .fetch_one(&self.write)
+                .fetch_one(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(Policy {
                     id,
                     account: account.clone(),
@@ -1454,6 +1466,7 @@ macro_rules! impl_store {
             }
 
             async fn enqueue_mail(&self, mail: &NewMail, now: i64, now_ms: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
                 sqlx::query(
                     "INSERT INTO mails (account_id, webhook_id, recipients, subject, body, status, attempts, \
                      next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)",
@@ -1465,12 +1478,14 @@ macro_rules! impl_store {
                 .bind(&mail.body)
                 .bind(now_ms)
                 .bind(now)
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
             async fn claim_mails(&self, now_ms: i64, lease_until_ms: i64, limit: i64) -> StoreResult<Vec<Mail>> {
+                let mut tx = self.begin_write().await?;
                 let claim = const_format::concatcp!(
                     "UPDATE mails SET next_attempt_at = $1 WHERE id IN (SELECT id FROM mails \
                      WHERE status = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT $3", <$store>::SKIP_LOCKED, ") \
@@ -1481,8 +1496,9 @@ macro_rules! impl_store {
                     .bind(lease_until_ms)
                     .bind(now_ms)
                     .bind(limit)
-                    .fetch_all(&self.write)
+                    .fetch_all(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(rows
                     .into_iter()
                     .map(|(id, recipients, subject, body, attempts)| Mail {
@@ -1496,6 +1512,7 @@ macro_rules! impl_store {
             }
 
             async fn finish_mail(&self, id: i64, retry_at_ms: Option<i64>, error: Option<&str>, now_ms: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
                 let status = match (retry_at_ms, error) {
                     (Some(_), _) => "pending",
                     (None, None) => "sent",
@@ -1509,8 +1526,9 @@ macro_rules! impl_store {
                 .bind(retry_at_ms.unwrap_or(now_ms))
                 .bind(error)
                 .bind(id)
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
