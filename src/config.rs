@@ -73,6 +73,11 @@ pub struct Settings {
     #[arg(long, env = "HERALD_DELIVERY_CONCURRENCY")]
     pub delivery_concurrency: Option<usize>,
 
+    /// Attempts in flight at once to one webhook, so a slow receiver cannot
+    /// take every slot [default: 32].
+    #[arg(long, env = "HERALD_DELIVERY_CONCURRENCY_PER_WEBHOOK")]
+    pub delivery_concurrency_per_webhook: Option<usize>,
+
     /// Attempts per delivery in all, the first included [default: 10].
     #[arg(long, env = "HERALD_MAX_ATTEMPTS")]
     pub max_attempts: Option<u32>,
@@ -139,6 +144,9 @@ impl Settings {
             allow_target: self.allow_target.or(lower.allow_target),
             delivery_timeout: self.delivery_timeout.or(lower.delivery_timeout),
             delivery_concurrency: self.delivery_concurrency.or(lower.delivery_concurrency),
+            delivery_concurrency_per_webhook: self
+                .delivery_concurrency_per_webhook
+                .or(lower.delivery_concurrency_per_webhook),
             max_attempts: self.max_attempts.or(lower.max_attempts),
             retry_schedule: self.retry_schedule.or(lower.retry_schedule),
             disable_after_failures: self.disable_after_failures.or(lower.disable_after_failures),
@@ -223,6 +231,8 @@ impl std::fmt::Debug for SecretsConfig {
 pub struct DeliveryConfig {
     pub timeout: Duration,
     pub concurrency: usize,
+    /// At most this many of `concurrency` for one webhook.
+    pub concurrency_per_webhook: usize,
     pub retry: RetryPolicy,
     /// 0: never disable.
     pub disable_after_failures: u32,
@@ -354,6 +364,12 @@ impl Config {
         if concurrency == 0 {
             return Err(err("delivery-concurrency must be at least 1".into()));
         }
+        let concurrency_per_webhook = s.delivery_concurrency_per_webhook.unwrap_or(32);
+        if concurrency_per_webhook == 0 {
+            return Err(err(
+                "delivery-concurrency-per-webhook must be at least 1".into()
+            ));
+        }
         let max_attempts = s.max_attempts.unwrap_or(10);
         if max_attempts == 0 {
             return Err(err("max-attempts must be at least 1".into()));
@@ -415,6 +431,7 @@ impl Config {
             delivery: DeliveryConfig {
                 timeout,
                 concurrency,
+                concurrency_per_webhook: concurrency_per_webhook.min(concurrency),
                 retry: RetryPolicy {
                     max_attempts,
                     schedule,

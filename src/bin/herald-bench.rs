@@ -166,6 +166,9 @@ impl Herald {
                 "2s",
                 "--retry-schedule",
                 "1s",
+                // A webhook that times out keeps costing: it is not disabled.
+                "--disable-after-failures",
+                "0",
                 "--data-dir",
             ])
             .arg(dir)

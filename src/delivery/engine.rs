@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::lanes::{Admission, Lanes, Ticket};
 use super::message;
 use super::sender::{Sender, status_text};
 use super::signing::Signer;
@@ -25,6 +26,8 @@ use crate::store::Store;
 const MAX_CLAIM: usize = 512;
 /// Most outcomes recorded in one transaction.
 const MAX_RECORD_BATCH: usize = 512;
+/// Time kept in a lease for recording the attempt's outcome.
+const RECORD_MARGIN: Duration = Duration::from_secs(5);
 /// Longest sleep when idle: picks up work queued by other processes that
 /// cannot signal this one (SQLite) and retries falling due.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -78,9 +81,12 @@ impl Engine {
             outcomes,
             self.mail_wake.clone(),
         ));
-        // Long enough for an attempt and its recording; a crashed worker's
-        // deliveries fall due again when it runs out.
-        let lease = self.config.delivery.timeout * 2 + Duration::from_secs(5);
+        let lanes = Arc::new(Lanes::new(self.config.delivery.concurrency_per_webhook));
+        // Long enough for an attempt and its recording, plus a wait in its
+        // webhook's line; a crashed worker's deliveries fall due again when
+        // it runs out.
+        let timeout = self.config.delivery.timeout;
+        let lease = timeout * 2 + RECORD_MARGIN;
         let mut batch = 0u64;
 
         while !shutdown.is_cancelled() {
@@ -96,9 +102,10 @@ impl Engine {
             let owner = format!("{worker}:{batch}");
             let limit = available.min(MAX_CLAIM);
             let now = now_millis();
+            let lease_until = now + lease.as_millis() as i64;
             let claimed = match self
                 .store
-                .claim_due(&owner, now, now + lease.as_millis() as i64, limit as i64)
+                .claim_due(&owner, now, lease_until, limit as i64, &lanes.saturated())
                 .await
             {
                 Ok(claimed) => claimed,
@@ -114,21 +121,41 @@ impl Engine {
                 }
             };
             let full = claimed.len() == limit;
+            // Started later than this, an attempt could outlast the lease.
+            let start_by_ms = lease_until - (timeout + RECORD_MARGIN).as_millis() as i64;
+            let mut handed_back = Vec::new();
             for delivery in claimed {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
-                let (sender, signer) = (self.sender.clone(), self.signer.clone());
-                let (config, results) = (self.config.clone(), results.clone());
-                tracker.spawn(async move {
-                    let result = attempt(&sender, &signer, &config, &delivery).await;
-                    // The permit goes only once the recorder has the result:
-                    // when recording lags, claiming waits, so leases never
-                    // run out on results still queued (no duplicates) and
-                    // memory stays bounded. The recorder outlives every task.
-                    let _ = results.send(result).await;
-                    drop(permit);
-                });
+                let webhook = delivery.webhook.as_ref().map_or(0, |w| w.id);
+                let ticket = Ticket {
+                    delivery,
+                    permit,
+                    start_by_ms,
+                };
+                match lanes.admit(webhook, ticket) {
+                    Admission::Send(ticket) => {
+                        let lane = LaneTask {
+                            webhook,
+                            lanes: lanes.clone(),
+                            sender: self.sender.clone(),
+                            signer: self.signer.clone(),
+                            config: self.config.clone(),
+                            results: results.clone(),
+                            store: self.store.clone(),
+                            wake: self.wake.clone(),
+                            worker: worker.clone(),
+                            shutdown: shutdown.clone(),
+                        };
+                        tracker.spawn(lane.run(ticket));
+                    }
+                    Admission::Queued => {}
+                    Admission::Full(ticket) => handed_back.push(ticket.delivery.id),
+                }
+            }
+            if !handed_back.is_empty() {
+                hand_back(self.store.as_ref(), &worker, &handed_back).await;
             }
             if full {
                 continue;
@@ -163,6 +190,67 @@ impl Engine {
                 "could not release leases; they expire by themselves"
             ),
         }
+    }
+}
+
+/// Sends one webhook's deliveries on one of its slots: the claimed one,
+/// then any waiting in the webhook's line.
+struct LaneTask {
+    webhook: i64,
+    lanes: Arc<Lanes>,
+    sender: Arc<Sender>,
+    signer: Arc<Signer>,
+    config: Arc<Config>,
+    results: mpsc::Sender<AttemptResult>,
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+    worker: String,
+    shutdown: CancellationToken,
+}
+
+impl LaneTask {
+    async fn run(self, first: Ticket) {
+        let mut ticket = Some(first);
+        while let Some(Ticket {
+            delivery, permit, ..
+        }) = ticket.take()
+        {
+            let result = attempt(&self.sender, &self.signer, &self.config, &delivery).await;
+            self.finish(result, permit).await;
+            let next = self
+                .lanes
+                .next(self.webhook, now_millis(), self.shutdown.is_cancelled());
+            if !next.expired.is_empty() {
+                let ids: Vec<i64> = next.expired.iter().map(|t| t.delivery.id).collect();
+                drop(next.expired);
+                hand_back(self.store.as_ref(), &self.worker, &ids).await;
+            }
+            if next.freed {
+                self.wake.notify_one();
+            }
+            ticket = next.ticket;
+        }
+    }
+
+    /// The slot is freed only once the recorder has the result: when
+    /// recording lags, claiming waits, so leases never run out on results
+    /// still queued (no duplicates) and memory stays bounded. The recorder
+    /// outlives every lane task.
+    async fn finish(&self, result: AttemptResult, permit: OwnedSemaphorePermit) {
+        let _ = self.results.send(result).await;
+        drop(permit);
+    }
+}
+
+/// Hands leased deliveries back unattempted; if that fails their leases
+/// run out and they fall due anyway.
+async fn hand_back(store: &dyn Store, worker: &str, ids: &[i64]) {
+    if let Err(error) = store.release_claims(worker, ids, now_millis()).await {
+        tracing::warn!(
+            error = format!("{:#}", anyhow::Error::from(error)),
+            count = ids.len(),
+            "could not hand back deliveries; their leases will run out"
+        );
     }
 }
 

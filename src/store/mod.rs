@@ -164,14 +164,26 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> StoreResult<Vec<Vec<Published>>>;
 
-    /// Leases up to `limit` due deliveries to `lease_owner` until `lease_until_ms`.
+    /// Leases up to `limit` due deliveries to `lease_owner` until
+    /// `lease_until_ms`, none of the webhooks in `skip_webhooks`.
     async fn claim_due(
         &self,
         lease_owner: &str,
         now_ms: i64,
         lease_until_ms: i64,
         limit: i64,
+        skip_webhooks: &[i64],
     ) -> StoreResult<Vec<Claimed>>;
+
+    /// Hands back leased deliveries that were not attempted: due again at
+    /// `now_ms`, no attempt counted. Only leases of owners starting with
+    /// `owner_prefix` are touched.
+    async fn release_claims(
+        &self,
+        owner_prefix: &str,
+        ids: &[i64],
+        now_ms: i64,
+    ) -> StoreResult<u64>;
 
     /// Records finished attempts (each only if its lease still holds) and
     /// their effect on webhooks, in one transaction.
@@ -959,15 +971,20 @@ macro_rules! impl_store {
                 now_ms: i64,
                 lease_until_ms: i64,
                 limit: i64,
+                skip_webhooks: &[i64],
             ) -> StoreResult<Vec<Claimed>> {
                 let mut tx = self.begin_relaxed().await?;
+                // Webhooks in `skip` have all the attempts in flight they may
+                // have; their deliveries stay queued for later claims.
                 let claim = const_format::concatcp!(
-                    "UPDATE deliveries SET status = 'in_flight', lease_owner = $1, next_attempt_at = $2 \
+                    "UPDATE deliveries SET status = 'in_flight', lease_owner = $2, next_attempt_at = $3 \
                      WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
-                     AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4", <$store>::SKIP_LOCKED, ") \
-                     AND status IN ('pending', 'in_flight') AND next_attempt_at <= $3 RETURNING id"
+                     AND next_attempt_at <= $4 AND NOT (webhook_id", <$store>::IN_ID_LIST, ") \
+                     ORDER BY next_attempt_at LIMIT $5", <$store>::SKIP_LOCKED, ") \
+                     AND status IN ('pending', 'in_flight') AND next_attempt_at <= $4 RETURNING id"
                 );
                 let leased: Vec<(i64,)> = sqlx::query_as(claim)
+                    .bind(<$store>::id_list(skip_webhooks))
                     .bind(lease_owner)
                     .bind(lease_until_ms)
                     .bind(now_ms)
@@ -1284,6 +1301,22 @@ macro_rules! impl_store {
                 .rows_affected();
                 tx.commit().await?;
                 Ok(removed)
+            }
+
+            async fn release_claims(&self, owner_prefix: &str, ids: &[i64], now_ms: i64) -> StoreResult<u64> {
+                let mut tx = self.begin_relaxed().await?;
+                let release = const_format::concatcp!(
+                    "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, lease_owner = NULL \
+                     WHERE status = 'in_flight' AND lease_owner LIKE $3 AND id", <$store>::IN_ID_LIST
+                );
+                let done = sqlx::query(release)
+                    .bind(<$store>::id_list(ids))
+                    .bind(now_ms)
+                    .bind(format!("{owner_prefix}%"))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected())
             }
 
             async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64> {

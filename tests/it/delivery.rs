@@ -29,6 +29,7 @@ on_both_backends!(
     test_messages_reach_disabled_webhooks,
     failure_mails_are_rate_limited_per_webhook,
     one_slow_receiver_does_not_hold_up_others,
+    a_slow_webhook_holds_at_most_its_share_of_slots,
 );
 
 async fn app_with(backend: Backend, change: impl FnOnce(&mut Settings)) -> Option<TestApp> {
@@ -542,6 +543,38 @@ async fn one_slow_receiver_does_not_hold_up_others(backend: Backend) {
     // four attempts open.
     fast.wait_for(4).await;
     assert!(slow.count() <= 4);
+}
+
+/// More deliveries to a slow webhook than the engine has slots: the slow
+/// webhook gets its share (2 of 8), the rest wait, and the fast webhook's
+/// deliveries all go out meanwhile.
+async fn a_slow_webhook_holds_at_most_its_share_of_slots(backend: Backend) {
+    let Some(app) = app_with(backend, |s| {
+        s.delivery_concurrency = Some(8);
+        s.delivery_concurrency_per_webhook = Some(2);
+    })
+    .await
+    else {
+        return;
+    };
+    let slow = Receiver::scripted(|_| Reply::ok().after(Duration::from_secs(3))).await;
+    let fast = Receiver::ok().await;
+    let token = app.admin("wdc").await;
+    for receiver in [&slow, &fast] {
+        app.create_webhook(
+            &token,
+            json!({ "event": "task.update", "uri": receiver.url("/") }),
+        )
+        .await;
+    }
+    let events: Vec<Value> = (0..12)
+        .map(|i| json!({ "event": "task.update", "object_id": i }))
+        .collect();
+    app.publish(&token, Value::Array(events)).await;
+    fast.wait_for(12).await;
+    assert!(slow.count() <= 2, "{} at the slow receiver", slow.count());
+    // The slow webhook's waiting deliveries go out too, two at a time.
+    slow.wait_for(4).await;
 }
 
 /// Waits until the webhook shows `disabled: true`; returns it.
