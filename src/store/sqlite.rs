@@ -138,7 +138,7 @@ mod tests {
         let mut tx = store.begin_write().await.unwrap();
         assert_eq!(synchronous(&mut tx).await, 2);
         tx.commit().await.unwrap();
-        let mut tx = store.begin_relaxed().await.unwrap();
+        let tx = store.begin_relaxed().await.unwrap();
         tx.rollback().await.unwrap();
         let mut tx = store.begin_write().await.unwrap();
         assert_eq!(synchronous(&mut tx).await, 2);
