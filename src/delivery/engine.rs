@@ -81,11 +81,14 @@ impl Engine {
             outcomes,
             self.mail_wake.clone(),
         ));
-        let lanes = Arc::new(Lanes::new(self.config.delivery.concurrency_per_webhook));
+        let timeout = self.config.delivery.timeout;
+        let lanes = Arc::new(Lanes::new(
+            self.config.delivery.concurrency_per_webhook,
+            timeout.as_millis() as u64,
+        ));
         // Long enough for an attempt and its recording, plus a wait in its
         // webhook's line; a crashed worker's deliveries fall due again when
         // it runs out.
-        let timeout = self.config.delivery.timeout;
         let lease = timeout * 2 + RECORD_MARGIN;
         let mut batch = 0u64;
 
@@ -134,7 +137,7 @@ impl Engine {
                     permit,
                     start_by_ms,
                 };
-                match lanes.admit(webhook, ticket) {
+                match lanes.admit(webhook, ticket, now) {
                     Admission::Send(ticket) => {
                         let lane = LaneTask {
                             webhook,
@@ -215,11 +218,16 @@ impl LaneTask {
             delivery, permit, ..
         }) = ticket.take()
         {
+            let started = now_millis();
             let result = attempt(&self.sender, &self.signer, &self.config, &delivery).await;
+            let took = now_millis() - started;
             self.finish(result, permit).await;
-            let next = self
-                .lanes
-                .next(self.webhook, now_millis(), self.shutdown.is_cancelled());
+            let next = self.lanes.next(
+                self.webhook,
+                took,
+                now_millis(),
+                self.shutdown.is_cancelled(),
+            );
             if !next.expired.is_empty() {
                 let ids: Vec<i64> = next.expired.iter().map(|t| t.delivery.id).collect();
                 drop(next.expired);

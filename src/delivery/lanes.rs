@@ -1,6 +1,7 @@
 //! Per-webhook lanes: at most `per_webhook` attempts in flight to one
-//! webhook, and a short line of claimed deliveries waiting behind them, so a
-//! slow receiver holds a bounded share of the engine's slots.
+//! webhook, and a line of claimed deliveries waiting behind them no longer
+//! than those slots can start within the lease, so a slow receiver holds a
+//! bounded share of the engine's slots while a fast one is not held back.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -33,9 +34,18 @@ struct Lane {
     waiting: VecDeque<Ticket>,
 }
 
+#[derive(Default)]
+struct State {
+    lanes: HashMap<i64, Lane>,
+    /// Each webhook's typical attempt time in ms (a moving average).
+    attempt_ms: HashMap<i64, f64>,
+}
+
 pub struct Lanes {
     per_webhook: usize,
-    lanes: Mutex<HashMap<i64, Lane>>,
+    /// Assumed attempt time of a webhook not seen yet (the timeout).
+    unknown_ms: f64,
+    state: Mutex<State>,
 }
 
 /// What a lane task does after an attempt.
@@ -50,16 +60,19 @@ pub struct Next {
 }
 
 impl Lanes {
-    pub fn new(per_webhook: usize) -> Lanes {
+    /// `unknown_ms`: the attempt time assumed for a webhook not seen yet;
+    /// the delivery timeout is the safe guess.
+    pub fn new(per_webhook: usize, unknown_ms: u64) -> Lanes {
         Lanes {
             per_webhook: per_webhook.max(1),
-            lanes: Mutex::new(HashMap::new()),
+            unknown_ms: unknown_ms.max(1) as f64,
+            state: Mutex::new(State::default()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Lane>> {
-        // The map holds no invariant a panic could break halfway.
-        self.lanes
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The maps hold no invariant a panic could break halfway.
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -67,20 +80,32 @@ impl Lanes {
     /// Webhooks with every slot taken: the next claim skips them.
     pub fn saturated(&self) -> Vec<i64> {
         self.lock()
+            .lanes
             .iter()
             .filter(|(_, lane)| lane.sending >= self.per_webhook)
             .map(|(id, _)| *id)
             .collect()
     }
 
-    /// Takes a slot of `webhook` for the ticket, or a place in its line.
-    pub fn admit(&self, webhook: i64, ticket: Ticket) -> Admission {
-        let mut lanes = self.lock();
-        let lane = lanes.entry(webhook).or_default();
+    /// Takes a slot of `webhook` for the ticket, or a place in its line if
+    /// its slots, at the webhook's usual pace, can start it in time.
+    pub fn admit(&self, webhook: i64, ticket: Ticket, now_ms: i64) -> Admission {
+        let mut state = self.lock();
+        let pace = state
+            .attempt_ms
+            .get(&webhook)
+            .copied()
+            .unwrap_or(self.unknown_ms)
+            .max(1.0);
+        let rounds = ((ticket.start_by_ms - now_ms) as f64 / pace)
+            .floor()
+            .max(1.0);
+        let line = (self.per_webhook as f64 * rounds).min(usize::MAX as f64) as usize;
+        let lane = state.lanes.entry(webhook).or_default();
         if lane.sending < self.per_webhook {
             lane.sending += 1;
             Admission::Send(ticket)
-        } else if lane.waiting.len() < self.per_webhook {
+        } else if lane.waiting.len() < line {
             lane.waiting.push_back(ticket);
             Admission::Queued
         } else {
@@ -88,16 +113,23 @@ impl Lanes {
         }
     }
 
-    /// After an attempt to `webhook`: the next waiting delivery to send on
-    /// the same slot, or the slot is given up. With `stopping`, nothing
-    /// waiting starts.
-    pub fn next(&self, webhook: i64, now_ms: i64, stopping: bool) -> Next {
-        let mut lanes = self.lock();
+    /// After an attempt to `webhook` that took `took_ms`: the next waiting
+    /// delivery to send on the same slot, or the slot is given up. With
+    /// `stopping`, nothing waiting starts.
+    pub fn next(&self, webhook: i64, took_ms: i64, now_ms: i64, stopping: bool) -> Next {
+        let mut state = self.lock();
+        let took = took_ms.max(0) as f64;
+        state
+            .attempt_ms
+            .entry(webhook)
+            .and_modify(|pace| *pace = 0.8 * *pace + 0.2 * took)
+            .or_insert(took);
         let mut next = Next {
             ticket: None,
             expired: Vec::new(),
             freed: false,
         };
+        let lanes = &mut state.lanes;
         let Some(lane) = lanes.get_mut(&webhook) else {
             return next;
         };
@@ -157,63 +189,63 @@ mod tests {
     #[test]
     fn a_webhook_gets_its_share_then_a_line_then_nothing() {
         let slots = Arc::new(Semaphore::new(10));
-        let lanes = Lanes::new(2);
+        let lanes = Lanes::new(2, 100);
         assert!(matches!(
-            lanes.admit(7, ticket(1, 100, &slots)),
+            lanes.admit(7, ticket(1, 100, &slots), 0),
             Admission::Send(_)
         ));
         assert!(matches!(
-            lanes.admit(7, ticket(2, 100, &slots)),
+            lanes.admit(7, ticket(2, 100, &slots), 0),
             Admission::Send(_)
         ));
         assert_eq!(lanes.saturated(), vec![7]);
         assert!(matches!(
-            lanes.admit(7, ticket(3, 100, &slots)),
+            lanes.admit(7, ticket(3, 100, &slots), 0),
             Admission::Queued
         ));
         assert!(matches!(
-            lanes.admit(7, ticket(4, 100, &slots)),
+            lanes.admit(7, ticket(4, 100, &slots), 0),
             Admission::Queued
         ));
-        let Admission::Full(full) = lanes.admit(7, ticket(5, 100, &slots)) else {
+        let Admission::Full(full) = lanes.admit(7, ticket(5, 100, &slots), 0) else {
             panic!("the line holds 2");
         };
         drop(full);
         // Another webhook is not held up.
         assert!(matches!(
-            lanes.admit(8, ticket(6, 100, &slots)),
+            lanes.admit(8, ticket(6, 100, &slots), 0),
             Admission::Send(_)
         ));
         // Waiting deliveries go out in order on the freed slots.
-        let next = lanes.next(7, 50, false);
+        let next = lanes.next(7, 100, 50, false);
         assert_eq!(next.ticket.map(|t| t.delivery.id), Some(3));
         assert!(!next.freed);
-        let next = lanes.next(7, 50, false);
+        let next = lanes.next(7, 100, 50, false);
         assert_eq!(next.ticket.map(|t| t.delivery.id), Some(4));
-        let next = lanes.next(7, 50, false);
+        let next = lanes.next(7, 100, 50, false);
         assert!(next.ticket.is_none() && next.freed);
         assert!(lanes.saturated().is_empty());
-        let next = lanes.next(7, 50, false);
+        let next = lanes.next(7, 100, 50, false);
         assert!(next.ticket.is_none() && !next.freed);
         // Every slot and permit came back.
-        assert!(lanes.next(8, 50, false).ticket.is_none());
+        assert!(lanes.next(8, 100, 50, false).ticket.is_none());
         assert_eq!(slots.available_permits(), 10);
-        assert!(lanes.lock().is_empty());
+        assert!(lanes.lock().lanes.is_empty());
     }
 
     #[test]
     fn waiting_deliveries_past_their_start_time_are_handed_back() {
         let slots = Arc::new(Semaphore::new(10));
-        let lanes = Lanes::new(1);
+        let lanes = Lanes::new(1, 100);
         assert!(matches!(
-            lanes.admit(7, ticket(1, 100, &slots)),
+            lanes.admit(7, ticket(1, 100, &slots), 0),
             Admission::Send(_)
         ));
         assert!(matches!(
-            lanes.admit(7, ticket(2, 100, &slots)),
+            lanes.admit(7, ticket(2, 100, &slots), 0),
             Admission::Queued
         ));
-        let next = lanes.next(7, 101, false);
+        let next = lanes.next(7, 100, 101, false);
         assert!(next.ticket.is_none());
         assert_eq!(
             next.expired
@@ -225,15 +257,50 @@ mod tests {
         assert!(next.freed);
         // Stopping: nothing waiting starts.
         assert!(matches!(
-            lanes.admit(7, ticket(3, 100, &slots)),
+            lanes.admit(7, ticket(3, 100, &slots), 0),
             Admission::Send(_)
         ));
         assert!(matches!(
-            lanes.admit(7, ticket(4, 100, &slots)),
+            lanes.admit(7, ticket(4, 100, &slots), 0),
             Admission::Queued
         ));
-        let next = lanes.next(7, 0, true);
+        let next = lanes.next(7, 100, 0, true);
         assert!(next.ticket.is_none());
         assert_eq!(next.expired.len(), 1);
+    }
+
+    #[test]
+    fn a_fast_webhook_gets_a_longer_line() {
+        let slots = Arc::new(Semaphore::new(100));
+        let lanes = Lanes::new(1, 100);
+        assert!(matches!(
+            lanes.admit(7, ticket(1, 100, &slots), 0),
+            Admission::Send(_)
+        ));
+        assert!(matches!(
+            lanes.admit(7, ticket(2, 100, &slots), 0),
+            Admission::Queued
+        ));
+        // Unknown pace: the timeout is assumed, one round fits, the line is full.
+        assert!(matches!(
+            lanes.admit(7, ticket(3, 100, &slots), 0),
+            Admission::Full(_)
+        ));
+        // Attempts of 10 ms: ten rounds fit before the start deadline.
+        let next = lanes.next(7, 10, 0, false);
+        assert_eq!(next.ticket.map(|t| t.delivery.id), Some(2));
+        for id in 4..14 {
+            assert!(
+                matches!(
+                    lanes.admit(7, ticket(id, 100, &slots), 0),
+                    Admission::Queued
+                ),
+                "{id}"
+            );
+        }
+        assert!(matches!(
+            lanes.admit(7, ticket(14, 100, &slots), 0),
+            Admission::Full(_)
+        ));
     }
 }

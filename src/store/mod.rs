@@ -975,13 +975,18 @@ macro_rules! impl_store {
             ) -> StoreResult<Vec<Claimed>> {
                 let mut tx = self.begin_relaxed().await?;
                 // Webhooks in `skip` have all the attempts in flight they may
-                // have; their deliveries stay queued for later claims.
+                // have; their deliveries stay queued for later claims. The due
+                // rows are picked once (a materialized CTE), then updated by
+                // primary key: a planner misled by stale statistics cannot
+                // turn the pick into a per-row rescan. The picked rows are
+                // locked (PostgreSQL) or the writer is alone (SQLite), so they
+                // still match when updated.
                 let claim = const_format::concatcp!(
-                    "UPDATE deliveries SET status = 'in_flight', lease_owner = $2, next_attempt_at = $3 \
-                     WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
+                    "WITH due AS MATERIALIZED (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
                      AND next_attempt_at <= $4 AND NOT (webhook_id", <$store>::IN_ID_LIST, ") \
                      ORDER BY next_attempt_at LIMIT $5", <$store>::SKIP_LOCKED, ") \
-                     AND status IN ('pending', 'in_flight') AND next_attempt_at <= $4 RETURNING id"
+                     UPDATE deliveries SET status = 'in_flight', lease_owner = $2, next_attempt_at = $3 \
+                     FROM due WHERE deliveries.id = due.id RETURNING deliveries.id"
                 );
                 let leased: Vec<(i64,)> = sqlx::query_as(claim)
                     .bind(<$store>::id_list(skip_webhooks))
@@ -1520,10 +1525,10 @@ macro_rules! impl_store {
             async fn claim_mails(&self, now_ms: i64, lease_until_ms: i64, limit: i64) -> StoreResult<Vec<Mail>> {
                 let mut tx = self.begin_write().await?;
                 let claim = const_format::concatcp!(
-                    "UPDATE mails SET next_attempt_at = $1 WHERE id IN (SELECT id FROM mails \
+                    "WITH due AS MATERIALIZED (SELECT id FROM mails \
                      WHERE status = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT $3", <$store>::SKIP_LOCKED, ") \
-                     AND status = 'pending' AND next_attempt_at <= $2 \
-                     RETURNING id, recipients, subject, body, attempts"
+                     UPDATE mails SET next_attempt_at = $1 FROM due WHERE mails.id = due.id \
+                     RETURNING mails.id, mails.recipients, mails.subject, mails.body, mails.attempts"
                 );
                 let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(claim)
                     .bind(lease_until_ms)
