@@ -154,11 +154,14 @@ impl Engine {
                         tracker.spawn(lane.run(ticket));
                     }
                     Admission::Queued => {}
-                    Admission::Full(ticket) => handed_back.push(ticket.delivery.id),
+                    Admission::Full(ticket) => handed_back.push((webhook, ticket.delivery.id)),
                 }
             }
-            if !handed_back.is_empty() {
-                hand_back(self.store.as_ref(), &worker, &handed_back).await;
+            handed_back.sort_unstable();
+            for group in handed_back.chunk_by(|a, b| a.0 == b.0) {
+                let ids: Vec<i64> = group.iter().map(|(_, id)| *id).collect();
+                let due = lanes.hand_back_due(group[0].0, timeout, now_millis());
+                hand_back(self.store.as_ref(), &worker, &ids, due).await;
             }
             if full {
                 continue;
@@ -231,7 +234,12 @@ impl LaneTask {
             if !next.expired.is_empty() {
                 let ids: Vec<i64> = next.expired.iter().map(|t| t.delivery.id).collect();
                 drop(next.expired);
-                hand_back(self.store.as_ref(), &self.worker, &ids).await;
+                let due = self.lanes.hand_back_due(
+                    self.webhook,
+                    self.config.delivery.timeout,
+                    now_millis(),
+                );
+                hand_back(self.store.as_ref(), &self.worker, &ids, due).await;
             }
             if next.freed {
                 self.wake.notify_one();
@@ -250,10 +258,10 @@ impl LaneTask {
     }
 }
 
-/// Hands leased deliveries back unattempted; if that fails their leases
-/// run out and they fall due anyway.
-async fn hand_back(store: &dyn Store, worker: &str, ids: &[i64]) {
-    if let Err(error) = store.release_claims(worker, ids, now_millis()).await {
+/// Hands leased deliveries back unattempted, due at `due_ms`; if that
+/// fails their leases run out and they fall due anyway.
+async fn hand_back(store: &dyn Store, worker: &str, ids: &[i64], due_ms: i64) {
+    if let Err(error) = store.release_claims(worker, ids, due_ms).await {
         tracing::warn!(
             error = format!("{:#}", anyhow::Error::from(error)),
             count = ids.len(),

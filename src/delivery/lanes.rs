@@ -54,8 +54,8 @@ pub struct Next {
     pub ticket: Option<Ticket>,
     /// Waiting deliveries that can no longer start within their lease.
     pub expired: Vec<Ticket>,
-    /// The webhook had every slot taken and now has one free: claims that
-    /// skipped it should look again.
+    /// The webhook was skipped by claims and now has a slot free: claims
+    /// should look again.
     pub freed: bool,
 }
 
@@ -77,14 +77,34 @@ impl Lanes {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Webhooks with every slot taken: the next claim skips them.
+    /// Webhooks with every slot taken or deliveries waiting: the next claim
+    /// skips them (more would only wait, or be handed back).
     pub fn saturated(&self) -> Vec<i64> {
         self.lock()
             .lanes
             .iter()
-            .filter(|(_, lane)| lane.sending >= self.per_webhook)
+            .filter(|(_, lane)| lane.sending >= self.per_webhook || !lane.waiting.is_empty())
             .map(|(id, _)| *id)
             .collect()
+    }
+
+    /// The webhook's usual attempt time in ms, once one was seen.
+    pub fn pace_ms(&self, webhook: i64) -> Option<i64> {
+        self.lock()
+            .attempt_ms
+            .get(&webhook)
+            .map(|pace| *pace as i64)
+    }
+
+    /// When deliveries handed back for `webhook` should fall due again:
+    /// after about one of its attempts (at most `timeout`), when a slot is
+    /// likely free, so claims meanwhile need not pass over them.
+    pub fn hand_back_due(&self, webhook: i64, timeout: std::time::Duration, now_ms: i64) -> i64 {
+        let wait = self
+            .pace_ms(webhook)
+            .unwrap_or(0)
+            .min(timeout.as_millis() as i64);
+        now_ms + wait
     }
 
     /// Takes a slot of `webhook` for the ticket, or a place in its line if
@@ -141,7 +161,8 @@ impl Lanes {
                 return next;
             }
         }
-        next.freed = lane.sending >= self.per_webhook;
+        // Claims skipped the webhook until now.
+        next.freed = lane.sending >= self.per_webhook || !next.expired.is_empty();
         lane.sending -= 1;
         if lane.sending == 0 {
             lanes.remove(&webhook);

@@ -176,13 +176,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Claimed>>;
 
     /// Hands back leased deliveries that were not attempted: due again at
-    /// `now_ms`, no attempt counted. Only leases of owners starting with
+    /// `due_ms`, no attempt counted. Only leases of owners starting with
     /// `owner_prefix` are touched.
     async fn release_claims(
         &self,
         owner_prefix: &str,
         ids: &[i64],
-        now_ms: i64,
+        due_ms: i64,
     ) -> StoreResult<u64>;
 
     /// Records finished attempts (each only if its lease still holds) and
@@ -1308,7 +1308,7 @@ macro_rules! impl_store {
                 Ok(removed)
             }
 
-            async fn release_claims(&self, owner_prefix: &str, ids: &[i64], now_ms: i64) -> StoreResult<u64> {
+            async fn release_claims(&self, owner_prefix: &str, ids: &[i64], due_ms: i64) -> StoreResult<u64> {
                 let mut tx = self.begin_relaxed().await?;
                 let release = const_format::concatcp!(
                     "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, lease_owner = NULL \
@@ -1316,7 +1316,7 @@ macro_rules! impl_store {
                 );
                 let done = sqlx::query(release)
                     .bind(<$store>::id_list(ids))
-                    .bind(now_ms)
+                    .bind(due_ms)
                     .bind(format!("{owner_prefix}%"))
                     .execute(&mut *tx)
                     .await?;

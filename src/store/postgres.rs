@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +37,9 @@ type Db = Postgres;
 const WORK_CHANNEL: &str = "herald_work";
 
 impl PgStore {
-    const LOCK_FOR_UPDATE: &'static str = " FOR UPDATE";
+    /// Never a key change: inserts of deliveries that refer to the row (a
+    /// foreign key's `KEY SHARE` lock) need not wait for it.
+    const LOCK_FOR_UPDATE: &'static str = " FOR NO KEY UPDATE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const NOTIFY_SQL: &'static str = "SELECT pg_notify('herald_work', '')";
     const UUID_SQL: &'static str = "gen_random_uuid()::text";
@@ -49,10 +53,15 @@ impl PgStore {
     }
 
     pub async fn connect(url: &str) -> StoreResult<PgStore> {
+        // Plans made for each execution: the queue tables grow and shrink
+        // fast, and a generic plan cached while they were small (a
+        // sequential scan) would be kept for the connection's life.
+        let options =
+            PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(PgStore {
             write: pool.clone(),
