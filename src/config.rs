@@ -28,6 +28,11 @@ pub struct Settings {
     #[arg(long, env = "HERALD_LISTEN")]
     pub listen: Option<String>,
 
+    /// Client connections held open at once; more wait to be accepted
+    /// [default: 1024].
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
     /// Database URL: sqlite://herald.db, sqlite:///abs/path.db or postgres://user@host/db
     /// [default: sqlite://herald.db].
     #[arg(long, env = "HERALD_DATABASE")]
@@ -135,6 +140,7 @@ impl Settings {
     fn over(self, lower: Settings) -> Settings {
         Settings {
             listen: self.listen.or(lower.listen),
+            max_connections: self.max_connections.or(lower.max_connections),
             database: self.database.or(lower.database),
             public_url: self.public_url.or(lower.public_url),
             account_url_template: self.account_url_template.or(lower.account_url_template),
@@ -167,6 +173,7 @@ impl Settings {
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub max_connections: usize,
     pub database: String,
     /// Without a trailing slash.
     pub public_url: String,
@@ -421,8 +428,13 @@ impl Config {
             }
         };
 
+        let max_connections = s.max_connections.unwrap_or(1024);
+        if max_connections == 0 {
+            return Err(err("max-connections must be at least 1".into()));
+        }
         Ok(Config {
             role,
+            max_connections,
             retention,
             secrets: SecretsConfig {
                 secret_key,

@@ -66,6 +66,7 @@ pub async fn serve(
     }
 
     let role = config.role;
+    let max_connections = config.max_connections;
     let state = app::AppState::new(store, config, wake, sealer);
     let app = if role.serves_api() {
         app::router(state)
@@ -73,6 +74,7 @@ pub async fn serve(
         app::health_router(state)
     };
     tracing::info!(address = %listener.local_addr()?, role = role.as_str(), "herald listening");
+    let listener = api::listener::LimitedListener::new(listener, max_connections);
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await

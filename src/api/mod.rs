@@ -6,6 +6,7 @@ pub mod deliveries;
 pub mod events;
 pub mod health;
 pub mod json;
+pub mod listener;
 pub mod rate_limit;
 pub mod webhook_policies;
 pub mod webhooks;
