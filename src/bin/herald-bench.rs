@@ -594,14 +594,21 @@ async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Fig
     // the same 9 webhooks and events with no slow one beside them.
     let mix = n / 2;
     bench.webhooks("sla.create", "/alone", 9).await?;
+    let cpu0 = pid.map_or(0.0, cpu_secs) + postgres_cpu_secs();
     let started = Instant::now();
     bench.publish_batched("sla.create", mix, 1000, 2).await?;
     let last = recorder.wait_for(mix * 9, drain_limit).await?;
     let alone = rate(mix * 9, last - started);
+    let cpu1 = pid.map_or(0.0, cpu_secs) + postgres_cpu_secs();
     figures.push((
         "9 healthy webhooks alone (deliveries/s)".into(),
         alone,
         "deliveries/s",
+    ));
+    figures.push((
+        "CPU per delivery, 9 alone (ms)".into(),
+        (cpu1 - cpu0) * 1000.0 / (mix * 9) as f64,
+        "ms",
     ));
     recorder.take();
     bench.webhooks("sla.update", "/healthy", 9).await?;
@@ -610,10 +617,16 @@ async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Fig
     bench.publish_batched("sla.update", mix, 1000, 2).await?;
     let last = recorder.wait_for(mix * 9, drain_limit).await?;
     let healthy = rate(mix * 9, last - started);
+    let cpu2 = pid.map_or(0.0, cpu_secs) + postgres_cpu_secs();
     figures.push((
         "healthy deliveries/s with 10% timing out".into(),
         healthy,
         "deliveries/s",
+    ));
+    figures.push((
+        "CPU per healthy delivery, 10% timing out (ms)".into(),
+        (cpu2 - cpu1) * 1000.0 / (mix * 9) as f64,
+        "ms",
     ));
     figures.push((
         "healthy share of their rate alone (%)".into(),

@@ -106,9 +106,10 @@ impl Engine {
             let limit = available.min(MAX_CLAIM);
             let now = now_millis();
             let lease_until = now + lease.as_millis() as i64;
+            let skip = lanes.saturated();
             let claimed = match self
                 .store
-                .claim_due(&owner, now, lease_until, limit as i64, &lanes.saturated())
+                .claim_due(&owner, now, lease_until, limit as i64, &skip)
                 .await
             {
                 Ok(claimed) => claimed,
@@ -124,6 +125,7 @@ impl Engine {
                 }
             };
             let full = claimed.len() == limit;
+            let claimed_count = claimed.len();
             // Started later than this, an attempt could outlast the lease.
             let start_by_ms = lease_until - (timeout + RECORD_MARGIN).as_millis() as i64;
             let mut handed_back = Vec::new();
@@ -157,6 +159,13 @@ impl Engine {
                     Admission::Full(ticket) => handed_back.push((webhook, ticket.delivery.id)),
                 }
             }
+            tracing::debug!(
+                limit,
+                claimed = claimed_count,
+                handed_back = handed_back.len(),
+                skipped_webhooks = skip.len(),
+                "claimed due deliveries"
+            );
             handed_back.sort_unstable();
             for group in handed_back.chunk_by(|a, b| a.0 == b.0) {
                 let ids: Vec<i64> = group.iter().map(|(_, id)| *id).collect();
