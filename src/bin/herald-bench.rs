@@ -389,15 +389,6 @@ impl Bench {
         n: usize,
         clients: usize,
     ) -> anyhow::Result<()> {
-        self.publish_batched_singles(event, n, clients).await
-    }
-
-    async fn publish_batched_singles(
-        self: &Arc<Self>,
-        event: &str,
-        n: usize,
-        clients: usize,
-    ) -> anyhow::Result<()> {
         let next = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..clients {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -91,6 +91,17 @@ impl Engine {
         // it runs out.
         let lease = timeout * 2 + RECORD_MARGIN;
         let mut batch = 0u64;
+        let context = Arc::new(LaneContext {
+            lanes: lanes.clone(),
+            sender: self.sender.clone(),
+            signer: self.signer.clone(),
+            config: self.config.clone(),
+            results: results.clone(),
+            store: self.store.clone(),
+            wake: self.wake.clone(),
+            worker: worker.clone(),
+            shutdown: shutdown.clone(),
+        });
 
         while !shutdown.is_cancelled() {
             let available = permits.available_permits();
@@ -141,19 +152,7 @@ impl Engine {
                 };
                 match lanes.admit(webhook, ticket, now) {
                     Admission::Send(ticket) => {
-                        let lane = LaneTask {
-                            webhook,
-                            lanes: lanes.clone(),
-                            sender: self.sender.clone(),
-                            signer: self.signer.clone(),
-                            config: self.config.clone(),
-                            results: results.clone(),
-                            store: self.store.clone(),
-                            wake: self.wake.clone(),
-                            worker: worker.clone(),
-                            shutdown: shutdown.clone(),
-                        };
-                        tracker.spawn(lane.run(ticket));
+                        tracker.spawn(run_lane(context.clone(), webhook, ticket));
                     }
                     Admission::Queued => {}
                     Admission::Full(ticket) => handed_back.push((webhook, ticket.delivery.id)),
@@ -195,7 +194,8 @@ impl Engine {
                 "attempts still in flight at shutdown; their deliveries will be retried"
             );
         }
-        drop(results);
+        // The recorder ends when the last sender of results is gone.
+        drop((results, context));
         let _ = recorder.await;
         match self.store.release_leases(&worker, now_millis()).await {
             Ok(0) => {}
@@ -208,10 +208,8 @@ impl Engine {
     }
 }
 
-/// Sends one webhook's deliveries on one of its slots: the claimed one,
-/// then any waiting in the webhook's line.
-struct LaneTask {
-    webhook: i64,
+/// What every lane task shares.
+struct LaneContext {
     lanes: Arc<Lanes>,
     sender: Arc<Sender>,
     signer: Arc<Signer>,
@@ -223,47 +221,39 @@ struct LaneTask {
     shutdown: CancellationToken,
 }
 
-impl LaneTask {
-    async fn run(self, first: Ticket) {
-        let mut ticket = Some(first);
-        while let Some(Ticket {
-            delivery, permit, ..
-        }) = ticket.take()
-        {
-            let started = now_millis();
-            let result = attempt(&self.sender, &self.signer, &self.config, &delivery).await;
-            let took = now_millis() - started;
-            self.finish(result, permit).await;
-            let next = self.lanes.next(
-                self.webhook,
-                took,
-                now_millis(),
-                self.shutdown.is_cancelled(),
-            );
-            if !next.expired.is_empty() {
-                let ids: Vec<i64> = next.expired.iter().map(|t| t.delivery.id).collect();
-                drop(next.expired);
-                let due = self.lanes.hand_back_due(
-                    self.webhook,
-                    self.config.delivery.timeout,
-                    now_millis(),
-                );
-                hand_back(self.store.as_ref(), &self.worker, &ids, due).await;
-            }
-            if next.freed {
-                self.wake.notify_one();
-            }
-            ticket = next.ticket;
-        }
-    }
-
-    /// The slot is freed only once the recorder has the result: when
-    /// recording lags, claiming waits, so leases never run out on results
-    /// still queued (no duplicates) and memory stays bounded. The recorder
-    /// outlives every lane task.
-    async fn finish(&self, result: AttemptResult, permit: OwnedSemaphorePermit) {
-        let _ = self.results.send(result).await;
+/// Sends one webhook's deliveries on one of its slots: the claimed one,
+/// then any waiting in the webhook's line.
+async fn run_lane(context: Arc<LaneContext>, webhook: i64, first: Ticket) {
+    let c = context.as_ref();
+    let mut ticket = Some(first);
+    while let Some(Ticket {
+        delivery, permit, ..
+    }) = ticket.take()
+    {
+        let started = now_millis();
+        let result = attempt(&c.sender, &c.signer, &c.config, &delivery).await;
+        let took = now_millis() - started;
+        // The slot is freed only once the recorder has the result: when
+        // recording lags, claiming waits, so leases never run out on results
+        // still queued (no duplicates) and memory stays bounded. The
+        // recorder outlives every lane task.
+        let _ = c.results.send(result).await;
         drop(permit);
+        let next = c
+            .lanes
+            .next(webhook, took, now_millis(), c.shutdown.is_cancelled());
+        if !next.expired.is_empty() {
+            let ids: Vec<i64> = next.expired.iter().map(|t| t.delivery.id).collect();
+            drop(next.expired);
+            let due = c
+                .lanes
+                .hand_back_due(webhook, c.config.delivery.timeout, now_millis());
+            hand_back(c.store.as_ref(), &c.worker, &ids, due).await;
+        }
+        if next.freed {
+            c.wake.notify_one();
+        }
+        ticket = next.ticket;
     }
 }
 
