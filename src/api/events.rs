@@ -51,11 +51,6 @@ pub async fn publish(
             }
             (maps, true)
         }
-        Value::Null => {
-            return Err(ApiError::BadRequest(
-                "The request body must be an event or an array of events".into(),
-            ));
-        }
         _ => {
             return Err(ApiError::BadRequest(
                 "The request body must be an event or an array of events".into(),
