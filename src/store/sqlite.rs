@@ -12,7 +12,7 @@ use sqlx::{Sqlite, Transaction};
 use std::sync::Arc;
 
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
     DELIVERY_COLUMNS, POLICY_COLUMNS, PersonSpec, PolicyDeletion, PublishRequest, StoreResult,
@@ -33,7 +33,12 @@ pub struct SqliteStore {
     /// the pool is cheaper and fairer than `SQLITE_BUSY` retries.
     write: SqlitePool,
     read: SqlitePool,
+    /// Stops the checkpointer when the store is dropped.
+    _checkpointer: Option<DropGuard>,
 }
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 type Db = Sqlite;
 
@@ -63,7 +68,11 @@ impl SqliteStore {
             // FULL: a commit survives power loss, not just a crash.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Checkpoints (copying the WAL into the database file, with
+            // fsyncs) run on their own connection, not inside whichever
+            // write happens to cross the WAL size limit: see `checkpoints`.
+            .pragma("wal_autocheckpoint", "0");
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -76,10 +85,25 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(8)
-                .connect_with(options.read_only(true))
+                .connect_with(options.clone().read_only(true))
                 .await?
         };
-        Ok(SqliteStore { write, read })
+        let checkpointer = if in_memory {
+            None
+        } else {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            let stop = CancellationToken::new();
+            tokio::spawn(checkpoints(pool, stop.clone()));
+            Some(stop.drop_guard())
+        };
+        Ok(SqliteStore {
+            write,
+            read,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// A write whose commit is on disk before it returns (an fsync of the
@@ -100,6 +124,26 @@ impl SqliteStore {
             .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
             .await
     }
+}
+
+/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`]
+/// until `stop`. A passive checkpoint never blocks the writer or readers,
+/// so no publish or claim waits for its fsyncs; the WAL is reused from its
+/// start once a checkpoint has copied all of it.
+async fn checkpoints(pool: SqlitePool, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %error, "WAL checkpoint failed; retrying");
+        }
+    }
+    pool.close().await;
 }
 
 impl_store!(SqliteStore, {
@@ -142,5 +186,39 @@ mod tests {
         tx.rollback().await.unwrap();
         let mut tx = store.begin_write().await.unwrap();
         assert_eq!(synchronous(&mut tx).await, 2);
+    }
+
+    /// The writer never checkpoints (`wal_autocheckpoint = 0`); the
+    /// checkpointer copies committed pages into the database file anyway.
+    #[tokio::test]
+    async fn the_checkpointer_copies_the_wal_into_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let (auto,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+            .fetch_one(&store.write)
+            .await
+            .unwrap();
+        assert_eq!(auto, 0);
+        let mut tx = store.begin_write().await.unwrap();
+        sqlx::query("CREATE TABLE filler (x BLOB)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO filler VALUES (zeroblob(2000000))")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::fs::metadata(&path).unwrap().len() < 2_000_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL was not checkpointed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
