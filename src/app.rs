@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::crypto::sealing::Sealer;
 use crate::error::ApiError;
 use crate::store::Store;
-use crate::store::group_commit::Publisher;
+use crate::store::group_commit::{LeaseTaker, Publisher};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -42,10 +42,11 @@ impl AppState {
         config: Arc<Config>,
         wake: Arc<Notify>,
         sealer: Sealer,
+        taker: Option<Arc<dyn LeaseTaker>>,
     ) -> AppState {
         AppState {
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit)),
-            publisher: Publisher::start(store.clone()),
+            publisher: Publisher::start(store.clone(), wake.clone(), taker),
             tokens: Arc::new(TokenCache::new()),
             store,
             config,

@@ -74,9 +74,6 @@ pub async fn publish(
     let events = errors.into_result(events)?;
 
     let published = state.publisher.publish(&caller.account, events).await?;
-    if published.iter().any(|p| p.deliveries > 0) {
-        state.wake.notify_one();
-    }
     let answer = if batch {
         Value::Array(published.iter().map(answer_of).collect())
     } else {

@@ -8,6 +8,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::handoff::{Handed, Handoff};
 use super::lanes::{Admission, Lanes, Ticket};
 use super::message;
 use super::sender::{Sender, status_text};
@@ -39,6 +40,11 @@ pub struct Engine {
     signer: Arc<Signer>,
     wake: Arc<Notify>,
     mail_wake: Arc<Notify>,
+    worker: String,
+    /// Attempts in flight, at most the configured concurrency.
+    permits: Arc<Semaphore>,
+    handoff: Arc<Handoff>,
+    handed: mpsc::UnboundedReceiver<Handed>,
 }
 
 impl Engine {
@@ -54,6 +60,14 @@ impl Engine {
             config.targets.clone(),
         )?);
         let signer = Arc::new(Signer::new(sealer));
+        let worker = uuid::Uuid::new_v4().simple().to_string();
+        let permits = Arc::new(Semaphore::new(config.delivery.concurrency));
+        let (handoff, handed) = Handoff::new(
+            worker.clone(),
+            lease_of(&config),
+            permits.clone(),
+            MAX_CLAIM,
+        );
         Ok(Engine {
             store,
             config,
@@ -61,51 +75,70 @@ impl Engine {
             signer,
             wake,
             mail_wake,
+            worker,
+            permits,
+            handoff: Arc::new(handoff),
+            handed,
         })
+    }
+
+    /// Takes the deliveries this process publishes while the engine has
+    /// room, so they skip the queue (see [`Handoff`]).
+    pub fn handoff(&self) -> Arc<Handoff> {
+        self.handoff.clone()
     }
 
     /// Runs until `shutdown`; then stops claiming, lets attempts in flight
     /// finish (up to the delivery timeout), records them, and hands back
     /// the leases of any that did not finish.
     pub async fn run(self, shutdown: CancellationToken) {
-        let worker = uuid::Uuid::new_v4().simple().to_string();
-        self.store
-            .watch_for_work(self.wake.clone(), shutdown.clone());
-        let concurrency = self.config.delivery.concurrency;
-        let permits = Arc::new(Semaphore::new(concurrency));
-        let tracker = TaskTracker::new();
+        let Engine {
+            store,
+            config,
+            sender,
+            signer,
+            wake,
+            mail_wake,
+            worker,
+            permits,
+            handoff,
+            handed,
+        } = self;
+        store.watch_for_work(wake.clone(), shutdown.clone());
+        let concurrency = config.delivery.concurrency;
         let (results, outcomes) = mpsc::channel(concurrency.max(MAX_RECORD_BATCH));
-        let recorder = tokio::spawn(record(
-            self.store.clone(),
-            self.config.clone(),
-            outcomes,
-            self.mail_wake.clone(),
-        ));
-        let timeout = self.config.delivery.timeout;
+        let recorder = tokio::spawn(record(store.clone(), config.clone(), outcomes, mail_wake));
+        let timeout = config.delivery.timeout;
         let lanes = Arc::new(Lanes::new(
-            self.config.delivery.concurrency_per_webhook,
+            config.delivery.concurrency_per_webhook,
             timeout.as_millis() as u64,
         ));
-        // Long enough for an attempt and its recording, plus a wait in its
-        // webhook's line; a crashed worker's deliveries fall due again when
-        // it runs out.
-        let lease = timeout * 2 + RECORD_MARGIN;
-        let mut batch = 0u64;
-        let context = Arc::new(LaneContext {
+        let lease = lease_of(&config);
+        let tracker = TaskTracker::new();
+        let dispatcher = Arc::new(Dispatcher {
+            permits: permits.clone(),
             lanes: lanes.clone(),
-            sender: self.sender.clone(),
-            signer: self.signer.clone(),
-            config: self.config.clone(),
-            results: results.clone(),
-            store: self.store.clone(),
-            wake: self.wake.clone(),
-            worker: worker.clone(),
-            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+            timeout,
+            context: Arc::new(LaneContext {
+                lanes: lanes.clone(),
+                sender,
+                signer,
+                config: config.clone(),
+                results: results.clone(),
+                store: store.clone(),
+                wake: wake.clone(),
+                worker: worker.clone(),
+                shutdown: shutdown.clone(),
+            }),
         });
+        let direct = tokio::spawn(send_handed(dispatcher.clone(), handed, shutdown.clone()));
+        let mut batch = 0u64;
 
         while !shutdown.is_cancelled() {
             let available = permits.available_permits();
             if available == 0 {
+                handoff.set_caught_up(false);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     permit = permits.acquire() => drop(permit),
@@ -118,13 +151,13 @@ impl Engine {
             let now = now_millis();
             let lease_until = now + lease.as_millis() as i64;
             let skip = lanes.saturated();
-            let claimed = match self
-                .store
+            let claimed = match store
                 .claim_due(&owner, now, lease_until, limit as i64, &skip)
                 .await
             {
                 Ok(claimed) => claimed,
                 Err(error) => {
+                    handoff.set_caught_up(false);
                     tracing::error!(
                         error = format!("{:#}", anyhow::Error::from(error)),
                         "claiming deliveries failed"
@@ -136,45 +169,22 @@ impl Engine {
                 }
             };
             let full = claimed.len() == limit;
+            // New deliveries may go straight to this engine only while
+            // nothing older waits for it.
+            handoff.set_caught_up(!full && skip.is_empty());
             let claimed_count = claimed.len();
-            // Started later than this, an attempt could outlast the lease.
-            let start_by_ms = lease_until - (timeout + RECORD_MARGIN).as_millis() as i64;
-            let mut handed_back = Vec::new();
-            for delivery in claimed {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
-                };
-                let webhook = delivery.webhook.as_ref().map_or(0, |w| w.id);
-                let ticket = Ticket {
-                    delivery,
-                    permit,
-                    start_by_ms,
-                };
-                match lanes.admit(webhook, ticket, now) {
-                    Admission::Send(ticket) => {
-                        tracker.spawn(run_lane(context.clone(), webhook, ticket));
-                    }
-                    Admission::Queued => {}
-                    Admission::Full(ticket) => handed_back.push((webhook, ticket.delivery.id)),
-                }
-            }
+            let handed_back = dispatcher.dispatch(claimed, lease_until).await;
             tracing::debug!(
                 limit,
                 claimed = claimed_count,
-                handed_back = handed_back.len(),
+                handed_back,
                 skipped_webhooks = skip.len(),
                 "claimed due deliveries"
             );
-            handed_back.sort_unstable();
-            for group in handed_back.chunk_by(|a, b| a.0 == b.0) {
-                let ids: Vec<i64> = group.iter().map(|(_, id)| *id).collect();
-                let due = lanes.hand_back_due(group[0].0, timeout, now_millis());
-                hand_back(self.store.as_ref(), &worker, &ids, due).await;
-            }
             if full {
                 continue;
             }
-            let wait = match self.store.next_due_at().await {
+            let wait = match store.next_due_at().await {
                 Ok(Some(due)) => {
                     Duration::from_millis((due - now_millis()).max(0) as u64).min(IDLE_POLL)
                 }
@@ -182,22 +192,24 @@ impl Engine {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.wake.notified() => {}
+                _ = wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
 
+        handoff.set_caught_up(false);
+        let _ = direct.await;
         tracker.close();
-        let grace = self.config.delivery.timeout + Duration::from_secs(2);
+        let grace = config.delivery.timeout + Duration::from_secs(2);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!(
                 "attempts still in flight at shutdown; their deliveries will be retried"
             );
         }
         // The recorder ends when the last sender of results is gone.
-        drop((results, context));
+        drop((results, dispatcher));
         let _ = recorder.await;
-        match self.store.release_leases(&worker, now_millis()).await {
+        match store.release_leases(&worker, now_millis()).await {
             Ok(0) => {}
             Ok(released) => tracing::info!(released, "handed back unfinished deliveries"),
             Err(error) => tracing::warn!(
@@ -205,6 +217,96 @@ impl Engine {
                 "could not release leases; they expire by themselves"
             ),
         }
+    }
+}
+
+/// Long enough for an attempt and its recording, plus a wait in its
+/// webhook's line; a crashed worker's deliveries fall due again when it
+/// runs out.
+fn lease_of(config: &Config) -> Duration {
+    config.delivery.timeout * 2 + RECORD_MARGIN
+}
+
+/// Sends what publishes of this process handed over, until `shutdown`.
+/// Whatever is still in the channel then keeps its lease until the engine
+/// releases all of its leases.
+async fn send_handed(
+    dispatcher: Arc<Dispatcher>,
+    mut handed: mpsc::UnboundedReceiver<Handed>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let Handed { lease, ids } = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = handed.recv() => match next {
+                Some(next) => next,
+                None => break,
+            },
+        };
+        match dispatcher.context.store.load_claimed(&ids).await {
+            Ok(claimed) => {
+                dispatcher.dispatch(claimed, lease.until_ms).await;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{:#}", anyhow::Error::from(error)),
+                    count = ids.len(),
+                    "could not load deliveries handed over; handing them back"
+                );
+                let c = &dispatcher.context;
+                hand_back(c.store.as_ref(), &c.worker, &ids, now_millis()).await;
+            }
+        }
+    }
+}
+
+/// Starts leased deliveries on their webhooks' lanes.
+struct Dispatcher {
+    permits: Arc<Semaphore>,
+    lanes: Arc<Lanes>,
+    tracker: TaskTracker,
+    timeout: Duration,
+    context: Arc<LaneContext>,
+}
+
+impl Dispatcher {
+    /// Each delivery takes an attempt slot, then starts on its webhook's
+    /// lane or waits in its line; those its webhook has no room for go
+    /// back to the queue. Returns how many went back.
+    async fn dispatch(&self, claimed: Vec<Claimed>, lease_until_ms: i64) -> usize {
+        // Started later than this, an attempt could outlast the lease.
+        let start_by_ms = lease_until_ms - (self.timeout + RECORD_MARGIN).as_millis() as i64;
+        let now = now_millis();
+        let mut handed_back = Vec::new();
+        for delivery in claimed {
+            let Ok(permit) = self.permits.clone().acquire_owned().await else {
+                break;
+            };
+            let webhook = delivery.webhook.as_ref().map_or(0, |w| w.id);
+            let ticket = Ticket {
+                delivery,
+                permit,
+                start_by_ms,
+            };
+            match self.lanes.admit(webhook, ticket, now) {
+                Admission::Send(ticket) => {
+                    self.tracker
+                        .spawn(run_lane(self.context.clone(), webhook, ticket));
+                }
+                Admission::Queued => {}
+                Admission::Full(ticket) => handed_back.push((webhook, ticket.delivery.id)),
+            }
+        }
+        handed_back.sort_unstable();
+        let c = &self.context;
+        for group in handed_back.chunk_by(|a, b| a.0 == b.0) {
+            let ids: Vec<i64> = group.iter().map(|(_, id)| *id).collect();
+            let due = self
+                .lanes
+                .hand_back_due(group[0].0, self.timeout, now_millis());
+            hand_back(c.store.as_ref(), &c.worker, &ids, due).await;
+        }
+        handed_back.len()
     }
 }
 

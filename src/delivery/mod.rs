@@ -2,6 +2,7 @@
 //! guard, retries, and failure mails.
 
 pub mod engine;
+pub mod handoff;
 pub mod lanes;
 pub mod mail;
 pub mod message;

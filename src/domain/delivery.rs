@@ -49,6 +49,27 @@ impl DeliveryStatus {
     }
 }
 
+/// A lease a worker offers to take on new deliveries as they are stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    /// Epoch milliseconds when it runs out.
+    pub until_ms: i64,
+    /// Most deliveries it takes.
+    pub limit: usize,
+}
+
+/// What one publish transaction stored.
+#[derive(Clone, Debug, Default)]
+pub struct PublishOutcome {
+    /// One answer per request, one entry per event, in order.
+    pub answers: Vec<Vec<super::event::Published>>,
+    /// Deliveries stored already leased (to the [`Lease`] offered).
+    pub leased: Vec<i64>,
+    /// Deliveries stored pending, for any worker to claim.
+    pub queued: usize,
+}
+
 /// A delivery a worker has leased, with what it needs to send it.
 #[derive(Clone, Debug)]
 pub struct Claimed {

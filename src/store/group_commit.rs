@@ -1,13 +1,16 @@
 //! Group commit for publishing: requests that arrive together share one
 //! transaction, so many small publishes cost one commit (one fsync) instead
 //! of one each. Every request is still answered only after its commit.
+//! New deliveries go straight to a worker of this process when it has room
+//! ([`LeaseTaker`]); the rest are queued and the workers woken.
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::{PublishRequest, Store, StoreResult};
 use crate::domain::AccountId;
+use crate::domain::delivery::{Lease, PublishOutcome};
 use crate::domain::event::{IDEMPOTENCY_WINDOW_SECS, NewEvent, Published};
 use crate::domain::time::{now_epoch, now_millis};
 
@@ -19,16 +22,35 @@ struct Job {
     reply: oneshot::Sender<StoreResult<Vec<Published>>>,
 }
 
+/// A worker of this process that takes new deliveries as they are stored.
+pub trait LeaseTaker: Send + Sync {
+    /// The lease it would take new deliveries under now, if any.
+    fn offer(&self) -> Option<Lease>;
+    /// Deliveries committed leased under `lease`: they are its to send.
+    fn take(&self, lease: Lease, ids: Vec<i64>);
+}
+
 #[derive(Clone)]
 pub struct Publisher {
     jobs: mpsc::Sender<Job>,
 }
 
+/// Where committed deliveries go.
+struct Outlets {
+    /// Wakes this process's workers when deliveries are queued.
+    wake: Arc<Notify>,
+    taker: Option<Arc<dyn LeaseTaker>>,
+}
+
 impl Publisher {
     /// Starts the committing task; it ends when every `Publisher` is dropped.
-    pub fn start(store: Arc<dyn Store>) -> Publisher {
+    pub fn start(
+        store: Arc<dyn Store>,
+        wake: Arc<Notify>,
+        taker: Option<Arc<dyn LeaseTaker>>,
+    ) -> Publisher {
         let (jobs, queue) = mpsc::channel(MAX_GROUP * 4);
-        tokio::spawn(commit_loop(store, queue));
+        tokio::spawn(commit_loop(store, queue, Outlets { wake, taker }));
         Publisher { jobs }
     }
 
@@ -51,20 +73,12 @@ impl Publisher {
     }
 }
 
-async fn commit_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
+async fn commit_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>, outlets: Outlets) {
     let mut jobs = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut jobs, MAX_GROUP).await > 0 {
         let (requests, replies): (Vec<_>, Vec<_>) =
             jobs.drain(..).map(|j| (j.request, j.reply)).unzip();
-        match store
-            .publish(
-                &requests,
-                IDEMPOTENCY_WINDOW_SECS,
-                now_epoch(),
-                now_millis(),
-            )
-            .await
-        {
+        match commit(store.as_ref(), &requests, &outlets).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
@@ -75,8 +89,7 @@ async fn commit_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
             Err(_) if requests.len() > 1 => {
                 for (request, reply) in requests.into_iter().zip(replies) {
                     let one = std::slice::from_ref(&request);
-                    let result = store
-                        .publish(one, IDEMPOTENCY_WINDOW_SECS, now_epoch(), now_millis())
+                    let result = commit(store.as_ref(), one, &outlets)
                         .await
                         .map(|mut r| r.pop().unwrap_or_default());
                     let _ = reply.send(result);
@@ -89,4 +102,36 @@ async fn commit_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
             }
         }
     }
+}
+
+/// One transaction; then the leased deliveries go to their taker and the
+/// workers are woken for the queued ones.
+async fn commit(
+    store: &dyn Store,
+    requests: &[PublishRequest],
+    outlets: &Outlets,
+) -> StoreResult<Vec<Vec<Published>>> {
+    let lease = outlets.taker.as_ref().and_then(|t| t.offer());
+    let PublishOutcome {
+        answers,
+        leased,
+        queued,
+    } = store
+        .publish(
+            requests,
+            IDEMPOTENCY_WINDOW_SECS,
+            now_epoch(),
+            now_millis(),
+            lease.as_ref(),
+        )
+        .await?;
+    if let (Some(taker), Some(lease)) = (&outlets.taker, lease)
+        && !leased.is_empty()
+    {
+        taker.take(lease, leased);
+    }
+    if queued > 0 {
+        outlets.wake.notify_one();
+    }
+    Ok(answers)
 }

@@ -9,10 +9,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::delivery::{
-    AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Redelivery,
-    WebhookEffects,
+    AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, PublishOutcome,
+    Redelivery, WebhookEffects,
 };
-use crate::domain::event::{NewEvent, Published};
+use crate::domain::event::NewEvent;
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
@@ -156,13 +156,17 @@ pub trait Store: Send + Sync + 'static {
     /// Stores the events of every request and one delivery for each matching
     /// webhook, in one transaction: when this returns, all of it is durable.
     /// One answer per request, in order.
+    /// With `lease`, up to its limit of the new deliveries are stored
+    /// already leased to it, so the worker offering it can send them
+    /// without claiming them first.
     async fn publish(
         &self,
         requests: &[PublishRequest],
         idempotency_window_secs: i64,
         now: i64,
         now_ms: i64,
-    ) -> StoreResult<Vec<Vec<Published>>>;
+        lease: Option<&Lease>,
+    ) -> StoreResult<PublishOutcome>;
 
     /// Leases up to `limit` due deliveries to `lease_owner` until
     /// `lease_until_ms`, none of the webhooks in `skip_webhooks`.
@@ -174,6 +178,10 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
         skip_webhooks: &[i64],
     ) -> StoreResult<Vec<Claimed>>;
+
+    /// Leased deliveries with what sending them takes: event, webhook
+    /// (`None` if deleted) and policy. Read outside any write transaction.
+    async fn load_claimed(&self, ids: &[i64]) -> StoreResult<Vec<Claimed>>;
 
     /// Hands back leased deliveries that were not attempted: due again at
     /// `due_ms`, no attempt counted. Only leases of owners starting with
@@ -836,7 +844,8 @@ macro_rules! impl_store {
                 idempotency_window_secs: i64,
                 now: i64,
                 now_ms: i64,
-            ) -> StoreResult<Vec<Vec<Published>>> {
+                lease: Option<&Lease>,
+            ) -> StoreResult<PublishOutcome> {
                 let mut tx = self.begin_write().await?;
                 let mut answers: Vec<Vec<Option<Published>>> =
                     requests.iter().map(|r| vec![None; r.events.len()]).collect();
@@ -923,20 +932,41 @@ macro_rules! impl_store {
                      'pending', 0, $2, $3, $3 FROM events e JOIN webhooks w ON w.account_id = e.account_id \
                      AND w.event = e.event AND w.disabled = FALSE AND w.verified = TRUE \
                      AND (e.webhook_id IS NULL OR w.id = e.webhook_id) WHERE e.id", <$store>::IN_ID_LIST,
-                    " RETURNING event_id"
+                    " RETURNING id, event_id"
                 );
                 let mut deliveries: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+                let mut made_ids = Vec::new();
                 for chunk in event_ids.chunks(1000) {
-                    let made: Vec<(i64,)> = sqlx::query_as(fan_out)
+                    let made: Vec<(i64, i64)> = sqlx::query_as(fan_out)
                         .bind(<$store>::id_list(chunk))
                         .bind(now_ms)
                         .bind(now)
                         .fetch_all(&mut *tx)
                         .await?;
-                    for (event_id,) in made {
+                    for (id, event_id) in made {
                         *deliveries.entry(event_id).or_default() += 1;
+                        made_ids.push(id);
                     }
                 }
+                // The first deliveries, as many as the lease takes, go to
+                // its worker now; the rest wait for a claim.
+                let mut leased = Vec::new();
+                if let Some(lease) = lease.filter(|l| l.limit > 0 && !made_ids.is_empty()) {
+                    made_ids.sort_unstable();
+                    made_ids.truncate(lease.limit);
+                    let take = const_format::concatcp!(
+                        "UPDATE deliveries SET status = 'in_flight', lease_owner = $2, next_attempt_at = $3 \
+                         WHERE status = 'pending' AND id", <$store>::IN_ID_LIST, " RETURNING id"
+                    );
+                    let taken: Vec<(i64,)> = sqlx::query_as(take)
+                        .bind(<$store>::id_list(&made_ids))
+                        .bind(&lease.owner)
+                        .bind(lease.until_ms)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    leased = taken.into_iter().map(|(id,)| id).collect();
+                }
+                let queued = deliveries.values().sum::<i64>() as usize - leased.len();
                 for (&(r, e), &id) in fresh.iter().zip(&event_ids) {
                     let event = &requests[r].events[e];
                     if let Some(key) = &event.idempotency_key {
@@ -954,14 +984,15 @@ macro_rules! impl_store {
                     let id = answers[r][e].as_ref().map_or(0, |p| p.id);
                     answers[at.0][at.1] = Some(Published { id, deliveries: 0, duplicate: true });
                 }
-                if !deliveries.is_empty() {
+                if queued > 0 {
                     Self::notify_work(&mut tx).await?;
                 }
                 tx.commit().await?;
-                Ok(answers
+                let answers = answers
                     .into_iter()
                     .map(|events| events.into_iter().map(Option::unwrap_or_default).collect())
-                    .collect())
+                    .collect();
+                Ok(PublishOutcome { answers, leased, queued })
             }
 
             #[tracing::instrument(skip(self))]
@@ -996,12 +1027,18 @@ macro_rules! impl_store {
                     .bind(limit)
                     .fetch_all(&mut *tx)
                     .await?;
-                if leased.is_empty() {
-                    tx.commit().await?;
+                tx.commit().await?;
+                let ids: Vec<i64> = leased.into_iter().map(|(id,)| id).collect();
+                self.load_claimed(&ids).await
+            }
+
+            async fn load_claimed(&self, ids: &[i64]) -> StoreResult<Vec<Claimed>> {
+                if ids.is_empty() {
                     return Ok(Vec::new());
                 }
+                // The leases keep these rows as they are: no transaction needed.
+                let mut tx = self.read.begin().await?;
                 // By primary key: the leased rows, with their events.
-                let ids: Vec<i64> = leased.into_iter().map(|(id,)| id).collect();
                 let select = const_format::concatcp!(
                     "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, d.webhook_id, \
                      e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links \

@@ -18,6 +18,7 @@ on_both_databases!(
     automation_rule_events_go_to_the_named_webhook_only,
     malformed_bodies_are_400,
     concurrent_publishes_share_commits_and_keep_keys_unique,
+    a_publish_leases_new_deliveries_up_to_the_offered_limit,
 );
 
 fn event(name: &str, object_id: i64) -> Value {
@@ -298,9 +299,10 @@ async fn idempotency_keys_deduplicate_per_account(app: TestApp) {
     };
     let published = app
         .store
-        .publish(&[request], 24 * 3600, later, later * 1000)
+        .publish(&[request], 24 * 3600, later, later * 1000, None)
         .await
         .unwrap()
+        .answers
         .remove(0);
     assert!(!published[0].duplicate);
     assert_eq!(published[0].deliveries, 1);
@@ -402,4 +404,66 @@ async fn concurrent_publishes_share_commits_and_keep_keys_unique(app: TestApp) {
     fresh.sort();
     fresh.dedup();
     assert_eq!((fresh.len(), duplicates), (20, 20));
+}
+
+/// With a lease offered, the first deliveries are stored leased to it (the
+/// publishing process sends them without a claim); the rest are queued.
+async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
+    use herald::domain::delivery::Lease;
+    use herald::domain::time::{now_epoch, now_millis};
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    for _ in 0..3 {
+        app.webhook(&admin, "request.create").await;
+    }
+    let new_event = |object_id| herald::domain::event::NewEvent {
+        event: herald::domain::EventName::parse("request.create").unwrap(),
+        object_id,
+        person_id: None,
+        person_name: None,
+        payload: json!({}),
+        links: Default::default(),
+        idempotency_key: None,
+        webhook_id: None,
+    };
+    let request = herald::store::PublishRequest {
+        account: herald::domain::AccountId::parse("wdc").unwrap(),
+        events: vec![new_event(1), new_event(2)],
+    };
+    let lease = Lease {
+        owner: "worker-a:p0".into(),
+        until_ms: now_millis() + 60_000,
+        limit: 4,
+    };
+    let outcome = app
+        .store
+        .publish(
+            &[request],
+            24 * 3600,
+            now_epoch(),
+            now_millis(),
+            Some(&lease),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.answers[0].len(), 2);
+    assert_eq!(outcome.answers[0][0].deliveries, 3);
+    assert_eq!((outcome.leased.len(), outcome.queued), (4, 2));
+
+    let leased = app.store.load_claimed(&outcome.leased).await.unwrap();
+    assert_eq!(leased.len(), 4);
+    assert!(leased.iter().all(|d| d.lease_owner == lease.owner));
+    assert!(leased.iter().all(|d| d.webhook.is_some()));
+    // Another worker's claim finds only the two queued ones.
+    let now = now_millis();
+    let claimed = app
+        .store
+        .claim_due("worker-b:1", now, now + 60_000, 10, &[])
+        .await
+        .unwrap();
+    let mut ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
+    ids.extend(&outcome.leased);
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((claimed.len(), ids.len()), (2, 6));
 }

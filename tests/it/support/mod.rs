@@ -268,6 +268,7 @@ impl TestApp {
                 config.clone(),
                 wake.clone(),
                 sealer.clone(),
+                None,
             )),
             store,
             config,
@@ -292,6 +293,14 @@ impl TestApp {
             mail_wake.clone(),
         )
         .unwrap();
+        // Publishes hand new deliveries straight to this engine, as in `serve`.
+        app.router = router(AppState::new(
+            app.store.clone(),
+            app.config.clone(),
+            app.wake.clone(),
+            app.sealer.clone(),
+            Some(engine.handoff()),
+        ));
         let mailer = Mailer::new(app.store.clone(), &app.config.mail, mail_wake).unwrap();
         tokio::spawn(engine.run(shutdown.clone()));
         tokio::spawn(mailer.run(shutdown.clone()));
@@ -315,6 +324,7 @@ impl TestApp {
                 config.clone(),
                 self.wake.clone(),
                 self.sealer.clone(),
+                None,
             )),
             config,
             ..self.clone()
