@@ -30,13 +30,13 @@ pub fn build(
     signer: &Signer,
 ) -> Result<Outgoing, String> {
     let account_url = config.account_url(webhook.account.as_str());
-    let data = message_body(
+    let message = message_body(
         &claimed.event,
         webhook,
         &account_url,
         &config.instance_domain,
-    );
-    let message = data.to_string();
+    )
+    .map_err(|e| format!("cannot build the message: {e}"))?;
     let body = match &claimed.policy {
         Some(policy) => {
             let context = ClaimsContext {
@@ -44,10 +44,7 @@ pub fn build(
                 issuer: &account_url,
                 now: now_epoch(),
             };
-            signer
-                .envelope(policy, data, &context)?
-                .to_string()
-                .into_bytes()
+            signer.envelope(policy, &message, &context)?.into_bytes()
         }
         None => message.clone().into_bytes(),
     };

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use rand::RngCore;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
+use serde_json::value::RawValue;
 
 use crate::crypto::jws;
 use crate::crypto::keys::SigningKey;
@@ -33,29 +35,31 @@ impl Signer {
         }
     }
 
-    /// `{"jwt": "<compact JWS>"}` carrying `data` with the §5 claims.
+    /// `{"jwt": "<compact JWS>"}` carrying `data` (JSON text) with the §5
+    /// claims.
     pub fn envelope(
         &self,
         policy: &PolicyKey,
-        data: Value,
+        data: &str,
         context: &ClaimsContext,
-    ) -> Result<Value, String> {
+    ) -> Result<String, String> {
         let key = self.key(policy)?;
-        let mut claims = json!({
-            "data": data,
-            "jti": jti(),
-            "sub": context.webhook_id.to_string(),
-            "iss": context.issuer,
-            "iat": context.now,
-            "nbf": context.now,
-        });
-        if let Some(audience) = &policy.jwt_audience {
-            claims["aud"] = Value::String(audience.clone());
-        }
-        if let Some(minutes) = policy.jwt_claim_expires_in {
-            claims["exp"] = Value::from(context.now + 60 * minutes);
-        }
-        Ok(json!({ "jwt": jws::sign(policy.jwt_alg, &key, &claims) }))
+        let data: &RawValue =
+            serde_json::from_str(data).map_err(|e| format!("cannot sign: {e}"))?;
+        let claims = Claims {
+            data,
+            jti: jti(),
+            sub: context.webhook_id.to_string(),
+            iss: context.issuer,
+            iat: context.now,
+            nbf: context.now,
+            aud: policy.jwt_audience.as_deref(),
+            exp: policy
+                .jwt_claim_expires_in
+                .map(|minutes| context.now + 60 * minutes),
+        };
+        let claims = serde_json::to_string(&claims).map_err(|e| format!("cannot sign: {e}"))?;
+        Ok(json!({ "jwt": jws::sign(policy.jwt_alg, &key, &claims) }).to_string())
     }
 
     fn key(&self, policy: &PolicyKey) -> Result<Arc<SigningKey>, String> {
@@ -80,6 +84,21 @@ impl Signer {
             .insert(policy.id, key.clone());
         Ok(key)
     }
+}
+
+/// The JWT's claims (§5), in this order.
+#[derive(Serialize)]
+struct Claims<'a> {
+    data: &'a RawValue,
+    jti: String,
+    sub: String,
+    iss: &'a str,
+    iat: i64,
+    nbf: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
 }
 
 /// 64 random hex characters, new for every attempt.

@@ -1,6 +1,8 @@
 //! Deliveries: one message for one webhook about one event, and the outcome
 //! of an attempt to send it (§9).
 
+use std::sync::Arc;
+
 use super::event::{EventKind, StoredEvent};
 use super::policy::PolicyKey;
 use super::webhook::Webhook;
@@ -81,11 +83,13 @@ pub struct Claimed {
     /// Attempts made before this one.
     pub attempts: i64,
     pub kind: EventKind,
-    /// `None` when the webhook was deleted meanwhile.
-    pub webhook: Option<Webhook>,
+    /// `None` when the webhook was deleted meanwhile. Shared by the
+    /// deliveries of one claim to the same webhook.
+    pub webhook: Option<Arc<Webhook>>,
     /// The webhook's policy, when its messages are signed.
-    pub policy: Option<PolicyKey>,
-    pub event: StoredEvent,
+    pub policy: Option<Arc<PolicyKey>>,
+    /// Shared by the deliveries of one claim of the same event.
+    pub event: Arc<StoredEvent>,
 }
 
 /// What a finished attempt changes.

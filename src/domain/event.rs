@@ -1,6 +1,7 @@
 //! Published events (§6) and the messages made from them (§7).
 
-use serde_json::{Map, Value, json};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use super::event_name::{EventName, VERIFY_EVENT};
 use super::node_id::node_id;
@@ -139,7 +140,8 @@ pub struct StoredEvent {
     pub object_id: i64,
     pub person_id: Option<i64>,
     pub person_name: Option<String>,
-    pub payload: Value,
+    /// JSON text, as stored.
+    pub payload: Box<RawValue>,
     pub links: Links,
 }
 
@@ -167,26 +169,47 @@ pub fn object_type(event: &str) -> String {
 }
 
 /// The message body (§7), which is also the `data` claim when signed.
+#[derive(serde::Serialize)]
+struct Message<'a> {
+    webhook_id: i64,
+    #[serde(rename = "webhook_nodeID")]
+    webhook_node_id: String,
+    account_id: &'a str,
+    account: &'a str,
+    name: &'a str,
+    event: &'a str,
+    object_id: i64,
+    #[serde(rename = "object_nodeID")]
+    object_node_id: String,
+    person_id: Option<i64>,
+    #[serde(rename = "person_nodeID")]
+    person_node_id: Option<String>,
+    person_name: Option<&'a str>,
+    payload: &'a RawValue,
+}
+
+/// The message `webhook` gets about `event` (§7), as JSON text; the stored
+/// payload goes in as it is, never parsed.
 pub fn message_body(
     event: &StoredEvent,
     webhook: &Webhook,
     account_url: &str,
     domain: &str,
-) -> Value {
+) -> Result<String, serde_json::Error> {
     let person = event.person_id;
-    json!({
-        "webhook_id": webhook.id,
-        "webhook_nodeID": node_id(domain, "Webhook", webhook.id),
-        "account_id": webhook.account.as_str(),
-        "account": account_url,
-        "name": webhook.name,
-        "event": event.event,
-        "object_id": event.object_id,
-        "object_nodeID": node_id(domain, &object_type(&event.event), event.object_id),
-        "person_id": person,
-        "person_nodeID": person.map(|id| node_id(domain, "Person", id)),
-        "person_name": event.person_name,
-        "payload": event.payload,
+    serde_json::to_string(&Message {
+        webhook_id: webhook.id,
+        webhook_node_id: node_id(domain, "Webhook", webhook.id),
+        account_id: webhook.account.as_str(),
+        account: account_url,
+        name: &webhook.name,
+        event: &event.event,
+        object_id: event.object_id,
+        object_node_id: node_id(domain, &object_type(&event.event), event.object_id),
+        person_id: person,
+        person_node_id: person.map(|id| node_id(domain, "Person", id)),
+        person_name: event.person_name.as_deref(),
+        payload: &event.payload,
     })
 }
 

@@ -1057,7 +1057,7 @@ macro_rules! impl_store {
                 let mut hooks = std::collections::HashMap::new();
                 for row in found {
                     let hook = row.into_domain()?;
-                    hooks.insert(hook.id, hook);
+                    hooks.insert(hook.id, Arc::new(hook));
                 }
                 let mut policy_ids: Vec<i64> = hooks.values().filter_map(|h| h.webhook_policy_id).collect();
                 policy_ids.sort_unstable();
@@ -1072,10 +1072,11 @@ macro_rules! impl_store {
                         sqlx::query_as(select).bind(<$store>::id_list(&policy_ids)).fetch_all(&mut *tx).await?;
                     for row in found {
                         let key = row.into_domain()?;
-                        policies.insert(key.id, key);
+                        policies.insert(key.id, Arc::new(key));
                     }
                 }
                 tx.commit().await?;
+                let mut events = std::collections::HashMap::new();
                 claimed
                     .into_iter()
                     .map(|row| {
@@ -1084,7 +1085,7 @@ macro_rules! impl_store {
                             .as_ref()
                             .and_then(|w| w.webhook_policy_id)
                             .and_then(|id| policies.get(&id).cloned());
-                        row.into_domain(webhook, policy)
+                        row.into_domain(webhook, policy, &mut events)
                     })
                     .collect()
             }

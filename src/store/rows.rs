@@ -1,5 +1,10 @@
 //! Database rows and their conversion to domain types, shared by both backends.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+
 use crate::domain::delivery::{AttemptRecord, Claimed, DeliveryRecord, DeliveryStatus, Trigger};
 use crate::domain::event::{EventKind, Links, StoredEvent};
 use crate::domain::policy::{JwtAlg, Policy, PolicyKey};
@@ -147,21 +152,23 @@ pub struct ClaimRow {
 }
 
 impl ClaimRow {
+    /// The leased delivery; its event is read once for all the deliveries
+    /// of it in `events`.
     pub fn into_domain(
         self,
-        webhook: Option<Webhook>,
-        policy: Option<PolicyKey>,
+        webhook: Option<Arc<Webhook>>,
+        policy: Option<Arc<PolicyKey>>,
+        events: &mut HashMap<i64, Arc<StoredEvent>>,
     ) -> Result<Claimed, StoreError> {
-        let payload = serde_json::from_str(&self.payload)
-            .map_err(|e| StoreError::Corrupt(format!("event {} payload: {e}", self.event_id)))?;
-        let links =
-            match &self.links {
-                Some(text) => Links::from_json(&serde_json::from_str(text).map_err(|e| {
-                    StoreError::Corrupt(format!("event {} links: {e}", self.event_id))
-                })?),
-                None => Links::default(),
-            };
         let kind = EventKind::from_stored(&self.kind);
+        let event = match events.get(&self.event_id) {
+            Some(event) => event.clone(),
+            None => {
+                let event = Arc::new(self.stored_event(kind)?);
+                events.insert(self.event_id, event.clone());
+                event
+            }
+        };
         Ok(Claimed {
             id: self.id,
             uuid: self.uuid,
@@ -171,16 +178,31 @@ impl ClaimRow {
             kind,
             webhook,
             policy,
-            event: StoredEvent {
-                id: self.event_id,
-                kind,
-                event: self.event,
-                object_id: self.object_id,
-                person_id: self.person_id,
-                person_name: self.person_name,
-                payload,
-                links,
-            },
+            event,
+        })
+    }
+
+    fn stored_event(&self, kind: EventKind) -> Result<StoredEvent, StoreError> {
+        let corrupt = |what: &str, e: serde_json::Error| {
+            StoreError::Corrupt(format!("event {} {what}: {e}", self.event_id))
+        };
+        let payload =
+            RawValue::from_string(self.payload.clone()).map_err(|e| corrupt("payload", e))?;
+        let links = match &self.links {
+            Some(text) => {
+                Links::from_json(&serde_json::from_str(text).map_err(|e| corrupt("links", e))?)
+            }
+            None => Links::default(),
+        };
+        Ok(StoredEvent {
+            id: self.event_id,
+            kind,
+            event: self.event.clone(),
+            object_id: self.object_id,
+            person_id: self.person_id,
+            person_name: self.person_name.clone(),
+            payload,
+            links,
         })
     }
 }

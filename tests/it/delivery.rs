@@ -113,6 +113,31 @@ async fn sends_the_contract_envelope_and_headers(backend: Backend) {
                 "person_id": 8543, "person_nodeID": node_id(domain, "Person", 8543), "person_name": "Howard Tanner",
                 "payload": { "note_id": 3455, "status": "workflow_pending" } })
     );
+    // In the order §7 lists them.
+    let keys: Vec<&str> = message
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "webhook_id",
+            "webhook_nodeID",
+            "account_id",
+            "account",
+            "name",
+            "event",
+            "object_id",
+            "object_nodeID",
+            "person_id",
+            "person_nodeID",
+            "person_name",
+            "payload"
+        ]
+    );
     assert_eq!(
         message.header("content-type"),
         Some("application/json; charset=utf-8")
