@@ -284,6 +284,22 @@ fn postgres_cpu_secs() -> f64 {
         .sum()
 }
 
+/// All CPU ticks of the machine, and those stolen by the hypervisor (from
+/// `/proc/stat`): a run with much steal measured a busy host, not Herald.
+fn cpu_ticks() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    (ticks.iter().sum(), ticks.get(7).copied().unwrap_or(0.0))
+}
+
 /// Peak resident memory (VmHWM) in MB.
 fn peak_rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -429,6 +445,7 @@ type Figures = Vec<(String, f64, &'static str)>;
 
 async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Figures> {
     let mut figures: Figures = Vec::new();
+    let steal0 = cpu_ticks();
     let recorder = Arc::new(Recorder::default());
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let receiver = format!("http://{}", listener.local_addr()?);
@@ -675,6 +692,12 @@ async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Fig
         ));
     }
     server.abort();
+    let steal1 = cpu_ticks();
+    figures.push((
+        "CPU time taken by the hypervisor (steal, %)".into(),
+        100.0 * (steal1.1 - steal0.1) / (steal1.0 - steal0.0).max(1.0),
+        "%",
+    ));
     Ok(figures)
 }
 
