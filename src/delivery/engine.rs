@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -116,7 +116,6 @@ impl Engine {
         let lease = lease_of(&config);
         let tracker = TaskTracker::new();
         let dispatcher = Arc::new(Dispatcher {
-            permits: permits.clone(),
             lanes: lanes.clone(),
             tracker: tracker.clone(),
             timeout,
@@ -137,17 +136,23 @@ impl Engine {
 
         while !shutdown.is_cancelled() {
             let available = permits.available_permits();
-            if available == 0 {
+            // The slots for this claim are set aside first: every claimed
+            // delivery starts (or waits in its webhook's line) at once.
+            let slots = match u32::try_from(available.min(MAX_CLAIM)) {
+                Ok(n) if n > 0 => permits.clone().try_acquire_many_owned(n).ok(),
+                _ => None,
+            };
+            let Some(slots) = slots else {
                 handoff.set_caught_up(false);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     permit = permits.acquire() => drop(permit),
                 }
                 continue;
-            }
+            };
             batch += 1;
             let owner = format!("{worker}:{batch}");
-            let limit = available.min(MAX_CLAIM);
+            let limit = slots.num_permits();
             let now = now_millis();
             let lease_until = now + lease.as_millis() as i64;
             let skip = lanes.saturated();
@@ -173,7 +178,7 @@ impl Engine {
             // nothing older waits for it.
             handoff.set_caught_up(!full && skip.is_empty());
             let claimed_count = claimed.len();
-            let handed_back = dispatcher.dispatch(claimed, lease_until).await;
+            let handed_back = dispatcher.dispatch(claimed, lease_until, slots).await;
             tracing::debug!(
                 limit,
                 claimed = claimed_count,
@@ -192,12 +197,15 @@ impl Engine {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+                // Something was queued or freed: it is older than what
+                // publishes hand over next.
+                _ = wake.notified() => handoff.set_caught_up(false),
+                // A retry falls due.
+                _ = tokio::time::sleep(wait) => handoff.set_caught_up(false),
             }
         }
 
-        handoff.set_caught_up(false);
+        handoff.close();
         let _ = direct.await;
         tracker.close();
         let grace = config.delivery.timeout + Duration::from_secs(2);
@@ -205,6 +213,15 @@ impl Engine {
             tracing::warn!(
                 "attempts still in flight at shutdown; their deliveries will be retried"
             );
+        }
+        // A publish may still hold an offer; once every slot is back, no
+        // delivery can be leased to this engine any more.
+        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+        if tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(all))
+            .await
+            .is_err()
+        {
+            tracing::warn!("slots still held at shutdown; their deliveries will be retried");
         }
         // The recorder ends when the last sender of results is gone.
         drop((results, dispatcher));
@@ -228,24 +245,29 @@ fn lease_of(config: &Config) -> Duration {
 }
 
 /// Sends what publishes of this process handed over, until `shutdown`.
-/// Whatever is still in the channel then keeps its lease until the engine
-/// releases all of its leases.
+/// Whatever is still in the channel then is dropped with its slots, and
+/// goes back to the queue when the engine hands back all of its leases.
 async fn send_handed(
     dispatcher: Arc<Dispatcher>,
     mut handed: mpsc::UnboundedReceiver<Handed>,
     shutdown: CancellationToken,
 ) {
     loop {
-        let Handed { lease, ids } = tokio::select! {
+        let Handed { lease, ids, slots } = tokio::select! {
             _ = shutdown.cancelled() => break,
             next = handed.recv() => match next {
                 Some(next) => next,
                 None => break,
             },
         };
-        match dispatcher.context.store.load_claimed(&ids).await {
+        match dispatcher
+            .context
+            .store
+            .load_claimed(&lease.owner, &ids)
+            .await
+        {
             Ok(claimed) => {
-                dispatcher.dispatch(claimed, lease.until_ms).await;
+                dispatcher.dispatch(claimed, lease.until_ms, slots).await;
             }
             Err(error) => {
                 tracing::warn!(
@@ -262,7 +284,6 @@ async fn send_handed(
 
 /// Starts leased deliveries on their webhooks' lanes.
 struct Dispatcher {
-    permits: Arc<Semaphore>,
     lanes: Arc<Lanes>,
     tracker: TaskTracker,
     timeout: Duration,
@@ -270,19 +291,28 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Each delivery takes an attempt slot, then starts on its webhook's
-    /// lane or waits in its line; those its webhook has no room for go
-    /// back to the queue. Returns how many went back.
-    async fn dispatch(&self, claimed: Vec<Claimed>, lease_until_ms: i64) -> usize {
+    /// Each delivery takes one of `slots` (set aside for it when it was
+    /// leased), then starts on its webhook's lane or waits in its line;
+    /// those its webhook has no room for go back to the queue. Unused
+    /// slots are freed. Returns how many went back.
+    async fn dispatch(
+        &self,
+        claimed: Vec<Claimed>,
+        lease_until_ms: i64,
+        mut slots: OwnedSemaphorePermit,
+    ) -> usize {
         // Started later than this, an attempt could outlast the lease.
         let start_by_ms = lease_until_ms - (self.timeout + RECORD_MARGIN).as_millis() as i64;
         let now = now_millis();
         let mut handed_back = Vec::new();
         for delivery in claimed {
-            let Ok(permit) = self.permits.clone().acquire_owned().await else {
-                break;
-            };
             let webhook = delivery.webhook.as_ref().map_or(0, |w| w.id);
+            let Some(permit) = slots.split(1) else {
+                // More rows than slots set aside: never leased that way,
+                // but if so they wait for another claim.
+                handed_back.push((webhook, delivery.id));
+                continue;
+            };
             let ticket = Ticket {
                 delivery,
                 permit,
@@ -297,6 +327,7 @@ impl Dispatcher {
                 Admission::Full(ticket) => handed_back.push((webhook, ticket.delivery.id)),
             }
         }
+        drop(slots);
         handed_back.sort_unstable();
         let c = &self.context;
         for group in handed_back.chunk_by(|a, b| a.0 == b.0) {

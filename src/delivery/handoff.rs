@@ -5,28 +5,33 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::domain::delivery::Lease;
 use crate::domain::time::now_millis;
-use crate::store::group_commit::LeaseTaker;
+use crate::store::group_commit::{LeaseTaker, Offer};
 
-/// Deliveries leased in one publish, for the engine to load and send.
+/// Deliveries leased in one publish, for the engine to load and send, with
+/// the attempt slots set aside for them.
 pub struct Handed {
     pub lease: Lease,
     pub ids: Vec<i64>,
+    pub slots: OwnedSemaphorePermit,
 }
 
 pub struct Handoff {
     worker: String,
     lease: Duration,
-    /// The engine's attempt slots: leases offered never exceed those free.
+    /// The engine's attempt slots: an offer sets aside as many as it may
+    /// lease, so handed deliveries never wait for a slot.
     permits: Arc<Semaphore>,
     /// Most deliveries one offer takes.
     max: usize,
-    /// Set while the engine finds nothing else due: new deliveries never
+    /// Set while the engine finds nothing else due: new deliveries do not
     /// overtake a backlog, which the engine claims oldest first.
     caught_up: AtomicBool,
+    /// Set when the engine stops: no more offers.
+    closed: AtomicBool,
     offers: AtomicU64,
     handed: mpsc::UnboundedSender<Handed>,
 }
@@ -45,40 +50,67 @@ impl Handoff {
             permits,
             max,
             caught_up: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             offers: AtomicU64::new(0),
             handed,
         };
         (handoff, receiver)
     }
 
-    /// Whether the engine's last claim emptied the queue of due work.
+    /// Whether the engine's last look at the queue found nothing else due.
     pub fn set_caught_up(&self, caught_up: bool) {
         self.caught_up.store(caught_up, Ordering::Relaxed);
+    }
+
+    /// No offers from now on (the engine is stopping).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
     }
 }
 
 impl LeaseTaker for Handoff {
-    fn offer(&self) -> Option<Lease> {
-        if !self.caught_up.load(Ordering::Relaxed) || self.handed.is_closed() {
+    fn offer(&self) -> Option<Offer> {
+        if !self.caught_up.load(Ordering::Relaxed)
+            || self.closed.load(Ordering::Relaxed)
+            || self.handed.is_closed()
+        {
             return None;
         }
         let limit = self.permits.available_permits().min(self.max);
         if limit == 0 {
             return None;
         }
+        let slots = self
+            .permits
+            .clone()
+            .try_acquire_many_owned(u32::try_from(limit).ok()?)
+            .ok()?;
         let n = self.offers.fetch_add(1, Ordering::Relaxed);
-        Some(Lease {
-            owner: format!("{}:p{n}", self.worker),
-            until_ms: now_millis() + self.lease.as_millis() as i64,
-            limit,
+        Some(Offer {
+            lease: Lease {
+                owner: format!("{}:p{n}", self.worker),
+                until_ms: now_millis() + self.lease.as_millis() as i64,
+                limit,
+            },
+            hold: Box::new(slots),
         })
     }
 
-    fn take(&self, lease: Lease, ids: Vec<i64>) {
-        if self.handed.send(Handed { lease, ids }).is_err() {
-            // The engine has stopped: the leases run out and any worker
-            // sends these deliveries then.
-            tracing::warn!("engine stopped; deliveries leased to it wait for their leases to end");
+    fn take(&self, offer: Offer, ids: Vec<i64>) {
+        let Ok(slots) = offer.hold.downcast::<OwnedSemaphorePermit>() else {
+            // Only offers made by `offer` come back here.
+            tracing::error!("a lease offer came back without its slots");
+            return;
+        };
+        let handed = Handed {
+            lease: offer.lease,
+            ids,
+            slots: *slots,
+        };
+        if self.handed.send(handed).is_err() {
+            // The engine has stopped; it hands back its leases once every
+            // slot is back, so these are queued again then.
+            tracing::debug!("engine stopped; deliveries handed over go back to the queue");
         }
     }
 }
@@ -88,20 +120,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn offers_only_free_slots_and_only_when_caught_up() {
+    fn offers_set_aside_free_slots_only_while_caught_up() {
         let permits = Arc::new(Semaphore::new(3));
         let (handoff, receiver) =
             Handoff::new("w".into(), Duration::from_secs(25), permits.clone(), 2);
-        assert_eq!(handoff.offer(), None, "not caught up yet");
+        assert!(handoff.offer().is_none(), "not caught up yet");
         handoff.set_caught_up(true);
-        let lease = handoff.offer().unwrap();
-        assert_eq!(lease.limit, 2);
-        assert!(lease.owner.starts_with("w:"));
-        assert_ne!(handoff.offer().unwrap().owner, lease.owner);
-        let _held = permits.clone().try_acquire_many_owned(3).unwrap();
-        assert_eq!(handoff.offer(), None, "no free slot");
-        drop(_held);
+        let first = handoff.offer().unwrap();
+        assert_eq!(first.lease.limit, 2);
+        assert!(first.lease.owner.starts_with("w:"));
+        assert_eq!(permits.available_permits(), 1, "its slots are set aside");
+        let second = handoff.offer().unwrap();
+        assert_eq!(second.lease.limit, 1, "only the slot left");
+        assert_ne!(second.lease.owner, first.lease.owner);
+        assert!(handoff.offer().is_none(), "no free slot");
+        drop(second);
+        assert_eq!(
+            permits.available_permits(),
+            1,
+            "an untaken offer gives its slots back"
+        );
+        handoff.take(first, vec![7]);
+        assert_eq!(
+            permits.available_permits(),
+            1,
+            "taken slots travel with the deliveries"
+        );
+        handoff.close();
+        assert!(handoff.offer().is_none(), "engine stopping");
         drop(receiver);
-        assert_eq!(handoff.offer(), None, "engine stopped");
     }
 }

@@ -22,12 +22,19 @@ struct Job {
     reply: oneshot::Sender<StoreResult<Vec<Published>>>,
 }
 
+/// A lease a worker offers, with what it set aside to honour it (its
+/// attempt slots); dropped untaken, that is given back.
+pub struct Offer {
+    pub lease: Lease,
+    pub hold: Box<dyn std::any::Any + Send>,
+}
+
 /// A worker of this process that takes new deliveries as they are stored.
 pub trait LeaseTaker: Send + Sync {
     /// The lease it would take new deliveries under now, if any.
-    fn offer(&self) -> Option<Lease>;
-    /// Deliveries committed leased under `lease`: they are its to send.
-    fn take(&self, lease: Lease, ids: Vec<i64>);
+    fn offer(&self) -> Option<Offer>;
+    /// Deliveries committed leased under `offer`: they are its to send.
+    fn take(&self, offer: Offer, ids: Vec<i64>);
 }
 
 #[derive(Clone)]
@@ -111,7 +118,7 @@ async fn commit(
     requests: &[PublishRequest],
     outlets: &Outlets,
 ) -> StoreResult<Vec<Vec<Published>>> {
-    let lease = outlets.taker.as_ref().and_then(|t| t.offer());
+    let offer = outlets.taker.as_ref().and_then(|t| t.offer());
     let PublishOutcome {
         answers,
         leased,
@@ -122,13 +129,15 @@ async fn commit(
             IDEMPOTENCY_WINDOW_SECS,
             now_epoch(),
             now_millis(),
-            lease.as_ref(),
+            offer.as_ref().map(|o| &o.lease),
         )
         .await?;
-    if let (Some(taker), Some(lease)) = (&outlets.taker, lease)
+    // An offer not taken (nothing leased, or an error) is dropped: the
+    // worker gets its slots back.
+    if let (Some(taker), Some(offer)) = (&outlets.taker, offer)
         && !leased.is_empty()
     {
-        taker.take(lease, leased);
+        taker.take(offer, leased);
     }
     if queued > 0 {
         outlets.wake.notify_one();

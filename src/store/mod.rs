@@ -179,9 +179,10 @@ pub trait Store: Send + Sync + 'static {
         skip_webhooks: &[i64],
     ) -> StoreResult<Vec<Claimed>>;
 
-    /// Leased deliveries with what sending them takes: event, webhook
-    /// (`None` if deleted) and policy. Read outside any write transaction.
-    async fn load_claimed(&self, ids: &[i64]) -> StoreResult<Vec<Claimed>>;
+    /// Those of `ids` still leased to `lease_owner`, with what sending them
+    /// takes: event, webhook (`None` if deleted) and policy. Read outside
+    /// any write transaction.
+    async fn load_claimed(&self, lease_owner: &str, ids: &[i64]) -> StoreResult<Vec<Claimed>>;
 
     /// Hands back leased deliveries that were not attempted: due again at
     /// `due_ms`, no attempt counted. Only leases of owners starting with
@@ -1029,10 +1030,19 @@ macro_rules! impl_store {
                     .await?;
                 tx.commit().await?;
                 let ids: Vec<i64> = leased.into_iter().map(|(id,)| id).collect();
-                self.load_claimed(&ids).await
+                match self.load_claimed(lease_owner, &ids).await {
+                    Ok(claimed) => Ok(claimed),
+                    Err(error) => {
+                        // Not sent, so not kept: due again for any worker.
+                        if let Err(release) = self.release_claims(lease_owner, &ids, now_ms).await {
+                            tracing::warn!(error = %release, "could not hand back deliveries; their leases will run out");
+                        }
+                        Err(error)
+                    }
+                }
             }
 
-            async fn load_claimed(&self, ids: &[i64]) -> StoreResult<Vec<Claimed>> {
+            async fn load_claimed(&self, lease_owner: &str, ids: &[i64]) -> StoreResult<Vec<Claimed>> {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -1042,10 +1052,14 @@ macro_rules! impl_store {
                 let select = const_format::concatcp!(
                     "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, d.webhook_id, \
                      e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links \
-                     FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id", <$store>::IN_ID_LIST
+                     FROM deliveries d JOIN events e ON e.id = d.event_id \
+                     WHERE d.status = 'in_flight' AND d.lease_owner = $2 AND d.id", <$store>::IN_ID_LIST
                 );
-                let claimed: Vec<rows::ClaimRow> =
-                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&mut *tx).await?;
+                let claimed: Vec<rows::ClaimRow> = sqlx::query_as(select)
+                    .bind(<$store>::id_list(ids))
+                    .bind(lease_owner)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 let mut ids: Vec<i64> = claimed.iter().map(|c| c.webhook_id).collect();
                 ids.sort_unstable();
                 ids.dedup();

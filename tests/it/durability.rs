@@ -143,6 +143,78 @@ async fn two_workers_on_one_database_never_send_a_delivery_twice(backend: Backen
     mailer.await.unwrap();
 }
 
+on_both_backends!(deliveries_handed_over_by_publishes_are_sent_once_and_recorded);
+
+/// Publishes one at a time (each handed straight to the idle engine), then
+/// from several clients at once with fewer slots than deliveries (some
+/// handed over, some queued): each delivery is sent exactly once and
+/// recorded as one successful attempt.
+async fn deliveries_handed_over_by_publishes_are_sent_once_and_recorded(backend: Backend) {
+    const CLIENTS: usize = 4;
+    const EACH: usize = 25;
+    let settings = herald::config::Settings {
+        delivery_concurrency: Some(4),
+        ..delivery_settings()
+    };
+    let Some(app) = TestApp::running(backend, settings).await else {
+        return;
+    };
+    let receiver = Receiver::scripted(|_| Reply::ok().after(Duration::from_millis(3))).await;
+    let token = app.admin("wdc").await;
+    let hook = app
+        .create_webhook(
+            &token,
+            json!({ "event": "task.update", "uri": receiver.url("/") }),
+        )
+        .await;
+    // One at a time: the engine is idle, so each goes straight to it.
+    for i in 0..EACH {
+        app.publish(&token, json!({ "event": "task.update", "object_id": i }))
+            .await;
+        receiver.wait_for(i + 1).await;
+    }
+    // All at once: some handed over, some queued.
+    let mut clients = Vec::new();
+    for client in 1..CLIENTS {
+        let (app, token) = (app.clone(), token.clone());
+        clients.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                let object_id = (client * EACH + i) as i64;
+                app.publish(
+                    &token,
+                    json!({ "event": "task.update", "object_id": object_id }),
+                )
+                .await;
+            }
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    receiver.wait_for(CLIENTS * EACH).await;
+    // Give a second sending the chance to show up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let received = receiver.received();
+    let uuids: HashSet<&str> = received
+        .iter()
+        .map(|m| m.header("x-r-service-delivery").unwrap())
+        .collect();
+    assert_eq!(
+        (received.len(), uuids.len()),
+        (CLIENTS * EACH, CLIENTS * EACH)
+    );
+    let records = eventually("every delivery to be recorded", || async {
+        let records = app.deliveries("wdc", &hook).await;
+        records
+            .iter()
+            .all(|r| r.status == herald::domain::delivery::DeliveryStatus::Succeeded)
+            .then_some(records)
+    })
+    .await;
+    assert_eq!(records.len(), CLIENTS * EACH);
+    assert!(records.iter().all(|r| r.attempts == 1), "{records:?}");
+}
+
 /// `--role api` takes events without sending them; a `--role worker`
 /// process on the same database sends them and answers only `/healthz`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

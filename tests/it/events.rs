@@ -450,10 +450,32 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
     assert_eq!(outcome.answers[0][0].deliveries, 3);
     assert_eq!((outcome.leased.len(), outcome.queued), (4, 2));
 
-    let leased = app.store.load_claimed(&outcome.leased).await.unwrap();
+    let leased = app
+        .store
+        .load_claimed(&lease.owner, &outcome.leased)
+        .await
+        .unwrap();
     assert_eq!(leased.len(), 4);
     assert!(leased.iter().all(|d| d.lease_owner == lease.owner));
     assert!(leased.iter().all(|d| d.webhook.is_some()));
+    // Only the lease's holder loads them.
+    let theirs = app
+        .store
+        .load_claimed("worker-b:1", &outcome.leased)
+        .await
+        .unwrap();
+    assert!(theirs.is_empty());
+    let records = app
+        .deliveries(
+            "wdc",
+            &json!({ "id": leased[0].webhook.as_ref().unwrap().id }),
+        )
+        .await;
+    let record = records.iter().find(|r| r.id == leased[0].id).unwrap();
+    assert_eq!(
+        record.status,
+        herald::domain::delivery::DeliveryStatus::InFlight
+    );
     // Another worker's claim finds only the two queued ones.
     let now = now_millis();
     let claimed = app
