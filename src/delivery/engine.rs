@@ -136,23 +136,17 @@ impl Engine {
 
         while !shutdown.is_cancelled() {
             let available = permits.available_permits();
-            // The slots for this claim are set aside first: every claimed
-            // delivery starts (or waits in its webhook's line) at once.
-            let slots = match u32::try_from(available.min(MAX_CLAIM)) {
-                Ok(n) if n > 0 => permits.clone().try_acquire_many_owned(n).ok(),
-                _ => None,
-            };
-            let Some(slots) = slots else {
+            if available == 0 {
                 handoff.set_caught_up(false);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     permit = permits.acquire() => drop(permit),
                 }
                 continue;
-            };
+            }
             batch += 1;
             let owner = format!("{worker}:{batch}");
-            let limit = slots.num_permits();
+            let limit = available.min(MAX_CLAIM);
             let now = now_millis();
             let lease_until = now + lease.as_millis() as i64;
             let skip = lanes.saturated();
@@ -178,6 +172,10 @@ impl Engine {
             // nothing older waits for it.
             handoff.set_caught_up(!full && skip.is_empty());
             let claimed_count = claimed.len();
+            // Slots are taken once the claim is back, so publishes meanwhile
+            // can still hand deliveries over; any claimed delivery left
+            // without a slot (taken by a handover meanwhile) goes back.
+            let slots = reserve(&permits, claimed_count.min(permits.available_permits()));
             let handed_back = dispatcher.dispatch(claimed, lease_until, slots).await;
             tracing::debug!(
                 limit,
@@ -197,11 +195,8 @@ impl Engine {
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                // Something was queued or freed: it is older than what
-                // publishes hand over next.
-                _ = wake.notified() => handoff.set_caught_up(false),
-                // A retry falls due.
-                _ = tokio::time::sleep(wait) => handoff.set_caught_up(false),
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
 
@@ -237,6 +232,14 @@ impl Engine {
     }
 }
 
+/// Up to `n` attempt slots, fewer if others took some meanwhile.
+fn reserve(permits: &Arc<Semaphore>, n: usize) -> Option<OwnedSemaphorePermit> {
+    u32::try_from(n)
+        .ok()
+        .and_then(|n| permits.clone().try_acquire_many_owned(n).ok())
+        .or_else(|| permits.clone().try_acquire_many_owned(0).ok())
+}
+
 /// Long enough for an attempt and its recording, plus a wait in its
 /// webhook's line; a crashed worker's deliveries fall due again when it
 /// runs out.
@@ -267,7 +270,9 @@ async fn send_handed(
             .await
         {
             Ok(claimed) => {
-                dispatcher.dispatch(claimed, lease.until_ms, slots).await;
+                dispatcher
+                    .dispatch(claimed, lease.until_ms, Some(slots))
+                    .await;
             }
             Err(error) => {
                 tracing::warn!(
@@ -291,15 +296,15 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Each delivery takes one of `slots` (set aside for it when it was
-    /// leased), then starts on its webhook's lane or waits in its line;
-    /// those its webhook has no room for go back to the queue. Unused
-    /// slots are freed. Returns how many went back.
+    /// Each delivery takes one of `slots`, then starts on its webhook's
+    /// lane or waits in its line; those left without a slot, or whose
+    /// webhook has no room, go back to the queue. Unused slots are freed.
+    /// Returns how many went back.
     async fn dispatch(
         &self,
         claimed: Vec<Claimed>,
         lease_until_ms: i64,
-        mut slots: OwnedSemaphorePermit,
+        mut slots: Option<OwnedSemaphorePermit>,
     ) -> usize {
         // Started later than this, an attempt could outlast the lease.
         let start_by_ms = lease_until_ms - (self.timeout + RECORD_MARGIN).as_millis() as i64;
@@ -307,9 +312,8 @@ impl Dispatcher {
         let mut handed_back = Vec::new();
         for delivery in claimed {
             let webhook = delivery.webhook.as_ref().map_or(0, |w| w.id);
-            let Some(permit) = slots.split(1) else {
-                // More rows than slots set aside: never leased that way,
-                // but if so they wait for another claim.
+            let Some(permit) = slots.as_mut().and_then(|s| s.split(1)) else {
+                // No slot left for it: it waits for another claim.
                 handed_back.push((webhook, delivery.id));
                 continue;
             };
