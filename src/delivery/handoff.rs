@@ -97,15 +97,21 @@ impl LeaseTaker for Handoff {
     }
 
     fn take(&self, offer: Offer, ids: Vec<i64>) {
-        let Ok(slots) = offer.hold.downcast::<OwnedSemaphorePermit>() else {
+        let Ok(mut held) = offer.hold.downcast::<OwnedSemaphorePermit>() else {
             // Only offers made by `offer` come back here.
             tracing::error!("a lease offer came back without its slots");
             return;
         };
+        // One slot per delivery leased; the rest are free again now.
+        let Some(slots) = held.split(ids.len()) else {
+            tracing::error!("more deliveries leased than slots set aside");
+            return;
+        };
+        drop(held);
         let handed = Handed {
             lease: offer.lease,
             ids,
-            slots: *slots,
+            slots,
         };
         if self.handed.send(handed).is_err() {
             // The engine has stopped; it hands back its leases once every
@@ -143,8 +149,8 @@ mod tests {
         handoff.take(first, vec![7]);
         assert_eq!(
             permits.available_permits(),
-            1,
-            "taken slots travel with the deliveries"
+            2,
+            "one slot travels with the delivery, the other is free again"
         );
         handoff.close();
         assert!(handoff.offer().is_none(), "engine stopping");
