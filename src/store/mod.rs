@@ -1046,8 +1046,8 @@ macro_rules! impl_store {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                // The leases keep these rows as they are: no transaction needed.
-                let mut tx = self.read.begin().await?;
+                // The leases keep these rows as they are: no transaction
+                // (two round trips fewer on PostgreSQL).
                 // By primary key: the leased rows, with their events.
                 let select = const_format::concatcp!(
                     "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, d.webhook_id, \
@@ -1058,7 +1058,7 @@ macro_rules! impl_store {
                 let claimed: Vec<rows::ClaimRow> = sqlx::query_as(select)
                     .bind(<$store>::id_list(ids))
                     .bind(lease_owner)
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&self.read)
                     .await?;
                 let mut ids: Vec<i64> = claimed.iter().map(|c| c.webhook_id).collect();
                 ids.sort_unstable();
@@ -1067,7 +1067,7 @@ macro_rules! impl_store {
                     "SELECT ", WEBHOOK_COLUMNS, " FROM webhooks WHERE id", <$store>::IN_ID_LIST
                 );
                 let found: Vec<rows::WebhookRow> =
-                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&mut *tx).await?;
+                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&self.read).await?;
                 let mut hooks = std::collections::HashMap::new();
                 for row in found {
                     let hook = row.into_domain()?;
@@ -1083,13 +1083,12 @@ macro_rules! impl_store {
                          FROM webhook_policies WHERE id", <$store>::IN_ID_LIST
                     );
                     let found: Vec<rows::PolicyKeyRow> =
-                        sqlx::query_as(select).bind(<$store>::id_list(&policy_ids)).fetch_all(&mut *tx).await?;
+                        sqlx::query_as(select).bind(<$store>::id_list(&policy_ids)).fetch_all(&self.read).await?;
                     for row in found {
                         let key = row.into_domain()?;
                         policies.insert(key.id, Arc::new(key));
                     }
                 }
-                tx.commit().await?;
                 let mut events = std::collections::HashMap::new();
                 claimed
                     .into_iter()
