@@ -116,9 +116,7 @@ impl Engine {
         let lease = lease_of(&config);
         let tracker = TaskTracker::new();
         let dispatcher = Arc::new(Dispatcher {
-            lanes: lanes.clone(),
             tracker: tracker.clone(),
-            timeout,
             context: Arc::new(LaneContext {
                 lanes: lanes.clone(),
                 sender,
@@ -232,12 +230,11 @@ impl Engine {
     }
 }
 
-/// Up to `n` attempt slots, fewer if others took some meanwhile.
+/// `n` attempt slots, or none if a handover took some since they were
+/// counted (the deliveries they were for then go back to the queue).
 fn reserve(permits: &Arc<Semaphore>, n: usize) -> Option<OwnedSemaphorePermit> {
-    u32::try_from(n)
-        .ok()
-        .and_then(|n| permits.clone().try_acquire_many_owned(n).ok())
-        .or_else(|| permits.clone().try_acquire_many_owned(0).ok())
+    let n = u32::try_from(n).ok()?;
+    permits.clone().try_acquire_many_owned(n).ok()
 }
 
 /// Long enough for an attempt and its recording, plus a wait in its
@@ -289,9 +286,7 @@ async fn send_handed(
 
 /// Starts leased deliveries on their webhooks' lanes.
 struct Dispatcher {
-    lanes: Arc<Lanes>,
     tracker: TaskTracker,
-    timeout: Duration,
     context: Arc<LaneContext>,
 }
 
@@ -306,8 +301,10 @@ impl Dispatcher {
         lease_until_ms: i64,
         mut slots: Option<OwnedSemaphorePermit>,
     ) -> usize {
+        let c = self.context.as_ref();
+        let timeout = c.config.delivery.timeout;
         // Started later than this, an attempt could outlast the lease.
-        let start_by_ms = lease_until_ms - (self.timeout + RECORD_MARGIN).as_millis() as i64;
+        let start_by_ms = lease_until_ms - (timeout + RECORD_MARGIN).as_millis() as i64;
         let now = now_millis();
         let mut handed_back = Vec::new();
         for delivery in claimed {
@@ -322,7 +319,7 @@ impl Dispatcher {
                 permit,
                 start_by_ms,
             };
-            match self.lanes.admit(webhook, ticket, now) {
+            match c.lanes.admit(webhook, ticket, now) {
                 Admission::Send(ticket) => {
                     self.tracker
                         .spawn(run_lane(self.context.clone(), webhook, ticket));
@@ -333,12 +330,9 @@ impl Dispatcher {
         }
         drop(slots);
         handed_back.sort_unstable();
-        let c = &self.context;
         for group in handed_back.chunk_by(|a, b| a.0 == b.0) {
             let ids: Vec<i64> = group.iter().map(|(_, id)| *id).collect();
-            let due = self
-                .lanes
-                .hand_back_due(group[0].0, self.timeout, now_millis());
+            let due = c.lanes.hand_back_due(group[0].0, timeout, now_millis());
             hand_back(c.store.as_ref(), &c.worker, &ids, due).await;
         }
         handed_back.len()
