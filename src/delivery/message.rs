@@ -46,8 +46,9 @@ pub fn build(
             };
             signer.envelope(policy, &message, &context)?.into_bytes()
         }
-        None => message.clone().into_bytes(),
+        None => message.get().as_bytes().to_vec(),
     };
+    let message = String::from(Box::<str>::from(message));
     let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
         CONTENT_TYPE,

@@ -35,17 +35,14 @@ impl Signer {
         }
     }
 
-    /// `{"jwt": "<compact JWS>"}` carrying `data` (JSON text) with the §5
-    /// claims.
+    /// `{"jwt": "<compact JWS>"}` carrying `data` with the §5 claims.
     pub fn envelope(
         &self,
         policy: &PolicyKey,
-        data: &str,
+        data: &RawValue,
         context: &ClaimsContext,
     ) -> Result<String, String> {
         let key = self.key(policy)?;
-        let data: &RawValue =
-            serde_json::from_str(data).map_err(|e| format!("cannot sign: {e}"))?;
         let claims = Claims {
             data,
             jti: jti(),

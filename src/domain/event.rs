@@ -189,15 +189,16 @@ struct Message<'a> {
 }
 
 /// The message `webhook` gets about `event` (§7), as JSON text; the stored
-/// payload goes in as it is, never parsed.
+/// payload goes in as it is, never parsed, and the text is not parsed
+/// again to sign it.
 pub fn message_body(
     event: &StoredEvent,
     webhook: &Webhook,
     account_url: &str,
     domain: &str,
-) -> Result<String, serde_json::Error> {
+) -> Result<Box<RawValue>, serde_json::Error> {
     let person = event.person_id;
-    serde_json::to_string(&Message {
+    serde_json::value::to_raw_value(&Message {
         webhook_id: webhook.id,
         webhook_node_id: node_id(domain, "Webhook", webhook.id),
         account_id: webhook.account.as_str(),
