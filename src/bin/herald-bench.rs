@@ -284,6 +284,12 @@ fn postgres_cpu_secs() -> f64 {
         .sum()
 }
 
+/// CPU seconds spent so far by Herald (when it is our child) and by every
+/// PostgreSQL process.
+fn cpu_spent(herald: Option<u32>) -> f64 {
+    herald.map_or(0.0, cpu_secs) + postgres_cpu_secs()
+}
+
 /// All CPU ticks of the machine, and those stolen by the hypervisor (from
 /// `/proc/stat`): a run with much steal measured a busy host, not Herald.
 fn cpu_ticks() -> (f64, f64) {
@@ -510,7 +516,7 @@ async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Fig
 
     // End to end, fan-out 1 and 10; CPU per message at fan-out 1.
     bench.webhooks("task.update", "/e2e1", 1).await?;
-    let (cpu0, pg0) = (pid.map_or(0.0, cpu_secs), postgres_cpu_secs());
+    let cpu0 = cpu_spent(pid);
     let started = Instant::now();
     bench.publish_batched("task.update", n, 1000, 2).await?;
     let last = recorder.wait_for(n, drain_limit).await?;
@@ -519,7 +525,7 @@ async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Fig
         rate(n, last - started),
         "deliveries/s",
     ));
-    let cpu = pid.map_or(0.0, cpu_secs) - cpu0 + (postgres_cpu_secs() - pg0);
+    let cpu = cpu_spent(pid) - cpu0;
     figures.push((
         "CPU per delivery, fan-out 1 (ms)".into(),
         cpu * 1000.0 / n as f64,
@@ -602,12 +608,12 @@ async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Fig
     // the same 9 webhooks and events with no slow one beside them.
     let mix = n / 2;
     bench.webhooks("sla.create", "/alone", 9).await?;
-    let cpu0 = pid.map_or(0.0, cpu_secs) + postgres_cpu_secs();
+    let cpu0 = cpu_spent(pid);
     let started = Instant::now();
     bench.publish_batched("sla.create", mix, 1000, 2).await?;
     let last = recorder.wait_for(mix * 9, drain_limit).await?;
     let alone = rate(mix * 9, last - started);
-    let cpu1 = pid.map_or(0.0, cpu_secs) + postgres_cpu_secs();
+    let cpu1 = cpu_spent(pid);
     figures.push((
         "9 healthy webhooks alone (deliveries/s)".into(),
         alone,
@@ -625,7 +631,7 @@ async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Fig
     bench.publish_batched("sla.update", mix, 1000, 2).await?;
     let last = recorder.wait_for(mix * 9, drain_limit).await?;
     let healthy = rate(mix * 9, last - started);
-    let cpu2 = pid.map_or(0.0, cpu_secs) + postgres_cpu_secs();
+    let cpu2 = cpu_spent(pid);
     figures.push((
         "healthy deliveries/s with 10% timing out".into(),
         healthy,
