@@ -153,6 +153,10 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> StoreResult<bool>;
 
+    /// How many publish transactions are worth running at once: one on
+    /// SQLite (one writer), several on PostgreSQL, whose commits overlap.
+    fn publish_concurrency(&self) -> usize;
+
     /// Stores the events of every request and one delivery for each matching
     /// webhook, in one transaction: when this returns, all of it is durable.
     /// One answer per request, in order.
@@ -332,24 +336,13 @@ const WEBHOOK_COLUMNS: &str = "id, account_id, name, event, uri, description, di
      (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
      attachments, last_error, verified, created_at, updated_at";
 
-/// Rows per multi-row statement, largest first. A list is cut into these
-/// sizes only, so the few statement texts repeat and stay prepared (a
-/// statement per length would defeat the statement cache). 256 rows of 10
-/// parameters stay well under both backends' parameter limits.
-const BULK_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
-
-/// `items` cut into chunks of [`BULK_SIZES`], in order.
-pub(crate) fn bulk_chunks<T>(items: &[T]) -> Vec<&[T]> {
-    let mut chunks = Vec::new();
-    let mut rest = items;
-    for size in BULK_SIZES {
-        while rest.len() >= size {
-            let (chunk, tail) = rest.split_at(size);
-            chunks.push(chunk);
-            rest = tail;
-        }
-    }
-    chunks
+/// Rows for one statement, whatever their number, as the one parameter
+/// of a backend's `ROWS_IN`…`ROWS_AS` row source: a JSON array of arrays. One
+/// statement text and one round trip for a batch of any size (multi-row
+/// `VALUES` need a text per length and hit parameter limits). Booleans go
+/// as 0 or 1, and JSON documents as strings, so they are stored as written.
+pub(crate) fn json_rows<T: serde::Serialize>(rows: &[T]) -> StoreResult<String> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))
 }
 
 const DELIVERY_COLUMNS: &str = "id, uuid, origin_uuid, webhook_id, event_id, event, object_id, kind, status, \
@@ -857,72 +850,90 @@ macro_rules! impl_store {
                 let mut claimed_here: std::collections::HashMap<(&str, &str), (usize, usize)> =
                     std::collections::HashMap::new();
                 let mut repeats: Vec<((usize, usize), (usize, usize))> = Vec::new();
+                let mut keyed: Vec<(&str, &str, usize, usize)> = Vec::new();
                 for (r, request) in requests.iter().enumerate() {
-                    let account = request.account.as_str();
                     for (e, event) in request.events.iter().enumerate() {
-                        let Some(key) = event.idempotency_key.as_deref() else {
-                            fresh.push((r, e));
-                            continue;
-                        };
-                        if let Some(first) = claimed_here.get(&(account, key)) {
-                            repeats.push(((r, e), *first));
-                            continue;
+                        match event.idempotency_key.as_deref() {
+                            Some(key) => keyed.push((request.account.as_str(), key, r, e)),
+                            None => fresh.push((r, e)),
                         }
-                        // Claims the key unless a live claim exists; the row
-                        // lock makes a concurrent claim wait for this one.
-                        let claimed: Option<(i64,)> = sqlx::query_as(
-                            "INSERT INTO idempotency_keys (account_id, key, event_id, created_at) \
-                             VALUES ($1, $2, NULL, $3) ON CONFLICT (account_id, key) DO UPDATE \
-                             SET event_id = NULL, created_at = excluded.created_at \
-                             WHERE idempotency_keys.created_at <= $4 RETURNING created_at",
-                        )
-                        .bind(account)
-                        .bind(key)
-                        .bind(now)
-                        .bind(now - idempotency_window_secs)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        if claimed.is_some() {
-                            claimed_here.insert((account, key), (r, e));
-                            fresh.push((r, e));
-                            continue;
-                        }
-                        let (original,): (Option<i64>,) = sqlx::query_as(
-                            "SELECT event_id FROM idempotency_keys WHERE account_id = $1 AND key = $2",
-                        )
-                        .bind(account)
-                        .bind(key)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        answers[r][e] = Some(Published { id: original.unwrap_or(0), deliveries: 0, duplicate: true });
                     }
                 }
-                // The events, many rows a statement. Ids are drawn in row
-                // order, so the returned ids sorted match the rows.
-                let mut event_ids = Vec::with_capacity(fresh.len());
-                for chunk in super::bulk_chunks(&fresh) {
-                    let mut insert = sqlx::QueryBuilder::new(
-                        "INSERT INTO events (account_id, kind, event, object_id, person_id, person_name, \
-                         payload, links, webhook_id, created_at) ",
-                    );
-                    insert.push_values(chunk, |mut row, &(r, e)| {
+                // Keys are claimed in one order (and a repeated key first
+                // where it comes first), so publishes committing side by
+                // side cannot wait for each other's keys in a cycle.
+                keyed.sort_unstable();
+                for (account, key, r, e) in keyed {
+                    if let Some(first) = claimed_here.get(&(account, key)) {
+                        repeats.push(((r, e), *first));
+                        continue;
+                    }
+                    // Claims the key unless a live claim exists; the row
+                    // lock makes a concurrent claim wait for this one.
+                    let claimed: Option<(i64,)> = sqlx::query_as(
+                        "INSERT INTO idempotency_keys (account_id, key, event_id, created_at) \
+                         VALUES ($1, $2, NULL, $3) ON CONFLICT (account_id, key) DO UPDATE \
+                         SET event_id = NULL, created_at = excluded.created_at \
+                         WHERE idempotency_keys.created_at <= $4 RETURNING created_at",
+                    )
+                    .bind(account)
+                    .bind(key)
+                    .bind(now)
+                    .bind(now - idempotency_window_secs)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if claimed.is_some() {
+                        claimed_here.insert((account, key), (r, e));
+                        fresh.push((r, e));
+                        continue;
+                    }
+                    let (original,): (Option<i64>,) = sqlx::query_as(
+                        "SELECT event_id FROM idempotency_keys WHERE account_id = $1 AND key = $2",
+                    )
+                    .bind(account)
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    answers[r][e] = Some(Published { id: original.unwrap_or(0), deliveries: 0, duplicate: true });
+                }
+                // Events are stored in the order they were published.
+                fresh.sort_unstable();
+                // The events, one statement. Ids are drawn in row order,
+                // so the returned ids sorted match the rows.
+                let rows: Vec<_> = fresh
+                    .iter()
+                    .map(|&(r, e)| {
                         let event = &requests[r].events[e];
                         let links = (!event.links.is_empty()).then(|| event.links.to_json().to_string());
-                        row.push_bind(requests[r].account.as_str())
-                            .push_bind(EventKind::Event.as_str())
-                            .push_bind(event.event.as_str())
-                            .push_bind(event.object_id)
-                            .push_bind(event.person_id)
-                            .push_bind(event.person_name.as_deref())
-                            .push_bind(event.payload.to_string())
-                            .push_bind(links)
-                            .push_bind(event.webhook_id)
-                            .push_bind(now);
-                    });
-                    insert.push(" RETURNING id");
-                    let mut ids: Vec<(i64,)> = insert.build_query_as().fetch_all(&mut *tx).await?;
-                    ids.sort_unstable();
+                        (
+                            requests[r].account.as_str(),
+                            event.event.as_str(),
+                            event.object_id,
+                            event.person_id,
+                            event.person_name.as_deref(),
+                            event.payload.to_string(),
+                            links,
+                            event.webhook_id,
+                        )
+                    })
+                    .collect();
+                let insert = const_format::concatcp!(
+                    "INSERT INTO events (account_id, kind, event, object_id, person_id, person_name, \
+                     payload, links, webhook_id, created_at) \
+                     SELECT j.value->>0, $2, j.value->>1, CAST(j.value->>2 AS BIGINT), CAST(j.value->>3 AS BIGINT), \
+                     j.value->>4, j.value->>5, j.value->>6, CAST(j.value->>7 AS BIGINT), $3 \
+                     FROM ", <$store>::ROWS_IN, "$1", <$store>::ROWS_AS, " ORDER BY j.key RETURNING id"
+                );
+                let mut event_ids: Vec<i64> = Vec::with_capacity(fresh.len());
+                if !rows.is_empty() {
+                    let ids: Vec<(i64,)> = sqlx::query_as(insert)
+                        .bind(super::json_rows(&rows)?)
+                        .bind(EventKind::Event.as_str())
+                        .bind(now)
+                        .fetch_all(&mut *tx)
+                        .await?;
                     event_ids.extend(ids.into_iter().map(|(id,)| id));
+                    event_ids.sort_unstable();
                 }
                 // Their deliveries: one per enabled, verified webhook of the
                 // event (only the named one for an automation rule).
@@ -1113,14 +1124,11 @@ macro_rules! impl_store {
             ) -> StoreResult<Vec<WebhookEffects>> {
                 let mut tx = self.begin_relaxed().await?;
                 let mut effects = Vec::new();
-                // Deliveries first, many rows a statement; only rows whose
-                // lease still holds come back.
-                let mut recorded = std::collections::HashSet::new();
-                for chunk in super::bulk_chunks(results) {
-                    let mut update = sqlx::QueryBuilder::new(
-                        "WITH v (id, owner, status, attempted, next_at, error, message) AS (",
-                    );
-                    update.push_values(chunk, |mut row, result| {
+                // Deliveries first, one statement; only rows whose lease
+                // still holds come back.
+                let rows: Vec<_> = results
+                    .iter()
+                    .map(|result| {
                         let status = if result.succeeded {
                             "succeeded"
                         } else if result.retry_at_ms.is_some() {
@@ -1128,48 +1136,67 @@ macro_rules! impl_store {
                         } else {
                             "given_up"
                         };
-                        row.push_bind(result.delivery_id)
-                            .push_bind(result.lease_owner.clone())
-                            .push_bind(status)
-                            .push_bind(i64::from(result.attempted))
-                            .push_bind(result.retry_at_ms.unwrap_or(now_ms))
-                            .push_bind(result.error.clone())
-                            .push_bind(result.message.clone());
-                    });
-                    update.push(
-                        ") UPDATE deliveries SET status = v.status, attempts = deliveries.attempts + v.attempted, \
-                         next_attempt_at = v.next_at, lease_owner = NULL, last_error = v.error, updated_at = ",
-                    );
-                    update.push_bind(now);
-                    update.push(
-                        ", message = COALESCE(deliveries.message, v.message) FROM v \
-                         WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner \
-                         AND deliveries.status = 'in_flight' RETURNING deliveries.id",
-                    );
-                    let ids: Vec<(i64,)> = update.build_query_as().fetch_all(&mut *tx).await?;
-                    recorded.extend(ids.into_iter().map(|(id,)| id));
-                }
+                        (
+                            result.delivery_id,
+                            result.lease_owner.as_str(),
+                            status,
+                            i64::from(result.attempted),
+                            result.retry_at_ms.unwrap_or(now_ms),
+                            result.error.as_deref(),
+                            result.message.as_deref(),
+                        )
+                    })
+                    .collect();
+                let update = const_format::concatcp!(
+                    "WITH v AS (SELECT CAST(j.value->>0 AS BIGINT) AS id, j.value->>1 AS owner, j.value->>2 AS status, \
+                     CAST(j.value->>3 AS BIGINT) AS attempted, CAST(j.value->>4 AS BIGINT) AS next_at, \
+                     j.value->>5 AS error, j.value->>6 AS message FROM ", <$store>::ROWS_IN, "$2", <$store>::ROWS_AS, ") \
+                     UPDATE deliveries SET status = v.status, attempts = deliveries.attempts + v.attempted, \
+                     next_attempt_at = v.next_at, lease_owner = NULL, last_error = v.error, updated_at = $3, \
+                     message = COALESCE(deliveries.message, v.message) FROM v \
+                     WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner \
+                     AND deliveries.status = 'in_flight'", <$store>::ROWS_BY_KEY, " RETURNING deliveries.id"
+                );
+                let recorded: std::collections::HashSet<i64> = if rows.is_empty() {
+                    Default::default()
+                } else {
+                    let ids: Vec<i64> = results.iter().map(|r| r.delivery_id).collect();
+                    let ids: Vec<(i64,)> = sqlx::query_as(update)
+                        .bind(<$store>::id_list(&ids))
+                        .bind(super::json_rows(&rows)?)
+                        .bind(now)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    ids.into_iter().map(|(id,)| id).collect()
+                };
                 let kept: Vec<&AttemptResult> = results.iter().filter(|r| recorded.contains(&r.delivery_id)).collect();
-                let attempts: Vec<(&AttemptResult, &AttemptRecord)> =
-                    kept.iter().filter_map(|r| r.record.as_ref().map(|record| (*r, record))).collect();
-                for chunk in super::bulk_chunks(&attempts) {
-                    let mut insert = sqlx::QueryBuilder::new(
+                let attempts: Vec<_> = kept
+                    .iter()
+                    .filter_map(|r| r.record.as_ref().map(|record| (*r, record)))
+                    .map(|(result, record)| {
+                        (
+                            result.delivery_id,
+                            record.started_at,
+                            record.duration_ms,
+                            record.response_status,
+                            record.response_headers.as_ref().map(|h| h.to_string()),
+                            record.response_body.as_deref(),
+                            i64::from(record.response_truncated),
+                            record.error.as_deref(),
+                            record.remote_ip.as_deref(),
+                            record.trigger.as_str(),
+                        )
+                    })
+                    .collect();
+                if !attempts.is_empty() {
+                    let insert = const_format::concatcp!(
                         "INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, response_status, \
-                         response_headers, response_body, response_truncated, error, remote_ip, trigger) ",
+                         response_headers, response_body, response_truncated, error, remote_ip, trigger) \
+                         SELECT CAST(j.value->>0 AS BIGINT), CAST(j.value->>1 AS BIGINT), CAST(j.value->>2 AS BIGINT), \
+                         CAST(j.value->>3 AS BIGINT), j.value->>4, j.value->>5, CAST(j.value->>6 AS BOOLEAN), \
+                         j.value->>7, j.value->>8, j.value->>9 FROM ", <$store>::ROWS_IN, "$1", <$store>::ROWS_AS, " ORDER BY j.key"
                     );
-                    insert.push_values(chunk, |mut row, (result, record)| {
-                        row.push_bind(result.delivery_id)
-                            .push_bind(record.started_at)
-                            .push_bind(record.duration_ms)
-                            .push_bind(record.response_status)
-                            .push_bind(record.response_headers.as_ref().map(|h| h.to_string()))
-                            .push_bind(record.response_body.clone())
-                            .push_bind(record.response_truncated)
-                            .push_bind(record.error.clone())
-                            .push_bind(record.remote_ip.clone())
-                            .push_bind(record.trigger.as_str());
-                    });
-                    insert.build().execute(&mut *tx).await?;
+                    sqlx::query(insert).bind(super::json_rows(&attempts)?).execute(&mut *tx).await?;
                 }
                 let counting: Vec<&&AttemptResult> =
                     kept.iter().filter(|r| r.attempted && r.kind != EventKind::Test).collect();

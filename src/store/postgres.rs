@@ -33,6 +33,11 @@ pub struct PgStore {
 
 type Db = Postgres;
 
+/// Publish transactions in flight at once: while one waits for its commit
+/// to reach the disk, the next runs its statements. Well under the pool's
+/// 16 connections, which claims and recording share.
+const PUBLISH_CONCURRENCY: usize = 4;
+
 /// The channel that tells workers in every process that work was queued.
 const WORK_CHANNEL: &str = "herald_work";
 
@@ -46,6 +51,16 @@ impl PgStore {
     /// `IN` a list of ids bound as `$1` ([`Self::id_list`]): one statement
     /// text whatever the list's length, so it stays prepared.
     const IN_ID_LIST: &'static str = " = ANY($1)";
+
+    /// The planner cannot see how many rows a JSON row source holds; the
+    /// ids again, as a list in `$1`, make it look `deliveries` rows up by
+    /// key rather than scan an index of all due rows.
+    const ROWS_BY_KEY: &'static str = " AND deliveries.id = ANY($1)";
+    /// `ROWS_IN, "$n", ROWS_AS`: the rows of [`super::json_rows`] bound as
+    /// `$n`, as a row source `j`: `j.key` is a row's position, `j.value->>i`
+    /// its `i`th value (parsed once, as `jsonb`).
+    const ROWS_IN: &'static str = "jsonb_array_elements(";
+    const ROWS_AS: &'static str = "::jsonb) WITH ORDINALITY AS j(value, key)";
 
     /// Ids as the one parameter of [`Self::IN_ID_LIST`]: a `bigint[]`.
     fn id_list(ids: &[i64]) -> Vec<i64> {
@@ -85,6 +100,10 @@ impl PgStore {
 }
 
 impl_store!(PgStore, {
+    fn publish_concurrency(&self) -> usize {
+        PUBLISH_CONCURRENCY
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.write)

@@ -56,6 +56,14 @@ impl SqliteStore {
     /// text whatever the list's length, so it stays prepared.
     const IN_ID_LIST: &'static str = " IN (SELECT value FROM json_each($1))";
 
+    /// Rows joined by id to JSON rows are found by key as it is.
+    const ROWS_BY_KEY: &'static str = "";
+    /// `ROWS_IN, "$n", ROWS_AS`: the rows of [`super::json_rows`] bound as
+    /// `$n`, as a row source `j`: `j.key` is a row's position, `j.value->>i`
+    /// its `i`th value.
+    const ROWS_IN: &'static str = "json_each(";
+    const ROWS_AS: &'static str = ") AS j";
+
     /// Ids as the one parameter of [`Self::IN_ID_LIST`]: a JSON array.
     fn id_list(ids: &[i64]) -> String {
         serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
@@ -155,6 +163,10 @@ async fn checkpoints(pool: SqlitePool, stop: CancellationToken) {
 }
 
 impl_store!(SqliteStore, {
+    fn publish_concurrency(&self) -> usize {
+        1
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite")
             .run(&self.write)

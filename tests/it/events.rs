@@ -18,6 +18,7 @@ on_both_databases!(
     automation_rule_events_go_to_the_named_webhook_only,
     malformed_bodies_are_400,
     concurrent_publishes_share_commits_and_keep_keys_unique,
+    concurrent_batches_with_the_same_keys_in_any_order_all_succeed,
     a_publish_leases_new_deliveries_up_to_the_offered_limit,
 );
 
@@ -404,6 +405,60 @@ async fn concurrent_publishes_share_commits_and_keep_keys_unique(app: TestApp) {
     fresh.sort();
     fresh.dedup();
     assert_eq!((fresh.len(), duplicates), (20, 20));
+}
+
+/// Publishes that use the same keys in opposite orders, committed side by
+/// side (PostgreSQL runs several publish transactions at once), never wait
+/// for each other's keys in a cycle: all succeed, and each key makes one
+/// event, which every publish answers with.
+async fn concurrent_batches_with_the_same_keys_in_any_order_all_succeed(app: TestApp) {
+    use herald::domain::time::{now_epoch, now_millis};
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    app.webhook(&admin, "request.create").await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = app.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut keys: Vec<usize> = (0..12).collect();
+            if i % 2 == 1 {
+                keys.reverse();
+            }
+            let events = keys
+                .iter()
+                .map(|k| herald::domain::event::NewEvent {
+                    event: herald::domain::EventName::parse("request.create").unwrap(),
+                    object_id: *k as i64,
+                    person_id: None,
+                    person_name: None,
+                    payload: json!({}),
+                    links: Default::default(),
+                    idempotency_key: Some(format!("k{k}")),
+                    webhook_id: None,
+                })
+                .collect();
+            let request = herald::store::PublishRequest {
+                account: herald::domain::AccountId::parse("wdc").unwrap(),
+                events,
+            };
+            let outcome = store
+                .publish(&[request], 24 * 3600, now_epoch(), now_millis(), None)
+                .await;
+            (keys, outcome)
+        }));
+    }
+    let mut ids = std::collections::HashMap::new();
+    for task in tasks {
+        let (keys, outcome) = task.await.unwrap();
+        let outcome = outcome.expect("a publish failed");
+        for (k, answer) in keys.iter().zip(&outcome.answers[0]) {
+            assert_eq!(*ids.entry(*k).or_insert(answer.id), answer.id, "key k{k}");
+        }
+    }
+    let mut distinct: Vec<i64> = ids.values().copied().collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((ids.len(), distinct.len()), (12, 12));
 }
 
 /// With a lease offered, the first deliveries are stored leased to it (the
