@@ -245,41 +245,46 @@ fn lease_of(config: &Config) -> Duration {
 }
 
 /// Sends what publishes of this process handed over, until `shutdown`.
-/// Whatever is still in the channel then is dropped with its slots, and
-/// goes back to the queue when the engine hands back all of its leases.
+/// Each handover is loaded and dispatched by its own task, so small
+/// publishes committed side by side do not wait in line for each other's
+/// reads. Whatever is still in the channel at shutdown is dropped with its
+/// slots, and goes back to the queue when the engine hands back all of its
+/// leases.
 async fn send_handed(
     dispatcher: Arc<Dispatcher>,
     mut handed: mpsc::UnboundedReceiver<Handed>,
     shutdown: CancellationToken,
 ) {
     loop {
-        let Handed { lease, ids, slots } = tokio::select! {
+        let next = tokio::select! {
             _ = shutdown.cancelled() => break,
             next = handed.recv() => match next {
                 Some(next) => next,
                 None => break,
             },
         };
-        match dispatcher
-            .context
-            .store
-            .load_claimed(&lease.owner, &ids)
-            .await
-        {
-            Ok(claimed) => {
-                dispatcher
-                    .dispatch(claimed, lease.until_ms, Some(slots))
-                    .await;
-            }
-            Err(error) => {
-                tracing::warn!(
-                    error = format!("{:#}", anyhow::Error::from(error)),
-                    count = ids.len(),
-                    "could not load deliveries handed over; handing them back"
-                );
-                let c = &dispatcher.context;
-                hand_back(c.store.as_ref(), &c.worker, &ids, now_millis()).await;
-            }
+        let tracker = dispatcher.tracker.clone();
+        tracker.spawn(load_and_dispatch(dispatcher.clone(), next));
+    }
+}
+
+/// Loads the deliveries of one handover and starts them.
+async fn load_and_dispatch(dispatcher: Arc<Dispatcher>, handed: Handed) {
+    let Handed { lease, ids, slots } = handed;
+    let c = dispatcher.context.as_ref();
+    match c.store.load_claimed(&lease.owner, &ids).await {
+        Ok(claimed) => {
+            dispatcher
+                .dispatch(claimed, lease.until_ms, Some(slots))
+                .await;
+        }
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::from(error)),
+                count = ids.len(),
+                "could not load deliveries handed over; handing them back"
+            );
+            hand_back(c.store.as_ref(), &c.worker, &ids, now_millis()).await;
         }
     }
 }

@@ -69,14 +69,14 @@ impl Handoff {
 }
 
 impl LeaseTaker for Handoff {
-    fn offer(&self) -> Option<Offer> {
+    fn offer(&self, wanted: usize) -> Option<Offer> {
         if !self.caught_up.load(Ordering::Relaxed)
             || self.closed.load(Ordering::Relaxed)
             || self.handed.is_closed()
         {
             return None;
         }
-        let limit = self.permits.available_permits().min(self.max);
+        let limit = self.permits.available_permits().min(self.max).min(wanted);
         if limit == 0 {
             return None;
         }
@@ -130,16 +130,22 @@ mod tests {
         let permits = Arc::new(Semaphore::new(3));
         let (handoff, receiver) =
             Handoff::new("w".into(), Duration::from_secs(25), permits.clone(), 2);
-        assert!(handoff.offer().is_none(), "not caught up yet");
+        assert!(handoff.offer(5).is_none(), "not caught up yet");
         handoff.set_caught_up(true);
-        let first = handoff.offer().unwrap();
+        assert!(handoff.offer(0).is_none(), "nothing wanted");
+        assert_eq!(
+            handoff.offer(1).unwrap().lease.limit,
+            1,
+            "as many as wanted"
+        );
+        let first = handoff.offer(5).unwrap();
         assert_eq!(first.lease.limit, 2);
         assert!(first.lease.owner.starts_with("w:"));
         assert_eq!(permits.available_permits(), 1, "its slots are set aside");
-        let second = handoff.offer().unwrap();
+        let second = handoff.offer(5).unwrap();
         assert_eq!(second.lease.limit, 1, "only the slot left");
         assert_ne!(second.lease.owner, first.lease.owner);
-        assert!(handoff.offer().is_none(), "no free slot");
+        assert!(handoff.offer(5).is_none(), "no free slot");
         drop(second);
         assert_eq!(
             permits.available_permits(),
@@ -153,7 +159,7 @@ mod tests {
             "one slot travels with the delivery, the other is free again"
         );
         handoff.close();
-        assert!(handoff.offer().is_none(), "engine stopping");
+        assert!(handoff.offer(5).is_none(), "engine stopping");
         drop(receiver);
     }
 }

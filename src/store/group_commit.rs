@@ -1,12 +1,14 @@
 //! Group commit for publishing: requests that arrive together share one
 //! transaction, so many small publishes cost one commit (one fsync) instead
 //! of one each. Every request is still answered only after its commit.
+//! Where the database overlaps commits (PostgreSQL), several groups are in
+//! flight at once.
 //! New deliveries go straight to a worker of this process when it has room
 //! ([`LeaseTaker`]); the rest are queued and the workers woken.
 
 use std::sync::Arc;
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use super::{PublishRequest, Store, StoreResult};
 use crate::domain::AccountId;
@@ -16,6 +18,11 @@ use crate::domain::time::{now_epoch, now_millis};
 
 /// Most requests committed together.
 const MAX_GROUP: usize = 128;
+
+/// Deliveries per event a group asks its taker to make room for: more than
+/// most events fan out to, yet groups committing side by side each find
+/// slots free. Deliveries beyond the offer are queued and claimed.
+const OFFER_PER_EVENT: usize = 16;
 
 struct Job {
     request: PublishRequest,
@@ -31,8 +38,9 @@ pub struct Offer {
 
 /// A worker of this process that takes new deliveries as they are stored.
 pub trait LeaseTaker: Send + Sync {
-    /// The lease it would take new deliveries under now, if any.
-    fn offer(&self) -> Option<Offer>;
+    /// The lease it would take up to `wanted` new deliveries under now, if
+    /// any (its limit may be lower).
+    fn offer(&self, wanted: usize) -> Option<Offer>;
     /// Deliveries committed leased under `offer`: they are its to send.
     fn take(&self, offer: Offer, ids: Vec<i64>);
 }
@@ -80,32 +88,54 @@ impl Publisher {
     }
 }
 
+/// Takes the waiting requests as one group whenever a transaction slot
+/// is free; up to the store's [`Store::publish_concurrency`] groups commit
+/// at once.
 async fn commit_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>, outlets: Outlets) {
-    let mut jobs = Vec::with_capacity(MAX_GROUP);
-    while queue.recv_many(&mut jobs, MAX_GROUP).await > 0 {
-        let (requests, replies): (Vec<_>, Vec<_>) =
-            jobs.drain(..).map(|j| (j.request, j.reply)).unzip();
-        match commit(store.as_ref(), &requests, &outlets).await {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
-                }
+    let outlets = Arc::new(outlets);
+    let slots = Arc::new(Semaphore::new(store.publish_concurrency().max(1)));
+    loop {
+        // Requests that come while every slot is busy wait in the queue
+        // and go together in the next group.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut jobs = Vec::with_capacity(MAX_GROUP);
+        if queue.recv_many(&mut jobs, MAX_GROUP).await == 0 {
+            return;
+        }
+        let (store, outlets) = (store.clone(), outlets.clone());
+        tokio::spawn(async move {
+            commit_group(store.as_ref(), jobs, &outlets).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Commits a group and answers each of its requests.
+async fn commit_group(store: &dyn Store, jobs: Vec<Job>, outlets: &Outlets) {
+    let (requests, replies): (Vec<_>, Vec<_>) =
+        jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
+    match commit(store, &requests, outlets).await {
+        Ok(results) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(Ok(result));
             }
-            // Nothing of the group was stored: commit each alone, so each
-            // request gets its own answer.
-            Err(_) if requests.len() > 1 => {
-                for (request, reply) in requests.into_iter().zip(replies) {
-                    let one = std::slice::from_ref(&request);
-                    let result = commit(store.as_ref(), one, &outlets)
-                        .await
-                        .map(|mut r| r.pop().unwrap_or_default());
-                    let _ = reply.send(result);
-                }
+        }
+        // Nothing of the group was stored: commit each alone, so each
+        // request gets its own answer.
+        Err(_) if requests.len() > 1 => {
+            for (request, reply) in requests.into_iter().zip(replies) {
+                let one = std::slice::from_ref(&request);
+                let result = commit(store, one, outlets)
+                    .await
+                    .map(|mut r| r.pop().unwrap_or_default());
+                let _ = reply.send(result);
             }
-            Err(error) => {
-                if let Some(reply) = replies.into_iter().next() {
-                    let _ = reply.send(Err(error));
-                }
+        }
+        Err(error) => {
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(error));
             }
         }
     }
@@ -118,7 +148,9 @@ async fn commit(
     requests: &[PublishRequest],
     outlets: &Outlets,
 ) -> StoreResult<Vec<Vec<Published>>> {
-    let offer = outlets.taker.as_ref().and_then(|t| t.offer());
+    let events: usize = requests.iter().map(|r| r.events.len()).sum();
+    let wanted = events.saturating_mul(OFFER_PER_EVENT);
+    let offer = outlets.taker.as_ref().and_then(|t| t.offer(wanted));
     let PublishOutcome {
         answers,
         leased,
