@@ -19,6 +19,9 @@ use crate::domain::time::{now_epoch, now_millis};
 /// Most requests committed together.
 const MAX_GROUP: usize = 128;
 
+/// Events a group needs to commit beside others (see [`commit_loop`]).
+const SIDE_BY_SIDE_EVENTS: usize = 100;
+
 /// Deliveries per event a group asks its taker to make room for: more than
 /// most events fan out to, yet groups committing side by side each find
 /// slots free. Deliveries beyond the offer are queued and claimed.
@@ -89,24 +92,39 @@ impl Publisher {
 }
 
 /// Takes the waiting requests as one group whenever a transaction slot
-/// is free; up to the store's [`Store::publish_concurrency`] groups commit
-/// at once.
+/// is free. Groups of at least [`SIDE_BY_SIDE_EVENTS`] events commit side
+/// by side, up to the store's [`Store::publish_concurrency`]; smaller ones
+/// take every slot and commit alone: side by side they would only add
+/// transactions, each with its own commit.
 async fn commit_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>, outlets: Outlets) {
     let outlets = Arc::new(outlets);
-    let slots = Arc::new(Semaphore::new(store.publish_concurrency().max(1)));
+    let concurrency = u32::try_from(store.publish_concurrency().max(1)).unwrap_or(1);
+    let slots = Arc::new(Semaphore::new(concurrency as usize));
+    let mut jobs = Vec::with_capacity(MAX_GROUP);
     loop {
-        // Requests that come while every slot is busy wait in the queue
-        // and go together in the next group.
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        let mut jobs = Vec::with_capacity(MAX_GROUP);
         if queue.recv_many(&mut jobs, MAX_GROUP).await == 0 {
             return;
         }
+        let events: usize = jobs.iter().map(|j| j.request.events.len()).sum();
+        let wanted = if events >= SIDE_BY_SIDE_EVENTS {
+            1
+        } else {
+            concurrency
+        };
+        let Ok(slot) = slots.clone().acquire_many_owned(wanted).await else {
+            return;
+        };
+        // Requests that came while the slots were busy join this group.
+        while jobs.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let group = std::mem::replace(&mut jobs, Vec::with_capacity(MAX_GROUP));
         let (store, outlets) = (store.clone(), outlets.clone());
         tokio::spawn(async move {
-            commit_group(store.as_ref(), jobs, &outlets).await;
+            commit_group(store.as_ref(), group, &outlets).await;
             drop(slot);
         });
     }
