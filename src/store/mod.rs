@@ -336,13 +336,41 @@ const WEBHOOK_COLUMNS: &str = "id, account_id, name, event, uri, description, di
      (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
      attachments, last_error, verified, created_at, updated_at";
 
-/// Rows for one statement, whatever their number, as the one parameter
-/// of a backend's `ROWS_IN`…`ROWS_AS` row source: a JSON array of arrays. One
-/// statement text and one round trip for a batch of any size (multi-row
-/// `VALUES` need a text per length and hit parameter limits). Booleans go
-/// as 0 or 1, and JSON documents as strings, so they are stored as written.
-pub(crate) fn json_rows<T: serde::Serialize>(rows: &[T]) -> StoreResult<String> {
-    serde_json::to_string(rows).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))
+/// Most bytes of JSON rows one statement takes: well under PostgreSQL's
+/// 255 MB limit on one `jsonb` value, however large the messages.
+const MAX_ROWS_JSON: usize = 16 << 20;
+
+/// Rows as the one parameter of a backend's `ROWS_IN`…`ROWS_AS` row
+/// source: JSON arrays of arrays, each with the range of `rows` it holds.
+/// One statement text, and one round trip for any number of rows up to
+/// `max_bytes` of JSON (multi-row `VALUES` need a text per length and hit
+/// parameter limits); a row larger than that goes alone. Booleans go as 0
+/// or 1, and JSON documents as strings, so they are stored as written.
+pub(crate) fn json_row_chunks<T: serde::Serialize>(
+    rows: &[T],
+    max_bytes: usize,
+) -> StoreResult<Vec<(std::ops::Range<usize>, String)>> {
+    let mut chunks = Vec::new();
+    let mut text = String::from("[");
+    let mut start = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let row = serde_json::to_string(row)
+            .map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
+        if i > start && text.len() + row.len() + 2 > max_bytes {
+            text.push(']');
+            chunks.push((start..i, std::mem::replace(&mut text, String::from("["))));
+            start = i;
+        }
+        if i > start {
+            text.push(',');
+        }
+        text.push_str(&row);
+    }
+    if start < rows.len() {
+        text.push(']');
+        chunks.push((start..rows.len(), text));
+    }
+    Ok(chunks)
 }
 
 const DELIVERY_COLUMNS: &str = "id, uuid, origin_uuid, webhook_id, event_id, event, object_id, kind, status, \
@@ -925,15 +953,15 @@ macro_rules! impl_store {
                      FROM ", <$store>::ROWS_IN, "$1", <$store>::ROWS_AS, " ORDER BY j.key RETURNING id"
                 );
                 let mut event_ids: Vec<i64> = Vec::with_capacity(fresh.len());
-                if !rows.is_empty() {
-                    let ids: Vec<(i64,)> = sqlx::query_as(insert)
-                        .bind(super::json_rows(&rows)?)
+                for (_, json) in super::json_row_chunks(&rows, super::MAX_ROWS_JSON)? {
+                    let mut ids: Vec<(i64,)> = sqlx::query_as(insert)
+                        .bind(json)
                         .bind(EventKind::Event.as_str())
                         .bind(now)
                         .fetch_all(&mut *tx)
                         .await?;
+                    ids.sort_unstable();
                     event_ids.extend(ids.into_iter().map(|(id,)| id));
-                    event_ids.sort_unstable();
                 }
                 // Their deliveries: one per enabled, verified webhook of the
                 // event (only the named one for an automation rule).
@@ -1157,18 +1185,17 @@ macro_rules! impl_store {
                      WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner \
                      AND deliveries.status = 'in_flight'", <$store>::ROWS_BY_KEY, " RETURNING deliveries.id"
                 );
-                let recorded: std::collections::HashSet<i64> = if rows.is_empty() {
-                    Default::default()
-                } else {
-                    let ids: Vec<i64> = results.iter().map(|r| r.delivery_id).collect();
+                let mut recorded = std::collections::HashSet::new();
+                for (range, json) in super::json_row_chunks(&rows, super::MAX_ROWS_JSON)? {
+                    let ids: Vec<i64> = results[range].iter().map(|r| r.delivery_id).collect();
                     let ids: Vec<(i64,)> = sqlx::query_as(update)
                         .bind(<$store>::id_list(&ids))
-                        .bind(super::json_rows(&rows)?)
+                        .bind(json)
                         .bind(now)
                         .fetch_all(&mut *tx)
                         .await?;
-                    ids.into_iter().map(|(id,)| id).collect()
-                };
+                    recorded.extend(ids.into_iter().map(|(id,)| id));
+                }
                 let kept: Vec<&AttemptResult> = results.iter().filter(|r| recorded.contains(&r.delivery_id)).collect();
                 let attempts: Vec<_> = kept
                     .iter()
@@ -1188,7 +1215,7 @@ macro_rules! impl_store {
                         )
                     })
                     .collect();
-                if !attempts.is_empty() {
+                {
                     let insert = const_format::concatcp!(
                         "INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, response_status, \
                          response_headers, response_body, response_truncated, error, remote_ip, trigger) \
@@ -1196,7 +1223,9 @@ macro_rules! impl_store {
                          CAST(j.value->>3 AS BIGINT), j.value->>4, j.value->>5, CAST(j.value->>6 AS BOOLEAN), \
                          j.value->>7, j.value->>8, j.value->>9 FROM ", <$store>::ROWS_IN, "$1", <$store>::ROWS_AS, " ORDER BY j.key"
                     );
-                    sqlx::query(insert).bind(super::json_rows(&attempts)?).execute(&mut *tx).await?;
+                    for (_, json) in super::json_row_chunks(&attempts, super::MAX_ROWS_JSON)? {
+                        sqlx::query(insert).bind(json).execute(&mut *tx).await?;
+                    }
                 }
                 let counting: Vec<&&AttemptResult> =
                     kept.iter().filter(|r| r.attempted && r.kind != EventKind::Test).collect();
@@ -1653,3 +1682,39 @@ macro_rules! impl_store {
     };
 }
 pub(crate) use impl_store;
+
+#[cfg(test)]
+mod tests {
+    use super::json_row_chunks;
+
+    #[test]
+    fn json_rows_are_cut_by_size_in_order_and_a_large_row_goes_alone() {
+        let rows: Vec<(i64, String)> = (0..10)
+            .map(|i| (i, if i == 4 { "x".repeat(100) } else { "ab".into() }))
+            .collect();
+        let chunks = json_row_chunks(&rows, 40).unwrap();
+        let mut seen = Vec::new();
+        let mut next = 0;
+        for (range, json) in &chunks {
+            assert_eq!(range.start, next, "chunks follow each other");
+            next = range.end;
+            assert!(json.len() <= 40 || range.len() == 1, "{json}");
+            let parsed: Vec<(i64, String)> = serde_json::from_str(json).unwrap();
+            assert_eq!(parsed, rows[range.clone()]);
+            seen.extend(parsed);
+        }
+        assert_eq!(seen, rows);
+        assert!(
+            chunks.iter().any(|(r, _)| *r == (4..5)),
+            "the large row alone"
+        );
+        assert!(chunks.len() > 2);
+        let all = json_row_chunks(&rows, usize::MAX).unwrap();
+        assert_eq!(all.len(), 1);
+        assert!(
+            json_row_chunks::<(i64, String)>(&[], 40)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

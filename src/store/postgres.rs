@@ -56,7 +56,7 @@ impl PgStore {
     /// ids again, as a list in `$1`, make it look `deliveries` rows up by
     /// key rather than scan an index of all due rows.
     const ROWS_BY_KEY: &'static str = " AND deliveries.id = ANY($1)";
-    /// `ROWS_IN, "$n", ROWS_AS`: the rows of [`super::json_rows`] bound as
+    /// `ROWS_IN, "$n", ROWS_AS`: the rows of [`super::json_row_chunks`] bound as
     /// `$n`, as a row source `j`: `j.key` is a row's position, `j.value->>i`
     /// its `i`th value (parsed once, as `jsonb`).
     const ROWS_IN: &'static str = "jsonb_array_elements(";

@@ -58,7 +58,7 @@ impl SqliteStore {
 
     /// Rows joined by id to JSON rows are found by key as it is.
     const ROWS_BY_KEY: &'static str = "";
-    /// `ROWS_IN, "$n", ROWS_AS`: the rows of [`super::json_rows`] bound as
+    /// `ROWS_IN, "$n", ROWS_AS`: the rows of [`super::json_row_chunks`] bound as
     /// `$n`, as a row source `j`: `j.key` is a row's position, `j.value->>i`
     /// its `i`th value.
     const ROWS_IN: &'static str = "json_each(";
