@@ -23,8 +23,9 @@ const MAX_GROUP: usize = 128;
 const SIDE_BY_SIDE_EVENTS: usize = 100;
 
 /// Deliveries per event a group asks its taker to make room for: more than
-/// most events fan out to, yet groups committing side by side each find
-/// slots free. Deliveries beyond the offer are queued and claimed.
+/// most events fan out to, so a small group leaves other slots free. A
+/// large group may take every free slot; groups committing beside it then
+/// queue their deliveries, as do any beyond the offer, to be claimed.
 const OFFER_PER_EVENT: usize = 16;
 
 struct Job {
