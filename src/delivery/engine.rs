@@ -263,8 +263,9 @@ async fn send_handed(
                 None => break,
             },
         };
-        let tracker = dispatcher.tracker.clone();
-        tracker.spawn(load_and_dispatch(dispatcher.clone(), next));
+        dispatcher
+            .tracker
+            .spawn(load_and_dispatch(dispatcher.clone(), next));
     }
 }
 

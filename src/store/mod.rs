@@ -926,8 +926,9 @@ macro_rules! impl_store {
                 }
                 // Events are stored in the order they were published.
                 fresh.sort_unstable();
-                // The events, one statement. Ids are drawn in row order,
-                // so the returned ids sorted match the rows.
+                // The events, one statement per 16 MiB of rows. Ids are
+                // drawn in row order, so the returned ids sorted match the
+                // rows.
                 let rows: Vec<_> = fresh
                     .iter()
                     .map(|&(r, e)| {
@@ -1152,8 +1153,8 @@ macro_rules! impl_store {
             ) -> StoreResult<Vec<WebhookEffects>> {
                 let mut tx = self.begin_relaxed().await?;
                 let mut effects = Vec::new();
-                // Deliveries first, one statement; only rows whose lease
-                // still holds come back.
+                // Deliveries first, one statement per 16 MiB of rows; only
+                // rows whose lease still holds come back.
                 let rows: Vec<_> = results
                     .iter()
                     .map(|result| {
@@ -1215,17 +1216,15 @@ macro_rules! impl_store {
                         )
                     })
                     .collect();
-                {
-                    let insert = const_format::concatcp!(
-                        "INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, response_status, \
-                         response_headers, response_body, response_truncated, error, remote_ip, trigger) \
-                         SELECT CAST(j.value->>0 AS BIGINT), CAST(j.value->>1 AS BIGINT), CAST(j.value->>2 AS BIGINT), \
-                         CAST(j.value->>3 AS BIGINT), j.value->>4, j.value->>5, CAST(j.value->>6 AS BOOLEAN), \
-                         j.value->>7, j.value->>8, j.value->>9 FROM ", <$store>::ROWS_IN, "$1", <$store>::ROWS_AS, " ORDER BY j.key"
-                    );
-                    for (_, json) in super::json_row_chunks(&attempts, super::MAX_ROWS_JSON)? {
-                        sqlx::query(insert).bind(json).execute(&mut *tx).await?;
-                    }
+                let insert = const_format::concatcp!(
+                    "INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, response_status, \
+                     response_headers, response_body, response_truncated, error, remote_ip, trigger) \
+                     SELECT CAST(j.value->>0 AS BIGINT), CAST(j.value->>1 AS BIGINT), CAST(j.value->>2 AS BIGINT), \
+                     CAST(j.value->>3 AS BIGINT), j.value->>4, j.value->>5, CAST(j.value->>6 AS BOOLEAN), \
+                     j.value->>7, j.value->>8, j.value->>9 FROM ", <$store>::ROWS_IN, "$1", <$store>::ROWS_AS, " ORDER BY j.key"
+                );
+                for (_, json) in super::json_row_chunks(&attempts, super::MAX_ROWS_JSON)? {
+                    sqlx::query(insert).bind(json).execute(&mut *tx).await?;
                 }
                 let counting: Vec<&&AttemptResult> =
                     kept.iter().filter(|r| r.attempted && r.kind != EventKind::Test).collect();
