@@ -965,48 +965,48 @@ macro_rules! impl_store {
                     event_ids.extend(ids.into_iter().map(|(id,)| id));
                 }
                 // Their deliveries: one per enabled, verified webhook of the
-                // event (only the named one for an automation rule).
+                // event (only the named one for an automation rule). The
+                // first, in event then webhook order, as many as the lease
+                // takes, are written leased to its worker, which sends them
+                // after the commit; the rest wait for a claim.
                 let fan_out = const_format::concatcp!(
                     "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, event, object_id, kind, \
-                     status, attempts, next_attempt_at, created_at, updated_at) \
-                     SELECT ", <$store>::UUID_SQL, ", w.account_id, w.id, e.id, e.event, e.object_id, 'event', \
-                     'pending', 0, $2, $3, $3 FROM events e JOIN webhooks w ON w.account_id = e.account_id \
+                     status, attempts, next_attempt_at, lease_owner, created_at, updated_at) \
+                     SELECT ", <$store>::UUID_SQL, ", s.account_id, s.webhook_id, s.event_id, s.event, s.object_id, \
+                     'event', CASE WHEN s.n <= $4 THEN 'in_flight' ELSE 'pending' END, 0, \
+                     CASE WHEN s.n <= $4 THEN $5 ELSE $2 END, CASE WHEN s.n <= $4 THEN $6 END, $3, $3 \
+                     FROM (SELECT w.account_id, w.id AS webhook_id, e.id AS event_id, e.event, e.object_id, \
+                     ROW_NUMBER() OVER (ORDER BY e.id, w.id) AS n \
+                     FROM events e JOIN webhooks w ON w.account_id = e.account_id \
                      AND w.event = e.event AND w.disabled = FALSE AND w.verified = TRUE \
                      AND (e.webhook_id IS NULL OR w.id = e.webhook_id) WHERE e.id", <$store>::IN_ID_LIST,
-                    " RETURNING id, event_id"
+                    ") s RETURNING id, event_id, status"
                 );
                 let mut deliveries: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
-                let mut made_ids = Vec::new();
+                let mut leased = Vec::new();
+                let (mut room, owner, until_ms) = match lease {
+                    Some(lease) => (lease.limit, Some(lease.owner.as_str()), lease.until_ms),
+                    None => (0, None, 0),
+                };
                 for chunk in event_ids.chunks(1000) {
-                    let made: Vec<(i64, i64)> = sqlx::query_as(fan_out)
+                    let made: Vec<(i64, i64, String)> = sqlx::query_as(fan_out)
                         .bind(<$store>::id_list(chunk))
                         .bind(now_ms)
                         .bind(now)
+                        .bind(i64::try_from(room).unwrap_or(i64::MAX))
+                        .bind(until_ms)
+                        .bind(owner)
                         .fetch_all(&mut *tx)
                         .await?;
-                    for (id, event_id) in made {
+                    for (id, event_id, status) in made {
                         *deliveries.entry(event_id).or_default() += 1;
-                        made_ids.push(id);
+                        if status == "in_flight" {
+                            leased.push(id);
+                        }
                     }
+                    room = lease.map_or(0, |l| l.limit.saturating_sub(leased.len()));
                 }
-                // The first deliveries, as many as the lease takes, go to
-                // its worker now; the rest wait for a claim.
-                let mut leased = Vec::new();
-                if let Some(lease) = lease.filter(|l| l.limit > 0 && !made_ids.is_empty()) {
-                    made_ids.sort_unstable();
-                    made_ids.truncate(lease.limit);
-                    let take = const_format::concatcp!(
-                        "UPDATE deliveries SET status = 'in_flight', lease_owner = $2, next_attempt_at = $3 \
-                         WHERE status = 'pending' AND id", <$store>::IN_ID_LIST, " RETURNING id"
-                    );
-                    let taken: Vec<(i64,)> = sqlx::query_as(take)
-                        .bind(<$store>::id_list(&made_ids))
-                        .bind(&lease.owner)
-                        .bind(lease.until_ms)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    leased = taken.into_iter().map(|(id,)| id).collect();
-                }
+                leased.sort_unstable();
                 let queued = deliveries.values().sum::<i64>() as usize - leased.len();
                 for (&(r, e), &id) in fresh.iter().zip(&event_ids) {
                     let event = &requests[r].events[e];
