@@ -17,7 +17,7 @@ pub const DEFAULT_DATABASE: &str = "sqlite://herald.db";
 pub const DEFAULT_ACCOUNT_URL_TEMPLATE: &str = "https://{account}.example.com";
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
 pub const DEFAULT_RATE_LIMIT: u32 = 3600;
-pub const DEFAULT_DELIVERY_CONCURRENCY: usize = 256;
+pub const DEFAULT_DELIVERY_CONCURRENCY: usize = 512;
 
 /// Every setting, as given by a flag/environment variable (clap) or a file
 /// key (serde). `None` means "not given here".
@@ -74,7 +74,7 @@ pub struct Settings {
     #[arg(long, env = "HERALD_DELIVERY_TIMEOUT")]
     pub delivery_timeout: Option<String>,
 
-    /// Attempts in flight at once, across all receivers [default: 256].
+    /// Attempts in flight at once, across all receivers [default: 512].
     #[arg(long, env = "HERALD_DELIVERY_CONCURRENCY")]
     pub delivery_concurrency: Option<usize>,
 
