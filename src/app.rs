@@ -21,8 +21,21 @@ use crate::error::ApiError;
 use crate::store::Store;
 use crate::store::group_commit::{LeaseTaker, Publisher};
 
+/// What the handlers share. Every request clones it (axum's `State`), so
+/// it is one `Arc`: a clone is one counter, not a copy of each part (the
+/// sealer alone is a cipher's whole key schedule).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
     pub rate_limiter: Arc<RateLimiter>,
@@ -44,7 +57,7 @@ impl AppState {
         sealer: Sealer,
         taker: Option<Arc<dyn LeaseTaker>>,
     ) -> AppState {
-        AppState {
+        AppState(Arc::new(Shared {
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit)),
             publisher: Publisher::start(store.clone(), wake.clone(), taker),
             tokens: Arc::new(TokenCache::new()),
@@ -52,7 +65,7 @@ impl AppState {
             config,
             wake,
             sealer,
-        }
+        }))
     }
 }
 
