@@ -135,7 +135,7 @@ impl Engine {
         while !shutdown.is_cancelled() {
             let available = permits.available_permits();
             if available == 0 {
-                handoff.set_caught_up(false);
+                handoff.set_caught_up(false, &[]);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     permit = permits.acquire() => drop(permit),
@@ -154,7 +154,7 @@ impl Engine {
             {
                 Ok(claimed) => claimed,
                 Err(error) => {
-                    handoff.set_caught_up(false);
+                    handoff.set_caught_up(false, &[]);
                     tracing::error!(
                         error = format!("{:#}", anyhow::Error::from(error)),
                         "claiming deliveries failed"
@@ -167,8 +167,9 @@ impl Engine {
             };
             let full = claimed.len() == limit;
             // New deliveries may go straight to this engine only while
-            // nothing older waits for it.
-            handoff.set_caught_up(!full && skip.is_empty());
+            // nothing older waits for it, but for webhooks at their limit:
+            // theirs are queued.
+            handoff.set_caught_up(!full, &skip);
             let claimed_count = claimed.len();
             // Slots are taken once the claim is back, so publishes meanwhile
             // can still hand deliveries over; any claimed delivery left

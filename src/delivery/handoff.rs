@@ -1,8 +1,8 @@
 //! Deliveries this process publishes go straight to its engine, leased in
 //! the publish transaction: no claim stands between the 202 and the send.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -27,9 +27,12 @@ pub struct Handoff {
     permits: Arc<Semaphore>,
     /// Most deliveries one offer takes.
     max: usize,
-    /// Set while the engine finds nothing else due: new deliveries do not
-    /// overtake a backlog, which the engine claims oldest first.
-    caught_up: AtomicBool,
+    /// Set while the engine's last claim left nothing due behind but the
+    /// deliveries of webhooks at their limit, which it skipped (listed):
+    /// new deliveries do not overtake a backlog, which the engine claims
+    /// oldest first, and those of a webhook at its limit are queued behind
+    /// its older ones.
+    caught_up: Mutex<Option<Vec<i64>>>,
     /// Set when the engine stops: no more offers.
     closed: AtomicBool,
     offers: AtomicU64,
@@ -49,7 +52,7 @@ impl Handoff {
             lease,
             permits,
             max,
-            caught_up: AtomicBool::new(false),
+            caught_up: Mutex::new(None),
             closed: AtomicBool::new(false),
             offers: AtomicU64::new(0),
             handed,
@@ -57,9 +60,18 @@ impl Handoff {
         (handoff, receiver)
     }
 
-    /// Whether the engine's last look at the queue found nothing else due.
-    pub fn set_caught_up(&self, caught_up: bool) {
-        self.caught_up.store(caught_up, Ordering::Relaxed);
+    /// Whether the engine's last look at the queue found nothing else due
+    /// but what it skipped: the deliveries of webhooks at their limit
+    /// (`skipped`), whose new deliveries offers then pass over.
+    pub fn set_caught_up(&self, caught_up: bool, skipped: &[i64]) {
+        *self.lock_caught_up() = caught_up.then(|| skipped.to_vec());
+    }
+
+    fn lock_caught_up(&self) -> std::sync::MutexGuard<'_, Option<Vec<i64>>> {
+        // A plain value: a panic elsewhere cannot leave it half written.
+        self.caught_up
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// No offers from now on (the engine is stopping).
@@ -70,12 +82,10 @@ impl Handoff {
 
 impl LeaseTaker for Handoff {
     fn offer(&self, wanted: usize) -> Option<Offer> {
-        if !self.caught_up.load(Ordering::Relaxed)
-            || self.closed.load(Ordering::Relaxed)
-            || self.handed.is_closed()
-        {
+        if self.closed.load(Ordering::Relaxed) || self.handed.is_closed() {
             return None;
         }
+        let pass_over = self.lock_caught_up().clone()?;
         let limit = self.permits.available_permits().min(self.max).min(wanted);
         if limit == 0 {
             return None;
@@ -91,6 +101,7 @@ impl LeaseTaker for Handoff {
                 owner: format!("{}:p{n}", self.worker),
                 until_ms: now_millis() + self.lease.as_millis() as i64,
                 limit,
+                pass_over,
             },
             hold: Box::new(slots),
         })
@@ -131,8 +142,13 @@ mod tests {
         let (handoff, receiver) =
             Handoff::new("w".into(), Duration::from_secs(25), permits.clone(), 2);
         assert!(handoff.offer(5).is_none(), "not caught up yet");
-        handoff.set_caught_up(true);
+        handoff.set_caught_up(true, &[4, 9]);
         assert!(handoff.offer(0).is_none(), "nothing wanted");
+        assert_eq!(
+            handoff.offer(1).unwrap().lease.pass_over,
+            vec![4, 9],
+            "webhooks the engine skipped are passed over"
+        );
         assert_eq!(
             handoff.offer(1).unwrap().lease.limit,
             1,
@@ -152,6 +168,9 @@ mod tests {
             1,
             "an untaken offer gives its slots back"
         );
+        handoff.set_caught_up(false, &[]);
+        assert!(handoff.offer(1).is_none(), "a backlog waits");
+        handoff.set_caught_up(true, &[]);
         handoff.take(first, vec![7]);
         assert_eq!(
             permits.available_permits(),

@@ -59,6 +59,9 @@ pub struct Lease {
     pub until_ms: i64,
     /// Most deliveries it takes.
     pub limit: usize,
+    /// Webhooks whose new deliveries it does not take: they are at their
+    /// limit, and older deliveries of theirs wait. Those are queued.
+    pub pass_over: Vec<i64>,
 }
 
 /// What one publish transaction stored.

@@ -968,7 +968,8 @@ macro_rules! impl_store {
                 // event (only the named one for an automation rule). The
                 // first, in event then webhook order, as many as the lease
                 // takes, are written leased to its worker, which sends them
-                // after the commit; the rest wait for a claim.
+                // after the commit; the rest, and those of webhooks the lease
+                // passes over, wait for a claim.
                 let fan_out = const_format::concatcp!(
                     "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, event, object_id, kind, \
                      status, attempts, next_attempt_at, lease_owner, created_at, updated_at) \
@@ -976,7 +977,8 @@ macro_rules! impl_store {
                      'event', CASE WHEN s.n <= $4 THEN 'in_flight' ELSE 'pending' END, 0, \
                      CASE WHEN s.n <= $4 THEN $5 ELSE $2 END, CASE WHEN s.n <= $4 THEN $6 END, $3, $3 \
                      FROM (SELECT w.account_id, w.id AS webhook_id, e.id AS event_id, e.event, e.object_id, \
-                     ROW_NUMBER() OVER (ORDER BY e.id, w.id) AS n \
+                     CASE WHEN w.id", <$store>::IN_PASSED_OVER, " THEN NULL ELSE ROW_NUMBER() OVER \
+                     (PARTITION BY w.id", <$store>::IN_PASSED_OVER, " ORDER BY e.id, w.id) END AS n \
                      FROM events e JOIN webhooks w ON w.account_id = e.account_id \
                      AND w.event = e.event AND w.disabled = FALSE AND w.verified = TRUE \
                      AND (e.webhook_id IS NULL OR w.id = e.webhook_id) WHERE e.id", <$store>::IN_ID_LIST,
@@ -984,9 +986,9 @@ macro_rules! impl_store {
                 );
                 let mut deliveries: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
                 let mut leased = Vec::new();
-                let (mut room, owner, until_ms) = match lease {
-                    Some(lease) => (lease.limit, Some(lease.owner.as_str()), lease.until_ms),
-                    None => (0, None, 0),
+                let (mut room, owner, until_ms, pass_over) = match lease {
+                    Some(lease) => (lease.limit, Some(lease.owner.as_str()), lease.until_ms, lease.pass_over.as_slice()),
+                    None => (0, None, 0, &[][..]),
                 };
                 for chunk in event_ids.chunks(1000) {
                     let made: Vec<(i64, i64, String)> = sqlx::query_as(fan_out)
@@ -996,6 +998,7 @@ macro_rules! impl_store {
                         .bind(i64::try_from(room).unwrap_or(i64::MAX))
                         .bind(until_ms)
                         .bind(owner)
+                        .bind(<$store>::id_list(pass_over))
                         .fetch_all(&mut *tx)
                         .await?;
                     for (id, event_id, status) in made {

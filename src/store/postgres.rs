@@ -51,6 +51,8 @@ impl PgStore {
     /// `IN` a list of ids bound as `$1` ([`Self::id_list`]): one statement
     /// text whatever the list's length, so it stays prepared.
     const IN_ID_LIST: &'static str = " = ANY($1)";
+    /// `IN` the webhooks a lease passes over, bound as `$7` ([`Self::id_list`]).
+    const IN_PASSED_OVER: &'static str = " = ANY($7)";
 
     /// The planner cannot see how many rows a JSON row source holds; the
     /// ids again, as a list in `$1`, make it look `deliveries` rows up by

@@ -55,6 +55,8 @@ impl SqliteStore {
     /// `IN` a list of ids bound as `$1` ([`Self::id_list`]): one statement
     /// text whatever the list's length, so it stays prepared.
     const IN_ID_LIST: &'static str = " IN (SELECT value FROM json_each($1))";
+    /// `IN` the webhooks a lease passes over, bound as `$7` ([`Self::id_list`]).
+    const IN_PASSED_OVER: &'static str = " IN (SELECT value FROM json_each($7))";
 
     /// Rows joined by id to JSON rows are found by key as it is.
     const ROWS_BY_KEY: &'static str = "";

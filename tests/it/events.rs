@@ -20,6 +20,7 @@ on_both_databases!(
     concurrent_publishes_share_commits_and_keep_keys_unique,
     concurrent_batches_with_the_same_keys_in_any_order_all_succeed,
     a_publish_leases_new_deliveries_up_to_the_offered_limit,
+    a_lease_passes_over_webhooks_at_their_limit,
 );
 
 fn event(name: &str, object_id: i64) -> Value {
@@ -489,6 +490,7 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
         owner: "worker-a:p0".into(),
         until_ms: now_millis() + 60_000,
         limit: 4,
+        pass_over: Vec::new(),
     };
     let outcome = app
         .store
@@ -543,4 +545,83 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!((claimed.len(), ids.len()), (2, 6));
+}
+
+/// A lease passes over webhooks at their limit (the engine skipped their
+/// older deliveries): their new deliveries are queued behind those, even
+/// with room in the lease; the others' are leased.
+async fn a_lease_passes_over_webhooks_at_their_limit(app: TestApp) {
+    use herald::domain::delivery::Lease;
+    use herald::domain::time::{now_epoch, now_millis};
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    let mut hooks = Vec::new();
+    for _ in 0..3 {
+        hooks.push(
+            app.webhook(&admin, "request.create").await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let new_event = |object_id| herald::domain::event::NewEvent {
+        event: herald::domain::EventName::parse("request.create").unwrap(),
+        object_id,
+        person_id: None,
+        person_name: None,
+        payload: json!({}),
+        links: Default::default(),
+        idempotency_key: None,
+        webhook_id: None,
+    };
+    let request = herald::store::PublishRequest {
+        account: herald::domain::AccountId::parse("wdc").unwrap(),
+        events: vec![new_event(1), new_event(2)],
+    };
+    let lease = Lease {
+        owner: "worker-a:p0".into(),
+        until_ms: now_millis() + 60_000,
+        limit: 3,
+        pass_over: vec![hooks[1]],
+    };
+    let outcome = app
+        .store
+        .publish(
+            &[request],
+            24 * 3600,
+            now_epoch(),
+            now_millis(),
+            Some(&lease),
+        )
+        .await
+        .unwrap();
+    assert_eq!((outcome.leased.len(), outcome.queued), (3, 3));
+    let leased = app
+        .store
+        .load_claimed(&lease.owner, &outcome.leased)
+        .await
+        .unwrap();
+    let mut to: Vec<i64> = leased
+        .iter()
+        .map(|d| d.webhook.as_ref().unwrap().id)
+        .collect();
+    to.sort_unstable();
+    // In event then webhook order, passing over the one at its limit:
+    // the first event's two others, then the second event's first.
+    assert_eq!(to, vec![hooks[0], hooks[0], hooks[2]]);
+    assert!(
+        !to.contains(&hooks[1]),
+        "the webhook at its limit is passed over"
+    );
+    let now = now_millis();
+    let claimed = app
+        .store
+        .claim_due("worker-b:1", now, now + 60_000, 10, &[])
+        .await
+        .unwrap();
+    let mut queued: Vec<i64> = claimed
+        .iter()
+        .map(|d| d.webhook.as_ref().unwrap().id)
+        .collect();
+    queued.sort_unstable();
+    assert_eq!(queued, vec![hooks[1], hooks[1], hooks[2]]);
 }
