@@ -543,8 +543,19 @@ async fn record(
         disable_after_failures: i64::from(config.delivery.disable_after_failures),
         mail_interval_secs: config.mail.interval.as_secs() as i64,
     };
+    let gather = store.record_gather();
     let mut batch = Vec::with_capacity(MAX_RECORD_BATCH);
     while outcomes.recv_many(&mut batch, MAX_RECORD_BATCH).await > 0 {
+        // Outcomes that come meanwhile join this batch.
+        if batch.len() < MAX_RECORD_BATCH && !gather.is_zero() {
+            tokio::time::sleep(gather).await;
+            while batch.len() < MAX_RECORD_BATCH {
+                match outcomes.try_recv() {
+                    Ok(outcome) => batch.push(outcome),
+                    Err(_) => break,
+                }
+            }
+        }
         let mut tries = 0;
         let effects = loop {
             match store

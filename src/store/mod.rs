@@ -157,6 +157,11 @@ pub trait Store: Send + Sync + 'static {
     /// SQLite (one writer), several on PostgreSQL, whose commits overlap.
     fn publish_concurrency(&self) -> usize;
 
+    /// How long attempt outcomes may gather before they are recorded. On
+    /// SQLite (one writer) fewer, larger transactions leave the writer free
+    /// more often for publishes; PostgreSQL records them as they come.
+    fn record_gather(&self) -> std::time::Duration;
+
     /// Stores the events of every request and one delivery for each matching
     /// webhook, in one transaction: when this returns, all of it is durable.
     /// One answer per request, in order.

@@ -106,6 +106,10 @@ impl_store!(PgStore, {
         PUBLISH_CONCURRENCY
     }
 
+    fn record_gather(&self) -> Duration {
+        Duration::ZERO
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.write)

@@ -37,6 +37,12 @@ pub struct SqliteStore {
     _checkpointer: Option<DropGuard>,
 }
 
+/// How long attempt outcomes gather before they are recorded (see
+/// [`super::Store::record_gather`]): in A/B runs, single-event publishing and
+/// end-to-end delivery got faster and CPU per delivery fell by about a
+/// fifth.
+const RECORD_GATHER: Duration = Duration::from_millis(2);
+
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
@@ -171,6 +177,10 @@ async fn checkpoints(pool: SqlitePool, stop: CancellationToken) {
 impl_store!(SqliteStore, {
     fn publish_concurrency(&self) -> usize {
         1
+    }
+
+    fn record_gather(&self) -> Duration {
+        RECORD_GATHER
     }
 
     async fn migrate(&self) -> StoreResult<()> {
