@@ -17,7 +17,13 @@ pub const DEFAULT_DATABASE: &str = "sqlite://herald.db";
 pub const DEFAULT_ACCOUNT_URL_TEMPLATE: &str = "https://{account}.example.com";
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
 pub const DEFAULT_RATE_LIMIT: u32 = 3600;
-pub const DEFAULT_DELIVERY_CONCURRENCY: usize = 512;
+/// Attempts in flight at once unless set. PostgreSQL gains from more: each
+/// step of a delivery waits on a round trip, and more in flight hide them.
+/// On SQLite more only lengthens the lines behind busy webhooks, and what a
+/// claim takes beyond them goes back through its one writer (in A/B runs a
+/// drain of 300,000 went at 16,842/s with 256, 8,772 and 13,540/s with 512).
+pub const DEFAULT_DELIVERY_CONCURRENCY_SQLITE: usize = 256;
+pub const DEFAULT_DELIVERY_CONCURRENCY_POSTGRES: usize = 512;
 
 /// Every setting, as given by a flag/environment variable (clap) or a file
 /// key (serde). `None` means "not given here".
@@ -74,7 +80,8 @@ pub struct Settings {
     #[arg(long, env = "HERALD_DELIVERY_TIMEOUT")]
     pub delivery_timeout: Option<String>,
 
-    /// Attempts in flight at once, across all receivers [default: 512].
+    /// Attempts in flight at once, across all receivers [default: 256 on
+    /// SQLite, 512 on PostgreSQL].
     #[arg(long, env = "HERALD_DELIVERY_CONCURRENCY")]
     pub delivery_concurrency: Option<usize>,
 
@@ -367,7 +374,11 @@ impl Config {
         }
         let concurrency = s
             .delivery_concurrency
-            .unwrap_or(DEFAULT_DELIVERY_CONCURRENCY);
+            .unwrap_or(if database.starts_with("sqlite:") {
+                DEFAULT_DELIVERY_CONCURRENCY_SQLITE
+            } else {
+                DEFAULT_DELIVERY_CONCURRENCY_POSTGRES
+            });
         if concurrency == 0 {
             return Err(err("delivery-concurrency must be at least 1".into()));
         }
@@ -513,6 +524,20 @@ mod tests {
         assert!(config.delivery.require_verification);
         assert_eq!(config.mail.interval, Duration::from_secs(1200));
         assert!(config.mail.smtp_url.is_none());
+        assert_eq!(config.delivery.concurrency, 256);
+    }
+
+    #[test]
+    fn concurrency_defaults_to_the_databases_and_yields_to_a_setting() {
+        let postgres = |concurrency| Settings {
+            database: Some("postgres://postgres@127.0.0.1/test".into()),
+            delivery_concurrency: concurrency,
+            ..Default::default()
+        };
+        let config = Config::from_settings(postgres(None)).unwrap();
+        assert_eq!(config.delivery.concurrency, 512);
+        let config = Config::from_settings(postgres(Some(64))).unwrap();
+        assert_eq!(config.delivery.concurrency, 64);
     }
 
     #[test]
