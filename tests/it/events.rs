@@ -462,16 +462,23 @@ async fn concurrent_batches_with_the_same_keys_in_any_order_all_succeed(app: Tes
     assert_eq!((ids.len(), distinct.len()), (12, 12));
 }
 
-/// With a lease offered, the first deliveries are stored leased to it (the
-/// publishing process sends them without a claim); the rest are queued.
-async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
-    use herald::domain::delivery::Lease;
-    use herald::domain::time::{now_epoch, now_millis};
-    let app = unverified(&app);
-    let admin = app.admin("wdc").await;
-    for _ in 0..3 {
-        app.webhook(&admin, "request.create").await;
+/// A lease of worker `worker-a`, as its handoff would offer it.
+fn lease(limit: usize, pass_over: Vec<i64>) -> herald::domain::delivery::Lease {
+    herald::domain::delivery::Lease {
+        owner: "worker-a:p0".into(),
+        until_ms: herald::domain::time::now_millis() + 60_000,
+        limit,
+        pass_over,
     }
+}
+
+/// Two `request.create` events of account `wdc`, published straight through
+/// the store with `lease`.
+async fn publish_two_events(
+    app: &TestApp,
+    lease: &herald::domain::delivery::Lease,
+) -> herald::domain::delivery::PublishOutcome {
+    use herald::domain::time::{now_epoch, now_millis};
     let new_event = |object_id| herald::domain::event::NewEvent {
         event: herald::domain::EventName::parse("request.create").unwrap(),
         object_id,
@@ -486,23 +493,29 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
         account: herald::domain::AccountId::parse("wdc").unwrap(),
         events: vec![new_event(1), new_event(2)],
     };
-    let lease = Lease {
-        owner: "worker-a:p0".into(),
-        until_ms: now_millis() + 60_000,
-        limit: 4,
-        pass_over: Vec::new(),
-    };
-    let outcome = app
-        .store
+    app.store
         .publish(
             &[request],
             24 * 3600,
             now_epoch(),
             now_millis(),
-            Some(&lease),
+            Some(lease),
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// With a lease offered, the first deliveries are stored leased to it (the
+/// publishing process sends them without a claim); the rest are queued.
+async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
+    use herald::domain::time::now_millis;
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    for _ in 0..3 {
+        app.webhook(&admin, "request.create").await;
+    }
+    let lease = lease(4, Vec::new());
+    let outcome = publish_two_events(&app, &lease).await;
     assert_eq!(outcome.answers[0].len(), 2);
     assert_eq!(outcome.answers[0][0].deliveries, 3);
     assert_eq!((outcome.leased.len(), outcome.queued), (4, 2));
@@ -551,8 +564,7 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
 /// older deliveries): their new deliveries are queued behind those, even
 /// with room in the lease; the others' are leased.
 async fn a_lease_passes_over_webhooks_at_their_limit(app: TestApp) {
-    use herald::domain::delivery::Lease;
-    use herald::domain::time::{now_epoch, now_millis};
+    use herald::domain::time::now_millis;
     let app = unverified(&app);
     let admin = app.admin("wdc").await;
     let mut hooks = Vec::new();
@@ -563,37 +575,8 @@ async fn a_lease_passes_over_webhooks_at_their_limit(app: TestApp) {
                 .unwrap(),
         );
     }
-    let new_event = |object_id| herald::domain::event::NewEvent {
-        event: herald::domain::EventName::parse("request.create").unwrap(),
-        object_id,
-        person_id: None,
-        person_name: None,
-        payload: json!({}),
-        links: Default::default(),
-        idempotency_key: None,
-        webhook_id: None,
-    };
-    let request = herald::store::PublishRequest {
-        account: herald::domain::AccountId::parse("wdc").unwrap(),
-        events: vec![new_event(1), new_event(2)],
-    };
-    let lease = Lease {
-        owner: "worker-a:p0".into(),
-        until_ms: now_millis() + 60_000,
-        limit: 3,
-        pass_over: vec![hooks[1]],
-    };
-    let outcome = app
-        .store
-        .publish(
-            &[request],
-            24 * 3600,
-            now_epoch(),
-            now_millis(),
-            Some(&lease),
-        )
-        .await
-        .unwrap();
+    let lease = lease(3, vec![hooks[1]]);
+    let outcome = publish_two_events(&app, &lease).await;
     assert_eq!((outcome.leased.len(), outcome.queued), (3, 3));
     let leased = app
         .store
