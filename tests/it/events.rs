@@ -21,6 +21,7 @@ on_both_databases!(
     concurrent_batches_with_the_same_keys_in_any_order_all_succeed,
     a_publish_leases_new_deliveries_up_to_the_offered_limit,
     a_lease_passes_over_webhooks_at_their_limit,
+    a_lease_carries_over_the_statements_of_a_large_publish,
 );
 
 fn event(name: &str, object_id: i64) -> Value {
@@ -472,10 +473,11 @@ fn lease(limit: usize, pass_over: Vec<i64>) -> herald::domain::delivery::Lease {
     }
 }
 
-/// Two `request.create` events of account `wdc`, published straight through
-/// the store with `lease`.
-async fn publish_two_events(
+/// `n` `request.create` events of account `wdc`, published straight
+/// through the store in one request with `lease`.
+async fn publish_events(
     app: &TestApp,
+    n: i64,
     lease: &herald::domain::delivery::Lease,
 ) -> herald::domain::delivery::PublishOutcome {
     use herald::domain::time::{now_epoch, now_millis};
@@ -491,7 +493,7 @@ async fn publish_two_events(
     };
     let request = herald::store::PublishRequest {
         account: herald::domain::AccountId::parse("wdc").unwrap(),
-        events: vec![new_event(1), new_event(2)],
+        events: (1..=n).map(new_event).collect(),
     };
     app.store
         .publish(
@@ -515,7 +517,7 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
         app.webhook(&admin, "request.create").await;
     }
     let lease = lease(4, Vec::new());
-    let outcome = publish_two_events(&app, &lease).await;
+    let outcome = publish_events(&app, 2, &lease).await;
     assert_eq!(outcome.answers[0].len(), 2);
     assert_eq!(outcome.answers[0][0].deliveries, 3);
     assert_eq!((outcome.leased.len(), outcome.queued), (4, 2));
@@ -576,7 +578,7 @@ async fn a_lease_passes_over_webhooks_at_their_limit(app: TestApp) {
         );
     }
     let lease = lease(3, vec![hooks[1]]);
-    let outcome = publish_two_events(&app, &lease).await;
+    let outcome = publish_events(&app, 2, &lease).await;
     assert_eq!((outcome.leased.len(), outcome.queued), (3, 3));
     let leased = app
         .store
@@ -603,4 +605,25 @@ fn webhooks_of(deliveries: &[herald::domain::delivery::Claimed]) -> Vec<i64> {
         .collect();
     ids.sort_unstable();
     ids
+}
+
+/// The deliveries of a large publish are inserted 1,000 events a statement;
+/// the lease's limit holds across them.
+async fn a_lease_carries_over_the_statements_of_a_large_publish(app: TestApp) {
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    app.webhook(&admin, "request.create").await;
+    let lease = lease(1_100, Vec::new());
+    let outcome = publish_events(&app, 1_200, &lease).await;
+    assert_eq!((outcome.leased.len(), outcome.queued), (1_100, 100));
+    let leased = app
+        .store
+        .load_claimed(&lease.owner, &outcome.leased)
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1_100);
+    // The first events' deliveries are the ones leased.
+    let mut events: Vec<i64> = leased.iter().map(|d| d.event.object_id).collect();
+    events.sort_unstable();
+    assert_eq!(events, (1..=1_100).collect::<Vec<i64>>());
 }
