@@ -30,8 +30,9 @@ pub struct Handoff {
     /// Set while the engine's last claim left nothing due behind but the
     /// deliveries of webhooks at their limit, which it skipped (listed):
     /// new deliveries do not overtake a backlog, which the engine claims
-    /// oldest first, and those of a webhook at its limit are queued behind
-    /// its older ones.
+    /// oldest first, and those of a webhook at its limit are queued, to be
+    /// claimed when it has room. The list is the one the claim skipped, so
+    /// a webhook that claim filled is passed over only from the next one.
     caught_up: Mutex<Option<Vec<i64>>>,
     /// Set when the engine stops: no more offers.
     closed: AtomicBool,

@@ -60,7 +60,7 @@ pub struct Lease {
     /// Most deliveries it takes.
     pub limit: usize,
     /// Webhooks whose new deliveries it does not take: they are at their
-    /// limit, and older deliveries of theirs wait. Those are queued.
+    /// limit. Those are queued, to be claimed when there is room.
     pub pass_over: Vec<i64>,
 }
 
