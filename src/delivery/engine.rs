@@ -32,10 +32,10 @@ const RECORD_MARGIN: Duration = Duration::from_secs(5);
 /// Longest sleep when idle: picks up work queued by other processes that
 /// cannot signal this one (SQLite) and retries falling due.
 const IDLE_POLL: Duration = Duration::from_secs(1);
-/// Shortest wait between claims that were not full while webhooks at their
-/// limit were skipped: what is due then is mostly theirs, and claiming again
-/// at once would only pass over it again. A wake (new work, or a skipped
-/// webhook freeing a slot) ends the wait sooner.
+/// The wait after a claim that was not full, skipped webhooks at their limit
+/// and left rows due already: those are theirs, and claiming again at once
+/// would only pass over them again. A wake (new work, or a skipped webhook
+/// freeing a slot) ends the wait sooner.
 const SKIPPED_POLL: Duration = Duration::from_millis(50);
 
 pub struct Engine {
@@ -195,10 +195,10 @@ impl Engine {
             let wait = match store.next_due_at().await {
                 Ok(Some(due)) => {
                     let until = Duration::from_millis((due - now_millis()).max(0) as u64);
-                    if skip.is_empty() {
-                        until.min(IDLE_POLL)
+                    if until.is_zero() && !skip.is_empty() {
+                        SKIPPED_POLL
                     } else {
-                        until.clamp(SKIPPED_POLL, IDLE_POLL)
+                        until.min(IDLE_POLL)
                     }
                 }
                 _ => IDLE_POLL,
