@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::FutureExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -560,12 +561,8 @@ async fn record(
         // Outcomes that come meanwhile join this batch.
         if batch.len() < MAX_RECORD_BATCH && !gather.is_zero() {
             tokio::time::sleep(gather).await;
-            while batch.len() < MAX_RECORD_BATCH {
-                match outcomes.try_recv() {
-                    Ok(outcome) => batch.push(outcome),
-                    Err(_) => break,
-                }
-            }
+            let room = MAX_RECORD_BATCH - batch.len();
+            outcomes.recv_many(&mut batch, room).now_or_never();
         }
         let mut tries = 0;
         let effects = loop {

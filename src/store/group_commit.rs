@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use super::{PublishRequest, Store, StoreResult};
@@ -116,12 +117,8 @@ async fn commit_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>, outl
             return;
         };
         // Requests that came while the slots were busy join this group.
-        while jobs.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+        let room = MAX_GROUP - jobs.len();
+        queue.recv_many(&mut jobs, room).now_or_never();
         let group = std::mem::replace(&mut jobs, Vec::with_capacity(MAX_GROUP));
         let (store, outlets) = (store.clone(), outlets.clone());
         tokio::spawn(async move {
