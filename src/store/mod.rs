@@ -987,7 +987,7 @@ macro_rules! impl_store {
                      FROM events e JOIN webhooks w ON w.account_id = e.account_id \
                      AND w.event = e.event AND w.disabled = FALSE AND w.verified = TRUE \
                      AND (e.webhook_id IS NULL OR w.id = e.webhook_id) WHERE e.id", <$store>::IN_ID_LIST,
-                    ") s RETURNING id, event_id, status"
+                    ") s RETURNING id, event_id, lease_owner IS NOT NULL"
                 );
                 let mut deliveries: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
                 let mut leased = Vec::new();
@@ -996,7 +996,7 @@ macro_rules! impl_store {
                     None => (0, None, 0, &[][..]),
                 };
                 for chunk in event_ids.chunks(1000) {
-                    let made: Vec<(i64, i64, String)> = sqlx::query_as(fan_out)
+                    let made: Vec<(i64, i64, bool)> = sqlx::query_as(fan_out)
                         .bind(<$store>::id_list(chunk))
                         .bind(now_ms)
                         .bind(now)
@@ -1006,9 +1006,9 @@ macro_rules! impl_store {
                         .bind(<$store>::id_list(pass_over))
                         .fetch_all(&mut *tx)
                         .await?;
-                    for (id, event_id, status) in made {
+                    for (id, event_id, is_leased) in made {
                         *deliveries.entry(event_id).or_default() += 1;
-                        if status == "in_flight" {
+                        if is_leased {
                             leased.push(id);
                         }
                     }
