@@ -383,15 +383,20 @@ async fn run_lane(context: Arc<LaneContext>, webhook: i64, first: Ticket) {
         let started = now_millis();
         let result = attempt(&c.sender, &c.signer, &c.config, &delivery).await;
         let took = now_millis() - started;
+        let failed = result.attempted.then_some(!result.succeeded);
         // The slot is freed only once the recorder has the result: when
         // recording lags, claiming waits, so leases never run out on results
         // still queued (no duplicates) and memory stays bounded. The
         // recorder outlives every lane task.
         let _ = c.results.send(result).await;
         drop(permit);
-        let next = c
-            .lanes
-            .next(webhook, took, now_millis(), c.shutdown.is_cancelled());
+        let next = c.lanes.next(
+            webhook,
+            took,
+            failed,
+            now_millis(),
+            c.shutdown.is_cancelled(),
+        );
         if !next.expired.is_empty() {
             let ids: Vec<i64> = next.expired.iter().map(|t| t.delivery.id).collect();
             drop(next.expired);

@@ -1,7 +1,8 @@
 //! Per-webhook lanes: at most `per_webhook` attempts in flight to one
-//! webhook, and a line of claimed deliveries waiting behind them no longer
-//! than those slots can start within the lease, so a slow receiver holds a
-//! bounded share of the engine's slots while a fast one is not held back.
+//! webhook (an eighth of that while its last attempt failed), and a line of
+//! claimed deliveries waiting behind them no longer than those slots can
+//! start within the lease, so a slow or failing receiver holds a bounded
+//! share of the engine's slots while a fast one is not held back.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -34,15 +35,26 @@ struct Lane {
     waiting: VecDeque<Ticket>,
 }
 
+/// What the lanes learnt of a webhook from its attempts.
+struct Seen {
+    /// Its typical attempt time in ms (a moving average).
+    pace_ms: f64,
+    /// Its last attempt failed.
+    failing: bool,
+}
+
 #[derive(Default)]
 struct State {
     lanes: HashMap<i64, Lane>,
-    /// Each webhook's typical attempt time in ms (a moving average).
-    attempt_ms: HashMap<i64, f64>,
+    seen: HashMap<i64, Seen>,
 }
 
 pub struct Lanes {
     per_webhook: usize,
+    /// Attempts in flight to a webhook whose last attempt failed: a
+    /// receiver that times out or errs is probed by a few, and holds few of
+    /// the engine's slots, until an attempt succeeds again.
+    per_failing_webhook: usize,
     /// Assumed attempt time of a webhook not seen yet (the timeout).
     unknown_ms: f64,
     state: Mutex<State>,
@@ -63,8 +75,10 @@ impl Lanes {
     /// `unknown_ms`: the attempt time assumed for a webhook not seen yet;
     /// the delivery timeout is the safe guess.
     pub fn new(per_webhook: usize, unknown_ms: u64) -> Lanes {
+        let per_webhook = per_webhook.max(1);
         Lanes {
-            per_webhook: per_webhook.max(1),
+            per_webhook,
+            per_failing_webhook: (per_webhook / 8).max(1),
             unknown_ms: unknown_ms.max(1) as f64,
             state: Mutex::new(State::default()),
         }
@@ -77,13 +91,25 @@ impl Lanes {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// How many attempts may be in flight to a webhook seen as `seen`.
+    fn limit(&self, seen: Option<&Seen>) -> usize {
+        if seen.is_some_and(|s| s.failing) {
+            self.per_failing_webhook
+        } else {
+            self.per_webhook
+        }
+    }
+
     /// Webhooks with every slot taken or deliveries waiting: the next claim
     /// skips them (more would only wait, or be handed back).
     pub fn saturated(&self) -> Vec<i64> {
-        self.lock()
+        let state = self.lock();
+        state
             .lanes
             .iter()
-            .filter(|(_, lane)| lane.sending >= self.per_webhook || !lane.waiting.is_empty())
+            .filter(|(id, lane)| {
+                lane.sending >= self.limit(state.seen.get(id)) || !lane.waiting.is_empty()
+            })
             .map(|(id, _)| *id)
             .collect()
     }
@@ -91,9 +117,9 @@ impl Lanes {
     /// The webhook's usual attempt time in ms, once one was seen.
     pub fn pace_ms(&self, webhook: i64) -> Option<i64> {
         self.lock()
-            .attempt_ms
+            .seen
             .get(&webhook)
-            .map(|pace| *pace as i64)
+            .map(|seen| seen.pace_ms as i64)
     }
 
     /// When deliveries handed back for `webhook` should fall due again:
@@ -111,19 +137,16 @@ impl Lanes {
     /// its slots, at the webhook's usual pace, can start it in time.
     pub fn admit(&self, webhook: i64, ticket: Ticket, now_ms: i64) -> Admission {
         let mut state = self.lock();
-        let pace = state
-            .attempt_ms
-            .get(&webhook)
-            .copied()
-            .unwrap_or(self.unknown_ms)
-            .max(1.0);
+        let seen = state.seen.get(&webhook);
+        let pace = seen.map_or(self.unknown_ms, |s| s.pace_ms).max(1.0);
+        let limit = self.limit(seen);
         let rounds = ((ticket.start_by_ms - now_ms) as f64 / pace)
             .floor()
             .max(1.0);
         // `as` saturates: a very fast webhook gets a line as long as wanted.
-        let line = (self.per_webhook as f64 * rounds) as usize;
+        let line = (limit as f64 * rounds) as usize;
         let lane = state.lanes.entry(webhook).or_default();
-        if lane.sending < self.per_webhook {
+        if lane.sending < limit {
             lane.sending += 1;
             Admission::Send(ticket)
         } else if lane.waiting.len() < line {
@@ -134,17 +157,33 @@ impl Lanes {
         }
     }
 
-    /// After an attempt to `webhook` that took `took_ms`: the next waiting
-    /// delivery to send on the same slot, or the slot is given up. With
-    /// `stopping`, nothing waiting starts.
-    pub fn next(&self, webhook: i64, took_ms: i64, now_ms: i64, stopping: bool) -> Next {
+    /// After an attempt to `webhook` that took `took_ms` and `failed` (or
+    /// `None`: nothing was sent): the next waiting delivery to send on the
+    /// same slot, or the slot is given up. With `stopping`, nothing waiting
+    /// starts.
+    pub fn next(
+        &self,
+        webhook: i64,
+        took_ms: i64,
+        failed: Option<bool>,
+        now_ms: i64,
+        stopping: bool,
+    ) -> Next {
         let mut state = self.lock();
+        let before = self.limit(state.seen.get(&webhook));
         let took = took_ms.max(0) as f64;
-        state
-            .attempt_ms
+        let seen = state
+            .seen
             .entry(webhook)
-            .and_modify(|pace| *pace = 0.8 * *pace + 0.2 * took)
-            .or_insert(took);
+            .and_modify(|s| s.pace_ms = 0.8 * s.pace_ms + 0.2 * took)
+            .or_insert(Seen {
+                pace_ms: took,
+                failing: false,
+            });
+        if let Some(failed) = failed {
+            seen.failing = failed;
+        }
+        let limit = self.limit(Some(seen));
         let mut next = Next {
             ticket: None,
             expired: Vec::new(),
@@ -154,7 +193,12 @@ impl Lanes {
         let Some(lane) = lanes.get_mut(&webhook) else {
             return next;
         };
-        while let Some(ticket) = lane.waiting.pop_front() {
+        // Over its limit (its attempts began failing): this slot is given
+        // up, and the line waits for the others.
+        while lane.sending <= limit {
+            let Some(ticket) = lane.waiting.pop_front() else {
+                break;
+            };
             if stopping || ticket.start_by_ms < now_ms {
                 next.expired.push(ticket);
             } else {
@@ -163,7 +207,7 @@ impl Lanes {
             }
         }
         // Claims skipped the webhook until now.
-        next.freed = lane.sending >= self.per_webhook || !next.expired.is_empty();
+        next.freed = lane.sending >= before || !next.expired.is_empty();
         lane.sending -= 1;
         if lane.sending == 0 {
             lanes.remove(&webhook);
@@ -239,18 +283,18 @@ mod tests {
             Admission::Send(_)
         ));
         // Waiting deliveries go out in order on the freed slots.
-        let next = lanes.next(7, 100, 50, false);
+        let next = lanes.next(7, 100, Some(false), 50, false);
         assert_eq!(next.ticket.map(|t| t.delivery.id), Some(3));
         assert!(!next.freed);
-        let next = lanes.next(7, 100, 50, false);
+        let next = lanes.next(7, 100, Some(false), 50, false);
         assert_eq!(next.ticket.map(|t| t.delivery.id), Some(4));
-        let next = lanes.next(7, 100, 50, false);
+        let next = lanes.next(7, 100, Some(false), 50, false);
         assert!(next.ticket.is_none() && next.freed);
         assert!(lanes.saturated().is_empty());
-        let next = lanes.next(7, 100, 50, false);
+        let next = lanes.next(7, 100, Some(false), 50, false);
         assert!(next.ticket.is_none() && !next.freed);
         // Every slot and permit came back.
-        assert!(lanes.next(8, 100, 50, false).ticket.is_none());
+        assert!(lanes.next(8, 100, Some(false), 50, false).ticket.is_none());
         assert_eq!(slots.available_permits(), 10);
         assert!(lanes.lock().lanes.is_empty());
     }
@@ -267,7 +311,7 @@ mod tests {
             lanes.admit(7, ticket(2, 100, &slots), 0),
             Admission::Queued
         ));
-        let next = lanes.next(7, 100, 101, false);
+        let next = lanes.next(7, 100, Some(false), 101, false);
         assert!(next.ticket.is_none());
         assert_eq!(
             next.expired
@@ -286,7 +330,7 @@ mod tests {
             lanes.admit(7, ticket(4, 100, &slots), 0),
             Admission::Queued
         ));
-        let next = lanes.next(7, 100, 0, true);
+        let next = lanes.next(7, 100, Some(false), 0, true);
         assert!(next.ticket.is_none());
         assert_eq!(next.expired.len(), 1);
     }
@@ -309,7 +353,7 @@ mod tests {
             Admission::Full(_)
         ));
         // Attempts of 10 ms: ten rounds fit before the start deadline.
-        let next = lanes.next(7, 10, 0, false);
+        let next = lanes.next(7, 10, Some(false), 0, false);
         assert_eq!(next.ticket.map(|t| t.delivery.id), Some(2));
         for id in 4..14 {
             assert!(
@@ -323,6 +367,49 @@ mod tests {
         assert!(matches!(
             lanes.admit(7, ticket(14, 100, &slots), 0),
             Admission::Full(_)
+        ));
+    }
+    #[test]
+    fn a_failing_webhook_gets_an_eighth_of_its_slots_until_an_attempt_succeeds() {
+        let slots = Arc::new(Semaphore::new(40));
+        let lanes = Lanes::new(16, 100);
+        let mut sending = Vec::new();
+        for id in 1..=16 {
+            let Admission::Send(ticket) = lanes.admit(7, ticket(id, 100, &slots), 0) else {
+                panic!("slot {id}");
+            };
+            sending.push(ticket);
+        }
+        // An attempt failed: 2 slots from now on. This one is given up.
+        let next = lanes.next(7, 100, Some(true), 0, false);
+        assert!(next.ticket.is_none() && next.freed);
+        assert_eq!(lanes.saturated(), vec![7]);
+        // Its line: what 2 slots start in one round at its pace.
+        assert!(matches!(
+            lanes.admit(7, ticket(17, 100, &slots), 0),
+            Admission::Queued
+        ));
+        assert!(matches!(
+            lanes.admit(7, ticket(18, 100, &slots), 0),
+            Admission::Queued
+        ));
+        assert!(matches!(
+            lanes.admit(7, ticket(19, 100, &slots), 0),
+            Admission::Full(_)
+        ));
+        // The line moves only once 2 are left in flight.
+        for _ in 0..13 {
+            assert!(lanes.next(7, 100, Some(true), 0, false).ticket.is_none());
+        }
+        let next = lanes.next(7, 100, Some(true), 0, false);
+        assert_eq!(next.ticket.map(|t| t.delivery.id), Some(17));
+        // An attempt succeeded: all 16 slots again.
+        let next = lanes.next(7, 100, Some(false), 0, false);
+        assert_eq!(next.ticket.map(|t| t.delivery.id), Some(18));
+        assert!(lanes.saturated().is_empty());
+        assert!(matches!(
+            lanes.admit(7, ticket(20, 100, &slots), 0),
+            Admission::Send(_)
         ));
     }
 }
