@@ -86,7 +86,7 @@ pub struct Settings {
     pub delivery_concurrency: Option<usize>,
 
     /// Attempts in flight at once to one webhook, so a slow receiver cannot
-    /// take every slot; an eighth of it while the webhook's last attempt
+    /// take every slot; an eighth of it while the webhook's last 3 attempts
     /// failed [default: 32].
     #[arg(long, env = "HERALD_DELIVERY_CONCURRENCY_PER_WEBHOOK")]
     pub delivery_concurrency_per_webhook: Option<usize>,

@@ -1,5 +1,5 @@
 //! Per-webhook lanes: at most `per_webhook` attempts in flight to one
-//! webhook (an eighth of that while its last attempt failed), and a line of
+//! webhook (an eighth of that while its attempts keep failing), and a line of
 //! claimed deliveries waiting behind them no longer than those slots can
 //! start within the lease, so a slow or failing receiver holds a bounded
 //! share of the engine's slots while a fast one is not held back.
@@ -35,12 +35,17 @@ struct Lane {
     waiting: VecDeque<Ticket>,
 }
 
+/// Consecutive failed attempts after which a webhook gets
+/// [`Lanes::per_failing_webhook`] slots: a receiver that fails now and then
+/// keeps all of its own.
+const FAILING_AFTER: u32 = 3;
+
 /// What the lanes learnt of a webhook from its attempts.
 struct Seen {
     /// Its typical attempt time in ms (a moving average).
     pace_ms: f64,
-    /// Its last attempt failed.
-    failing: bool,
+    /// Its attempts that failed since the last that succeeded.
+    failures: u32,
 }
 
 #[derive(Default)]
@@ -51,9 +56,9 @@ struct State {
 
 pub struct Lanes {
     per_webhook: usize,
-    /// Attempts in flight to a webhook whose last attempt failed: a
-    /// receiver that times out or errs is probed by a few, and holds few of
-    /// the engine's slots, until an attempt succeeds again.
+    /// Attempts in flight to a webhook whose last [`FAILING_AFTER`] attempts
+    /// failed: a receiver that times out or errs is probed by a few, and
+    /// holds few of the engine's slots, until an attempt succeeds again.
     per_failing_webhook: usize,
     /// Assumed attempt time of a webhook not seen yet (the timeout).
     unknown_ms: f64,
@@ -93,7 +98,7 @@ impl Lanes {
 
     /// How many attempts may be in flight to a webhook seen as `seen`.
     fn limit(&self, seen: Option<&Seen>) -> usize {
-        if seen.is_some_and(|s| s.failing) {
+        if seen.is_some_and(|s| s.failures >= FAILING_AFTER) {
             self.per_failing_webhook
         } else {
             self.per_webhook
@@ -178,10 +183,12 @@ impl Lanes {
             .and_modify(|s| s.pace_ms = 0.8 * s.pace_ms + 0.2 * took)
             .or_insert(Seen {
                 pace_ms: took,
-                failing: false,
+                failures: 0,
             });
-        if let Some(failed) = failed {
-            seen.failing = failed;
+        match failed {
+            Some(true) => seen.failures = seen.failures.saturating_add(1),
+            Some(false) => seen.failures = 0,
+            None => {}
         }
         let limit = self.limit(Some(seen));
         let mut next = Next {
@@ -380,9 +387,13 @@ mod tests {
             };
             sending.push(ticket);
         }
-        // An attempt failed: 2 slots from now on. This one is given up.
-        let next = lanes.next(7, 100, Some(true), 0, false);
-        assert!(next.ticket.is_none() && next.freed);
+        // Two failures in a row: still 16 slots.
+        for _ in 0..2 {
+            assert!(lanes.next(7, 100, Some(true), 0, false).ticket.is_none());
+        }
+        assert!(lanes.saturated().is_empty());
+        // The third: 2 slots from now on; 13 are still in flight.
+        assert!(lanes.next(7, 100, Some(true), 0, false).ticket.is_none());
         assert_eq!(lanes.saturated(), vec![7]);
         // Its line: what 2 slots start in one round at its pace.
         assert!(matches!(
@@ -398,7 +409,7 @@ mod tests {
             Admission::Full(_)
         ));
         // The line moves only once 2 are left in flight.
-        for _ in 0..13 {
+        for _ in 0..11 {
             assert!(lanes.next(7, 100, Some(true), 0, false).ticket.is_none());
         }
         let next = lanes.next(7, 100, Some(true), 0, false);
