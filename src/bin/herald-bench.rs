@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use clap::Parser;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -47,6 +47,11 @@ struct Args {
     /// Concurrent clients for single-event publishing.
     #[arg(long, default_value_t = 32)]
     clients: usize,
+    /// Percent of the receiver's answers that are `500 Internal Server
+    /// Error`, spread evenly over its requests (below 100). Herald retries
+    /// them; only answered deliveries count as arrived.
+    #[arg(long, default_value_t = 0.0)]
+    error_share: f64,
     /// A small, quick run (a few hundred events) to check the tool works.
     #[arg(long)]
     quick: bool,
@@ -74,6 +79,9 @@ struct Arrival {
 struct Recorder {
     arrivals: Mutex<Vec<Arrival>>,
     count: AtomicUsize,
+    /// Percent of requests answered `500`.
+    error_share: f64,
+    requests: AtomicU64,
 }
 
 async fn receive(
@@ -81,11 +89,14 @@ async fn receive(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> &'static str {
+) -> (StatusCode, &'static str) {
     let at = Instant::now();
     if uri.path().starts_with("/slow") {
         tokio::time::sleep(Duration::from_secs(30)).await;
-        return "late";
+        return (StatusCode::OK, "late");
+    }
+    if recorder.fails_next() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "error");
     }
     let uuid = headers
         .get("x-r-service-delivery")
@@ -102,10 +113,29 @@ async fn receive(
         at,
     });
     recorder.count.fetch_add(1, Ordering::Relaxed);
-    "ok"
+    (StatusCode::OK, "ok")
 }
 
 impl Recorder {
+    fn new(error_share: f64) -> Recorder {
+        Recorder {
+            error_share,
+            ..Recorder::default()
+        }
+    }
+
+    /// Whether this request is one of the `error_share` percent answered
+    /// `500`: the n-th request fails when n × share / 100 passes a whole
+    /// number, so failures are spread evenly.
+    fn fails_next(&self) -> bool {
+        if self.error_share <= 0.0 {
+            return false;
+        }
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) as f64;
+        let share = self.error_share / 100.0;
+        ((n + 1.0) * share).floor() > (n * share).floor()
+    }
+
     fn take(&self) -> Vec<Arrival> {
         self.count.store(0, Ordering::Relaxed);
         std::mem::take(&mut *self.arrivals.lock().unwrap())
@@ -452,7 +482,7 @@ type Figures = Vec<(String, f64, &'static str)>;
 async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Figures> {
     let mut figures: Figures = Vec::new();
     let steal0 = cpu_ticks();
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Arc::new(Recorder::new(args.error_share));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let receiver = format!("http://{}", listener.local_addr()?);
     let app = Router::new().fallback(receive).with_state(recorder.clone());
@@ -732,6 +762,12 @@ async fn main() -> anyhow::Result<()> {
         args.runs = 1;
         args.clients = args.clients.min(8);
     }
+    if !(0.0..100.0).contains(&args.error_share) {
+        bail!(
+            "--error-share: {} is not at least 0 and below 100",
+            args.error_share
+        );
+    }
     herald::delivery::sender::install_crypto_provider();
     let backends: Vec<&str> = match args.database.as_str() {
         "both" => vec!["sqlite", "postgres"],
@@ -740,6 +776,12 @@ async fn main() -> anyhow::Result<()> {
         other => bail!("--database: {other:?} is not sqlite, postgres or both"),
     };
     println!("herald-bench on {}", machine());
+    if args.error_share > 0.0 {
+        println!(
+            "the receiver answers 500 to {} % of requests",
+            args.error_share
+        );
+    }
     let mut report = serde_json::Map::new();
     for backend in backends {
         let mut runs: Vec<Figures> = Vec::new();
@@ -793,6 +835,7 @@ async fn main() -> anyhow::Result<()> {
         report.insert(backend.to_string(), Value::Object(backend_report));
     }
     report.insert("machine".into(), Value::String(machine()));
+    report.insert("error_share".into(), json!(args.error_share));
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&Value::Object(report))?)?;
     }
