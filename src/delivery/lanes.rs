@@ -200,22 +200,28 @@ impl Lanes {
         let Some(lane) = lanes.get_mut(&webhook) else {
             return next;
         };
-        // Over its limit (its attempts began failing): this slot is given
-        // up, and the line waits for the others.
-        while lane.sending <= limit {
-            let Some(ticket) = lane.waiting.pop_front() else {
-                break;
-            };
+        let was_saturated = lane.sending >= before || !lane.waiting.is_empty();
+        // Stale deliveries go back; the next one goes out on this slot,
+        // unless the webhook is over its limit (its attempts began
+        // failing): then the slot is given up and the line waits for the
+        // others.
+        while let Some(ticket) = lane.waiting.pop_front() {
             if stopping || ticket.start_by_ms < now_ms {
                 next.expired.push(ticket);
-            } else {
+            } else if lane.sending <= limit {
                 next.ticket = Some(ticket);
-                return next;
+                break;
+            } else {
+                lane.waiting.push_front(ticket);
+                break;
             }
         }
-        // Claims skipped the webhook until now.
-        next.freed = lane.sending >= before || !next.expired.is_empty();
-        lane.sending -= 1;
+        if next.ticket.is_none() {
+            lane.sending -= 1;
+        }
+        let saturated = lane.sending >= limit || !lane.waiting.is_empty();
+        // Claims skipped the webhook until now, or what went back is due.
+        next.freed = (was_saturated && !saturated) || !next.expired.is_empty();
         if lane.sending == 0 {
             lanes.remove(&webhook);
         }
@@ -408,19 +414,53 @@ mod tests {
             lanes.admit(7, ticket(19, 100, &slots), 0),
             Admission::Full(_)
         ));
-        // The line moves only once 2 are left in flight.
+        // The line moves only once 2 are left in flight; claims are not
+        // woken meanwhile.
         for _ in 0..11 {
-            assert!(lanes.next(7, 100, Some(true), 0, false).ticket.is_none());
+            let next = lanes.next(7, 100, Some(true), 0, false);
+            assert!(next.ticket.is_none() && !next.freed);
         }
         let next = lanes.next(7, 100, Some(true), 0, false);
         assert_eq!(next.ticket.map(|t| t.delivery.id), Some(17));
-        // An attempt succeeded: all 16 slots again.
+        // An attempt succeeded: all 16 slots again, and claims are woken
+        // to fill them.
         let next = lanes.next(7, 100, Some(false), 0, false);
         assert_eq!(next.ticket.map(|t| t.delivery.id), Some(18));
+        assert!(next.freed);
         assert!(lanes.saturated().is_empty());
         assert!(matches!(
             lanes.admit(7, ticket(20, 100, &slots), 0),
             Admission::Send(_)
         ));
+    }
+    #[test]
+    fn over_its_limit_a_lane_still_hands_back_what_cannot_start() {
+        let slots = Arc::new(Semaphore::new(20));
+        let lanes = Lanes::new(8, 100);
+        let mut sending = Vec::new();
+        for id in 1..=8 {
+            let Admission::Send(ticket) = lanes.admit(7, ticket(id, 100, &slots), 0) else {
+                panic!("slot {id}");
+            };
+            sending.push(ticket);
+        }
+        for _ in 0..3 {
+            assert!(lanes.next(7, 100, Some(true), 0, false).ticket.is_none());
+        }
+        // Failing: 1 slot, 5 still in flight, a line of 1.
+        assert!(matches!(
+            lanes.admit(7, ticket(9, 100, &slots), 0),
+            Admission::Queued
+        ));
+        // Stopping: the waiting one goes back at once, over the limit too.
+        let next = lanes.next(7, 100, Some(true), 0, true);
+        assert!(next.ticket.is_none() && next.freed);
+        assert_eq!(
+            next.expired
+                .iter()
+                .map(|t| t.delivery.id)
+                .collect::<Vec<_>>(),
+            [9]
+        );
     }
 }
