@@ -382,17 +382,25 @@ mod tests {
             Admission::Full(_)
         ));
     }
+
+    /// Webhook 7's deliveries `ids`, each on a slot of its own.
+    fn sent(
+        lanes: &Lanes,
+        ids: std::ops::RangeInclusive<i64>,
+        slots: &Arc<Semaphore>,
+    ) -> Vec<Ticket> {
+        ids.map(|id| match lanes.admit(7, ticket(id, 100, slots), 0) {
+            Admission::Send(ticket) => ticket,
+            _ => panic!("no slot for {id}"),
+        })
+        .collect()
+    }
+
     #[test]
     fn a_failing_webhook_gets_an_eighth_of_its_slots_until_an_attempt_succeeds() {
         let slots = Arc::new(Semaphore::new(40));
         let lanes = Lanes::new(16, 100);
-        let mut sending = Vec::new();
-        for id in 1..=16 {
-            let Admission::Send(ticket) = lanes.admit(7, ticket(id, 100, &slots), 0) else {
-                panic!("slot {id}");
-            };
-            sending.push(ticket);
-        }
+        let _sending = sent(&lanes, 1..=16, &slots);
         // Two failures in a row: still 16 slots.
         for _ in 0..2 {
             assert!(lanes.next(7, 100, Some(true), 0, false).ticket.is_none());
@@ -433,17 +441,12 @@ mod tests {
             Admission::Send(_)
         ));
     }
+
     #[test]
     fn over_its_limit_a_lane_still_hands_back_what_cannot_start() {
         let slots = Arc::new(Semaphore::new(20));
         let lanes = Lanes::new(8, 100);
-        let mut sending = Vec::new();
-        for id in 1..=8 {
-            let Admission::Send(ticket) = lanes.admit(7, ticket(id, 100, &slots), 0) else {
-                panic!("slot {id}");
-            };
-            sending.push(ticket);
-        }
+        let _sending = sent(&lanes, 1..=8, &slots);
         for _ in 0..3 {
             assert!(lanes.next(7, 100, Some(true), 0, false).ticket.is_none());
         }
