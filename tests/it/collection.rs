@@ -100,14 +100,7 @@ async fn predefined_filters_by_path_and_state(app: TestApp) {
 
 async fn paginates_with_headers_and_links(app: TestApp) {
     let token = app.admin("wdc").await;
-    let mut all = Vec::new();
-    for _ in 0..5 {
-        all.push(
-            app.webhook(&token, "request.create").await["id"]
-                .as_i64()
-                .unwrap(),
-        );
-    }
+    let all = app.webhook_ids(&token, "request.create", 5).await;
     let response = app
         .get(
             "/v1/webhooks?per_page=2&page=2&event=request.create",

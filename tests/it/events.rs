@@ -510,7 +510,6 @@ async fn publish_events(
 /// With a lease offered, the first deliveries are stored leased to it (the
 /// publishing process sends them without a claim); the rest are queued.
 async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
-    use herald::domain::time::now_millis;
     let app = unverified(&app);
     let admin = app.admin("wdc").await;
     for _ in 0..3 {
@@ -522,11 +521,7 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
     assert_eq!(outcome.answers[0][0].deliveries, 3);
     assert_eq!((outcome.leased.len(), outcome.queued), (4, 2));
 
-    let leased = app
-        .store
-        .load_claimed(&lease.owner, &outcome.leased)
-        .await
-        .unwrap();
+    let leased = leased_deliveries(&app, &lease, &outcome).await;
     assert_eq!(leased.len(), 4);
     assert!(leased.iter().all(|d| d.lease_owner == lease.owner));
     assert!(leased.iter().all(|d| d.webhook.is_some()));
@@ -549,12 +544,7 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
         herald::domain::delivery::DeliveryStatus::InFlight
     );
     // Another worker's claim finds only the two queued ones.
-    let now = now_millis();
-    let claimed = app
-        .store
-        .claim_due("worker-b:1", now, now + 60_000, 10, &[])
-        .await
-        .unwrap();
+    let claimed = claim_as_another_worker(&app).await;
     let mut ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
     ids.extend(&outcome.leased);
     ids.sort_unstable();
@@ -566,35 +556,40 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
 /// older deliveries): their new deliveries are queued behind those, even
 /// with room in the lease; the others' are leased.
 async fn a_lease_passes_over_webhooks_at_their_limit(app: TestApp) {
-    use herald::domain::time::now_millis;
     let app = unverified(&app);
     let admin = app.admin("wdc").await;
-    let mut hooks = Vec::new();
-    for _ in 0..3 {
-        hooks.push(
-            app.webhook(&admin, "request.create").await["id"]
-                .as_i64()
-                .unwrap(),
-        );
-    }
+    let hooks = app.webhook_ids(&admin, "request.create", 3).await;
     let lease = lease(3, vec![hooks[1]]);
     let outcome = publish_events(&app, 2, &lease).await;
     assert_eq!((outcome.leased.len(), outcome.queued), (3, 3));
-    let leased = app
-        .store
-        .load_claimed(&lease.owner, &outcome.leased)
-        .await
-        .unwrap();
+    let leased = leased_deliveries(&app, &lease, &outcome).await;
     // In event then webhook order, passing over the one at its limit:
     // the first event's two others, then the second event's first.
     assert_eq!(webhooks_of(&leased), vec![hooks[0], hooks[0], hooks[2]]);
+    let claimed = claim_as_another_worker(&app).await;
+    assert_eq!(webhooks_of(&claimed), vec![hooks[1], hooks[1], hooks[2]]);
+}
+
+/// The deliveries `outcome` stored leased, as the holder of `lease` loads them.
+async fn leased_deliveries(
+    app: &TestApp,
+    lease: &herald::domain::delivery::Lease,
+    outcome: &herald::domain::delivery::PublishOutcome,
+) -> Vec<herald::domain::delivery::Claimed> {
+    app.store
+        .load_claimed(&lease.owner, &outcome.leased)
+        .await
+        .unwrap()
+}
+
+/// What a claim of another worker (`worker-b`) finds due now, up to 10.
+async fn claim_as_another_worker(app: &TestApp) -> Vec<herald::domain::delivery::Claimed> {
+    use herald::domain::time::now_millis;
     let now = now_millis();
-    let claimed = app
-        .store
+    app.store
         .claim_due("worker-b:1", now, now + 60_000, 10, &[])
         .await
-        .unwrap();
-    assert_eq!(webhooks_of(&claimed), vec![hooks[1], hooks[1], hooks[2]]);
+        .unwrap()
 }
 
 /// The webhook of each delivery, sorted.
@@ -616,11 +611,7 @@ async fn a_lease_carries_over_the_statements_of_a_large_publish(app: TestApp) {
     let lease = lease(1_100, Vec::new());
     let outcome = publish_events(&app, 1_200, &lease).await;
     assert_eq!((outcome.leased.len(), outcome.queued), (1_100, 100));
-    let leased = app
-        .store
-        .load_claimed(&lease.owner, &outcome.leased)
-        .await
-        .unwrap();
+    let leased = leased_deliveries(&app, &lease, &outcome).await;
     assert_eq!(leased.len(), 1_100);
     // The first events' deliveries are the ones leased.
     let mut events: Vec<i64> = leased.iter().map(|d| d.event.object_id).collect();

@@ -528,4 +528,12 @@ impl TestApp {
         )
         .await
     }
+    /// `n` webhooks for `event` ([`Self::webhook`]); their ids, in order.
+    pub async fn webhook_ids(&self, token: &str, event: &str, n: usize) -> Vec<i64> {
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            ids.push(self.webhook(token, event).await["id"].as_i64().unwrap());
+        }
+        ids
+    }
 }
