@@ -381,6 +381,11 @@ pub(crate) fn json_row_chunks<T: serde::Serialize>(
 const DELIVERY_COLUMNS: &str = "id, uuid, origin_uuid, webhook_id, event_id, event, object_id, kind, status, \
      attempts, next_attempt_at, last_error, message, created_at, updated_at";
 
+/// A leased delivery with its event, as [`rows::ClaimRow`] reads it: `d`
+/// the delivery, `e` the event.
+const CLAIM_COLUMNS: &str = "d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, \
+    d.webhook_id, e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links";
+
 const POLICY_COLUMNS: &str = "id, account_id, name, disabled, jwt_alg, jwt_audience, \
      jwt_claim_expires_in, created_at, updated_at";
 
@@ -390,6 +395,76 @@ const POLICY_COLUMNS: &str = "id, account_id, name, disabled, jwt_alg, jwt_audie
 macro_rules! impl_store {
     ($store:ty, { $($specific:tt)* }) => {
         impl $store {
+            /// Leases up to `limit` rows due at `now_ms`, but the `skip`ped
+            /// webhooks', read as `T` by `sql` (see `claim_due`).
+            async fn lease_due<T>(
+                tx: &mut sqlx::Transaction<'static, Db>,
+                sql: &'static str,
+                skip: &[i64],
+                owner: &str,
+                until_ms: i64,
+                now_ms: i64,
+                limit: i64,
+            ) -> Result<Vec<T>, sqlx::Error>
+            where
+                T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+            {
+                sqlx::query_as(sql)
+                    .bind(<$store>::id_list(skip))
+                    .bind(owner)
+                    .bind(until_ms)
+                    .bind(now_ms)
+                    .bind(limit)
+                    .fetch_all(&mut **tx)
+                    .await
+            }
+
+            /// Leased deliveries with their events, given their webhooks and
+            /// policies (each read once).
+            async fn with_webhooks(&self, claimed: Vec<rows::ClaimRow>) -> StoreResult<Vec<Claimed>> {
+                let mut ids: Vec<i64> = claimed.iter().map(|c| c.webhook_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let select = const_format::concatcp!(
+                    "SELECT ", WEBHOOK_COLUMNS, " FROM webhooks WHERE id", <$store>::IN_ID_LIST
+                );
+                let found: Vec<rows::WebhookRow> =
+                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&self.read).await?;
+                let mut hooks = std::collections::HashMap::new();
+                for row in found {
+                    let hook = row.into_domain()?;
+                    hooks.insert(hook.id, Arc::new(hook));
+                }
+                let mut policy_ids: Vec<i64> = hooks.values().filter_map(|h| h.webhook_policy_id).collect();
+                policy_ids.sort_unstable();
+                policy_ids.dedup();
+                let mut policies = std::collections::HashMap::new();
+                if !policy_ids.is_empty() {
+                    let select = const_format::concatcp!(
+                        "SELECT id, jwt_alg, jwt_audience, jwt_claim_expires_in, sealed_key \
+                         FROM webhook_policies WHERE id", <$store>::IN_ID_LIST
+                    );
+                    let found: Vec<rows::PolicyKeyRow> =
+                        sqlx::query_as(select).bind(<$store>::id_list(&policy_ids)).fetch_all(&self.read).await?;
+                    for row in found {
+                        let key = row.into_domain()?;
+                        policies.insert(key.id, Arc::new(key));
+                    }
+                }
+                let mut events = std::collections::HashMap::new();
+                claimed
+                    .into_iter()
+                    .map(|row| {
+                        let webhook = hooks.get(&row.webhook_id).cloned();
+                        let policy = webhook
+                            .as_ref()
+                            .and_then(|w| w.webhook_policy_id)
+                            .and_then(|id| policies.get(&id).cloned());
+                        row.into_domain(webhook, policy, &mut events)
+                    })
+                    .collect()
+            }
+
             async fn insert_event(
                 tx: &mut sqlx::Transaction<'static, Db>,
                 account: &AccountId,
@@ -1053,7 +1128,6 @@ macro_rules! impl_store {
                 limit: i64,
                 skip_webhooks: &[i64],
             ) -> StoreResult<Vec<Claimed>> {
-                let mut tx = self.begin_relaxed().await?;
                 // Webhooks in `skip` have all the attempts in flight they may
                 // have; their deliveries stay queued for later claims. The due
                 // rows are picked once (a materialized CTE), then updated by
@@ -1061,24 +1135,35 @@ macro_rules! impl_store {
                 // turn the pick into a per-row rescan. The picked rows are
                 // locked (PostgreSQL) or the writer is alone (SQLite), so they
                 // still match when updated.
-                let claim = const_format::concatcp!(
+                const DUE: &str = const_format::concatcp!(
                     "WITH due AS MATERIALIZED (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
                      AND next_attempt_at <= $4 AND NOT (webhook_id", <$store>::IN_ID_LIST, ") \
-                     ORDER BY next_attempt_at LIMIT $5", <$store>::SKIP_LOCKED, ") \
-                     UPDATE deliveries SET status = 'in_flight', lease_owner = $2, next_attempt_at = $3 \
-                     FROM due WHERE deliveries.id = due.id RETURNING deliveries.id"
+                     ORDER BY next_attempt_at LIMIT $5", <$store>::SKIP_LOCKED, ")"
                 );
-                let leased: Vec<(i64,)> = sqlx::query_as(claim)
-                    .bind(<$store>::id_list(skip_webhooks))
-                    .bind(lease_owner)
-                    .bind(lease_until_ms)
-                    .bind(now_ms)
-                    .bind(limit)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                let ids: Vec<i64> = leased.into_iter().map(|(id,)| id).collect();
-                match self.load_claimed(lease_owner, &ids).await {
+                const LEASE: &str = "UPDATE deliveries SET status = 'in_flight', lease_owner = $2, \
+                     next_attempt_at = $3 FROM due WHERE deliveries.id = due.id RETURNING deliveries.";
+                const IDS: &str = const_format::concatcp!(DUE, " ", LEASE, "id");
+                const WITH_EVENTS: &str = const_format::concatcp!(
+                    DUE, ", leased AS (", LEASE, "id, deliveries.uuid, deliveries.origin_uuid, \
+                     deliveries.lease_owner, deliveries.attempts, deliveries.kind, deliveries.webhook_id, \
+                     deliveries.event_id) SELECT ", CLAIM_COLUMNS, " FROM leased d JOIN events e ON e.id = d.event_id"
+                );
+                let mut tx = self.begin_relaxed().await?;
+                let (ids, loaded) = if <$store>::CLAIM_RETURNS_EVENTS {
+                    let rows: Vec<rows::ClaimRow> =
+                        Self::lease_due(&mut tx, WITH_EVENTS, skip_webhooks, lease_owner, lease_until_ms, now_ms, limit).await?;
+                    tx.commit().await?;
+                    let ids: Vec<i64> = rows.iter().map(rows::ClaimRow::id).collect();
+                    (ids, self.with_webhooks(rows).await)
+                } else {
+                    let leased: Vec<(i64,)> =
+                        Self::lease_due(&mut tx, IDS, skip_webhooks, lease_owner, lease_until_ms, now_ms, limit).await?;
+                    tx.commit().await?;
+                    let ids: Vec<i64> = leased.into_iter().map(|(id,)| id).collect();
+                    let loaded = self.load_claimed(lease_owner, &ids).await;
+                    (ids, loaded)
+                };
+                match loaded {
                     Ok(claimed) => Ok(claimed),
                     Err(error) => {
                         // Not sent, so not kept: due again for any worker.
@@ -1098,9 +1183,7 @@ macro_rules! impl_store {
                 // (two round trips fewer on PostgreSQL).
                 // By primary key: the leased rows, with their events.
                 let select = const_format::concatcp!(
-                    "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, d.webhook_id, \
-                     e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links \
-                     FROM deliveries d JOIN events e ON e.id = d.event_id \
+                    "SELECT ", CLAIM_COLUMNS, " FROM deliveries d JOIN events e ON e.id = d.event_id \
                      WHERE d.status = 'in_flight' AND d.lease_owner = $2 AND d.id", <$store>::IN_ID_LIST
                 );
                 let claimed: Vec<rows::ClaimRow> = sqlx::query_as(select)
@@ -1108,47 +1191,7 @@ macro_rules! impl_store {
                     .bind(lease_owner)
                     .fetch_all(&self.read)
                     .await?;
-                let mut ids: Vec<i64> = claimed.iter().map(|c| c.webhook_id).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                let select = const_format::concatcp!(
-                    "SELECT ", WEBHOOK_COLUMNS, " FROM webhooks WHERE id", <$store>::IN_ID_LIST
-                );
-                let found: Vec<rows::WebhookRow> =
-                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&self.read).await?;
-                let mut hooks = std::collections::HashMap::new();
-                for row in found {
-                    let hook = row.into_domain()?;
-                    hooks.insert(hook.id, Arc::new(hook));
-                }
-                let mut policy_ids: Vec<i64> = hooks.values().filter_map(|h| h.webhook_policy_id).collect();
-                policy_ids.sort_unstable();
-                policy_ids.dedup();
-                let mut policies = std::collections::HashMap::new();
-                if !policy_ids.is_empty() {
-                    let select = const_format::concatcp!(
-                        "SELECT id, jwt_alg, jwt_audience, jwt_claim_expires_in, sealed_key \
-                         FROM webhook_policies WHERE id", <$store>::IN_ID_LIST
-                    );
-                    let found: Vec<rows::PolicyKeyRow> =
-                        sqlx::query_as(select).bind(<$store>::id_list(&policy_ids)).fetch_all(&self.read).await?;
-                    for row in found {
-                        let key = row.into_domain()?;
-                        policies.insert(key.id, Arc::new(key));
-                    }
-                }
-                let mut events = std::collections::HashMap::new();
-                claimed
-                    .into_iter()
-                    .map(|row| {
-                        let webhook = hooks.get(&row.webhook_id).cloned();
-                        let policy = webhook
-                            .as_ref()
-                            .and_then(|w| w.webhook_policy_id)
-                            .and_then(|id| policies.get(&id).cloned());
-                        row.into_domain(webhook, policy, &mut events)
-                    })
-                    .collect()
+                self.with_webhooks(claimed).await
             }
 
             #[tracing::instrument(skip(self, results), fields(count = results.len()))]

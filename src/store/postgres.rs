@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    DELIVERY_COLUMNS, POLICY_COLUMNS, PersonSpec, PolicyDeletion, PublishRequest, StoreResult,
+    CLAIM_COLUMNS, DELIVERY_COLUMNS, POLICY_COLUMNS, PersonSpec, PolicyDeletion, PublishRequest, StoreResult,
     WEBHOOK_COLUMNS, impl_store, list_sql, rows,
 };
 use crate::domain::delivery::{
@@ -46,6 +46,9 @@ impl PgStore {
     /// foreign key's `KEY SHARE` lock) need not wait for it.
     const LOCK_FOR_UPDATE: &'static str = " FOR NO KEY UPDATE";
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
+    /// A claim returns its rows joined to their events (a data-modifying
+    /// `WITH`): one statement, not a second reading them by id.
+    const CLAIM_RETURNS_EVENTS: bool = true;
     const NOTIFY_SQL: &'static str = "SELECT pg_notify('herald_work', '')";
     const UUID_SQL: &'static str = "gen_random_uuid()::text";
     /// `IN` a list of ids bound as `$1` ([`Self::id_list`]): one statement

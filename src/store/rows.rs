@@ -152,6 +152,10 @@ pub struct ClaimRow {
 }
 
 impl ClaimRow {
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
     /// The leased delivery; its event is read once for all the deliveries
     /// of it in `events`.
     pub fn into_domain(

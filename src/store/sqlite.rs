@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
-    DELIVERY_COLUMNS, POLICY_COLUMNS, PersonSpec, PolicyDeletion, PublishRequest, StoreResult,
+    CLAIM_COLUMNS, DELIVERY_COLUMNS, POLICY_COLUMNS, PersonSpec, PolicyDeletion, PublishRequest, StoreResult,
     WEBHOOK_COLUMNS, impl_store, list_sql, rows,
 };
 use crate::domain::delivery::{
@@ -52,6 +52,8 @@ impl SqliteStore {
     const LOCK_FOR_UPDATE: &'static str = "";
     /// One writer at a time: there is nothing to skip.
     const SKIP_LOCKED: &'static str = "";
+    /// An `UPDATE` cannot feed a join here: claimed rows are read after.
+    const CLAIM_RETURNS_EVENTS: bool = false;
     /// Workers of this process are woken in-process; others poll.
     const NOTIFY_SQL: &'static str = "";
     /// A random (version 4) UUID.
