@@ -137,8 +137,11 @@ impl Engine {
         });
         let direct = tokio::spawn(send_handed(dispatcher.clone(), handed, shutdown.clone()));
         let mut batch = 0u64;
+        // After a full claim, the webhooks it found deliveries for: the
+        // next claim would most likely reach their rows first.
+        let mut ahead: Vec<i64> = Vec::new();
 
-        while !shutdown.is_cancelled() {
+        'claims: while !shutdown.is_cancelled() {
             let available = permits.available_permits();
             if available == 0 {
                 handoff.set_caught_up(false, &[]);
@@ -146,6 +149,26 @@ impl Engine {
                     _ = shutdown.cancelled() => break,
                     permit = permits.acquire() => drop(permit),
                 }
+                continue;
+            }
+            if all_at_their_limit(&ahead, lanes.saturated()) {
+                // A claim now would pass over all of their rows and most
+                // likely find nothing, at the cost of reading every row
+                // due (measured: a third of all claims, on PostgreSQL 15
+                // to 75 ms each): wait until one of them frees a slot, at
+                // most SKIPPED_POLL.
+                let until = tokio::time::Instant::now() + SKIPPED_POLL;
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break 'claims,
+                        _ = wake.notified() => {}
+                        _ = tokio::time::sleep_until(until) => break,
+                    }
+                    if !all_at_their_limit(&ahead, lanes.saturated()) {
+                        break;
+                    }
+                }
+                ahead.clear();
                 continue;
             }
             batch += 1;
@@ -177,6 +200,12 @@ impl Engine {
             // theirs are queued.
             handoff.set_caught_up(!full, &skip);
             let claimed_count = claimed.len();
+            ahead.clear();
+            if full {
+                ahead.extend(claimed.iter().map(|d| d.webhook.as_ref().map_or(0, |w| w.id)));
+                ahead.sort_unstable();
+                ahead.dedup();
+            }
             // Slots are taken once the claim is back, so publishes meanwhile
             // can still hand deliveries over; any claimed delivery left
             // without a slot (taken by a handover meanwhile) goes back.
@@ -241,6 +270,14 @@ impl Engine {
             ),
         }
     }
+}
+
+/// Whether every webhook in `ahead` is among the `saturated`: the
+/// rows a new claim would reach first are theirs, and it would pass over
+/// them all.
+fn all_at_their_limit(ahead: &[i64], mut saturated: Vec<i64>) -> bool {
+    saturated.sort_unstable();
+    !ahead.is_empty() && ahead.iter().all(|w| saturated.binary_search(w).is_ok())
 }
 
 /// `n` attempt slots, or none if a handover took some since they were
@@ -653,4 +690,20 @@ async fn queue_mails(
         store.enqueue_mail(&mail, now_epoch(), now_millis()).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::all_at_their_limit;
+
+    #[test]
+    fn a_claim_waits_only_while_every_webhook_ahead_is_at_its_limit() {
+        assert!(all_at_their_limit(&[2], vec![2]));
+        assert!(all_at_their_limit(&[2, 5], vec![9, 5, 1, 2]));
+        // One of them has room: its rows come first, so claim.
+        assert!(!all_at_their_limit(&[2, 5], vec![9, 1, 2]));
+        // Nothing saturated, or no full claim before: claim.
+        assert!(!all_at_their_limit(&[2], vec![]));
+        assert!(!all_at_their_limit(&[], vec![2]));
+    }
 }
