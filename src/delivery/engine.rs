@@ -202,7 +202,11 @@ impl Engine {
             let claimed_count = claimed.len();
             ahead.clear();
             if full {
-                ahead.extend(claimed.iter().map(|d| d.webhook.as_ref().map_or(0, |w| w.id)));
+                ahead.extend(
+                    claimed
+                        .iter()
+                        .map(|d| d.webhook.as_ref().map_or(0, |w| w.id)),
+                );
                 ahead.sort_unstable();
                 ahead.dedup();
             }
