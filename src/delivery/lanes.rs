@@ -35,6 +35,14 @@ struct Lane {
     waiting: VecDeque<Ticket>,
 }
 
+impl Lane {
+    /// Every one of its `limit` slots is taken or deliveries wait: claims
+    /// skip the webhook.
+    fn saturated(&self, limit: usize) -> bool {
+        self.sending >= limit || !self.waiting.is_empty()
+    }
+}
+
 /// Consecutive failed attempts after which a webhook gets
 /// [`Lanes::per_failing_webhook`] slots: a receiver that fails now and then
 /// keeps all of its own.
@@ -112,9 +120,7 @@ impl Lanes {
         state
             .lanes
             .iter()
-            .filter(|(id, lane)| {
-                lane.sending >= self.limit(state.seen.get(id)) || !lane.waiting.is_empty()
-            })
+            .filter(|(id, lane)| lane.saturated(self.limit(state.seen.get(id))))
             .map(|(id, _)| *id)
             .collect()
     }
@@ -200,7 +206,7 @@ impl Lanes {
         let Some(lane) = lanes.get_mut(&webhook) else {
             return next;
         };
-        let was_saturated = lane.sending >= before || !lane.waiting.is_empty();
+        let was_saturated = lane.saturated(before);
         // Stale deliveries go back; the next one goes out on this slot,
         // unless the webhook is over its limit (its attempts began
         // failing): then the slot is given up and the line waits for the
@@ -219,7 +225,7 @@ impl Lanes {
         if next.ticket.is_none() {
             lane.sending -= 1;
         }
-        let saturated = lane.sending >= limit || !lane.waiting.is_empty();
+        let saturated = lane.saturated(limit);
         // Claims skipped the webhook until now, or what went back is due.
         next.freed = (was_saturated && !saturated) || !next.expired.is_empty();
         if lane.sending == 0 {
