@@ -528,6 +528,7 @@ impl TestApp {
         )
         .await
     }
+
     /// `n` webhooks for `event` ([`Self::webhook`]); their ids, in order.
     pub async fn webhook_ids(&self, token: &str, event: &str, n: usize) -> Vec<i64> {
         let mut ids = Vec::with_capacity(n);
