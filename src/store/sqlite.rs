@@ -99,9 +99,13 @@ impl SqliteStore {
             // a batch's `RETURNING` (a thread switch each time).
             .row_buffer_size(1024);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        // No ping before each use (sqlx's default): a connection to a file in
+        // this process cannot have been dropped by a server, and the ping is
+        // one more round trip to the connection's thread on every acquire.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         // An in-memory database exists only on its one connection.
@@ -110,6 +114,7 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .connect_with(options.clone().read_only(true))
                 .await?
         };
@@ -118,6 +123,7 @@ impl SqliteStore {
         } else {
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             let stop = CancellationToken::new();
