@@ -58,6 +58,11 @@ struct Args {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write every latency sample to this directory, one file per database,
+    /// run and rate (`<database>-run<k>-<rate>.tsv`): when each event was
+    /// due, how long its 202 took, and how long its delivery took after it.
+    #[arg(long)]
+    latency_samples: Option<PathBuf>,
     /// Drive a Herald that is already running (its receiver URLs must reach
     /// this machine's loopback); needs --token. Skips the backlog drain.
     #[arg(long, requires = "token")]
@@ -471,6 +476,10 @@ impl Bench {
     }
 }
 
+fn ms(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64() * 1000.0
+}
+
 fn rate(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)
 }
@@ -486,7 +495,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// One run's figures, by name.
 type Figures = Vec<(String, f64, &'static str)>;
 
-async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Figures> {
+async fn run_once(
+    args: &Args,
+    backend: &str,
+    run: usize,
+    database: &str,
+    dir: &Path,
+) -> anyhow::Result<Figures> {
     let mut figures: Figures = Vec::new();
     let steal0 = cpu_ticks();
     let recorder = Arc::new(Recorder::new(args.error_share));
@@ -598,6 +613,7 @@ async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Fig
     for &per_sec in rates {
         let total = (per_sec * args.latency_secs) as usize;
         let accepted: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+        let cpu_before = cpu_spent(pid);
         let start = Instant::now();
         let mut tasks = Vec::with_capacity(total);
         for i in 0..total {
@@ -620,10 +636,12 @@ async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Fig
             task.await??;
         }
         recorder.wait_for(total, drain_limit).await?;
+        let cpu = cpu_spent(pid) - cpu_before;
+        let first_object = next_object;
         next_object += total as i64;
         let accepted = accepted.lock().unwrap().clone();
-        let mut latencies: Vec<f64> = recorder
-            .take()
+        let arrivals = recorder.take();
+        let mut latencies: Vec<f64> = arrivals
             .iter()
             .filter_map(|a| {
                 accepted
@@ -631,6 +649,30 @@ async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Fig
                     .map(|t| a.at.saturating_duration_since(*t).as_secs_f64() * 1000.0)
             })
             .collect();
+        if let Some(samples) = &args.latency_samples {
+            // Event i was due at start + i / rate.
+            let due = |object_id: i64| {
+                start + Duration::from_secs_f64((object_id - first_object) as f64 / per_sec as f64)
+            };
+            let mut text = String::from("object_id\tdue_ms\tto_202_ms\t202_to_receipt_ms\n");
+            for a in &arrivals {
+                if let Some(t) = accepted.get(&a.object_id) {
+                    let due = due(a.object_id);
+                    text.push_str(&format!(
+                        "{}\t{:.3}\t{:.3}\t{:.3}\n",
+                        a.object_id,
+                        ms(due.saturating_duration_since(start)),
+                        ms(t.saturating_duration_since(due)),
+                        ms(a.at.saturating_duration_since(*t)),
+                    ));
+                }
+            }
+            std::fs::create_dir_all(samples)?;
+            std::fs::write(
+                samples.join(format!("{backend}-run{run}-{per_sec}.tsv")),
+                text,
+            )?;
+        }
         latencies.sort_by(f64::total_cmp);
         for (label, p) in [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("max", 100.0)] {
             figures.push((
@@ -639,6 +681,11 @@ async fn run_once(args: &Args, database: &str, dir: &Path) -> anyhow::Result<Fig
                 "ms",
             ));
         }
+        figures.push((
+            format!("CPU per event at {per_sec}/s (ms)"),
+            cpu * 1000.0 / total as f64,
+            "ms",
+        ));
     }
 
     // 10 % of webhooks time out: what the healthy 90 % still get, against
@@ -821,7 +868,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             };
             eprintln!("{backend}: run {} of {}", run + 1, args.runs);
-            let outcome = run_once(&args, &database, dir.path()).await;
+            let outcome = run_once(&args, backend, run + 1, &database, dir.path()).await;
             if let Some(schema) = schema {
                 let mut conn: sqlx::PgConnection =
                     sqlx::Connection::connect(&args.postgres_url).await?;
