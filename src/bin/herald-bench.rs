@@ -646,7 +646,7 @@ async fn run_once(
             .filter_map(|a| {
                 accepted
                     .get(&a.object_id)
-                    .map(|t| a.at.saturating_duration_since(*t).as_secs_f64() * 1000.0)
+                    .map(|t| ms(a.at.saturating_duration_since(*t)))
             })
             .collect();
         if let Some(samples) = &args.latency_samples {
