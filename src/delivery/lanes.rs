@@ -182,21 +182,26 @@ impl Lanes {
     ) -> Next {
         let mut state = self.lock();
         let before = self.limit(state.seen.get(&webhook));
-        let took = took_ms.max(0) as f64;
-        let seen = state
-            .seen
-            .entry(webhook)
-            .and_modify(|s| s.pace_ms = 0.8 * s.pace_ms + 0.2 * took)
-            .or_insert(Seen {
-                pace_ms: took,
-                failures: 0,
-            });
-        match failed {
-            Some(true) => seen.failures = seen.failures.saturating_add(1),
-            Some(false) => seen.failures = 0,
-            None => {}
+        // Only an attempt that was sent says how fast the receiver is and
+        // whether it fails; one that was not (webhook deleted, disabled or
+        // not verified) took no time and would pull the pace toward zero.
+        if let Some(failed) = failed {
+            let took = took_ms.max(0) as f64;
+            let seen = state
+                .seen
+                .entry(webhook)
+                .and_modify(|s| s.pace_ms = 0.8 * s.pace_ms + 0.2 * took)
+                .or_insert(Seen {
+                    pace_ms: took,
+                    failures: 0,
+                });
+            seen.failures = if failed {
+                seen.failures.saturating_add(1)
+            } else {
+                0
+            };
         }
-        let limit = self.limit(Some(seen));
+        let limit = self.limit(state.seen.get(&webhook));
         let mut next = Next {
             ticket: None,
             expired: Vec::new(),
@@ -387,6 +392,21 @@ mod tests {
             lanes.admit(7, ticket(14, 100, &slots), 0),
             Admission::Full(_)
         ));
+    }
+
+    #[test]
+    fn an_attempt_never_sent_leaves_the_pace_alone() {
+        let lanes = Lanes::new(4, 100);
+        lanes.next(9, 0, None, 0, false);
+        assert_eq!(lanes.pace_ms(9), None, "nothing was seen of webhook 9");
+        lanes.next(7, 40, Some(false), 0, false);
+        assert_eq!(lanes.pace_ms(7), Some(40));
+        for _ in 0..5 {
+            lanes.next(7, 0, None, 0, false);
+        }
+        assert_eq!(lanes.pace_ms(7), Some(40), "unsent attempts took no time");
+        lanes.next(7, 90, Some(false), 0, false);
+        assert_eq!(lanes.pace_ms(7), Some(50), "a sent one moves it a fifth");
     }
 
     /// Webhook 7's deliveries `ids`, each on a slot of its own.
