@@ -202,11 +202,7 @@ impl Engine {
             let claimed_count = claimed.len();
             ahead.clear();
             if full {
-                ahead.extend(
-                    claimed
-                        .iter()
-                        .map(|d| d.webhook.as_ref().map_or(0, |w| w.id)),
-                );
+                ahead.extend(claimed.iter().map(Claimed::webhook_id));
                 ahead.sort_unstable();
                 ahead.dedup();
             }
@@ -368,7 +364,7 @@ impl Dispatcher {
         let now = now_millis();
         let mut handed_back = Vec::new();
         for delivery in claimed {
-            let webhook = delivery.webhook.as_ref().map_or(0, |w| w.id);
+            let webhook = delivery.webhook_id();
             let Some(permit) = slots.as_mut().and_then(|s| s.split(1)) else {
                 // No slot left for it: it waits for another claim.
                 handed_back.push((webhook, delivery.id));
@@ -475,7 +471,7 @@ async fn attempt(
     let mut result = AttemptResult {
         delivery_id: delivery.id,
         lease_owner: delivery.lease_owner.clone(),
-        webhook_id: delivery.webhook.as_ref().map_or(0, |w| w.id),
+        webhook_id: delivery.webhook_id(),
         kind: delivery.kind,
         attempted: false,
         succeeded: false,

@@ -95,6 +95,14 @@ pub struct Claimed {
     pub event: Arc<StoredEvent>,
 }
 
+impl Claimed {
+    /// Its webhook's id, or 0 once the webhook was deleted (no webhook has
+    /// that id): such deliveries share one lane and fail at once.
+    pub fn webhook_id(&self) -> i64 {
+        self.webhook.as_ref().map_or(0, |w| w.id)
+    }
+}
+
 /// What a finished attempt changes.
 #[derive(Clone, Debug)]
 pub struct AttemptResult {
