@@ -520,7 +520,7 @@ macro_rules! impl_store {
                     .bind(event.object_id)
                     .execute(&mut **tx)
                     .await?;
-                Self::notify_work(tx).await
+                Self::notify_work(&mut **tx).await
             }
 
             /// A new pending delivery of delivery `id`'s message; returns its id.
@@ -572,10 +572,11 @@ macro_rules! impl_store {
                 Ok(found.map(|(name,)| name))
             }
 
-            /// Tells other processes that work was queued (delivered on commit).
-            async fn notify_work(tx: &mut sqlx::Transaction<'static, Db>) -> StoreResult<()> {
+            /// Tells other processes that work was queued (delivered on
+            /// commit, or at once outside a transaction).
+            async fn notify_work(conn: &mut <Db as sqlx::Database>::Connection) -> StoreResult<()> {
                 if !<$store>::NOTIFY_SQL.is_empty() {
-                    sqlx::query(<$store>::NOTIFY_SQL).execute(&mut **tx).await?;
+                    sqlx::query(<$store>::NOTIFY_SQL).execute(conn).await?;
                 }
                 Ok(())
             }
@@ -948,7 +949,6 @@ macro_rules! impl_store {
                 now_ms: i64,
                 lease: Option<&Lease>,
             ) -> StoreResult<PublishOutcome> {
-                let mut tx = self.begin_write().await?;
                 let mut answers: Vec<Vec<Option<Published>>> =
                     requests.iter().map(|r| vec![None; r.events.len()]).collect();
                 // The events to store, as (request, event) positions, in order.
@@ -967,11 +967,22 @@ macro_rules! impl_store {
                         }
                     }
                 }
+                // A store that writes events and their deliveries in one
+                // statement runs it alone when nothing else is to be written
+                // with it (no idempotency key, rows for one statement): a
+                // statement is atomic, and its commit waits for the disk like
+                // any other. Everything else is one transaction.
+                let mut tx = None;
+                if !<$store>::PUBLISH_IN_ONE_STATEMENT || !keyed.is_empty() {
+                    tx = Some(self.begin_write().await?);
+                }
                 // Keys are claimed in one order (and a repeated key first
                 // where it comes first), so publishes committing side by
                 // side cannot wait for each other's keys in a cycle.
                 keyed.sort_unstable();
                 for (account, key, r, e) in keyed {
+                    // Keyed events began the transaction above.
+                    let Some(tx) = tx.as_mut() else { break };
                     if let Some(first) = claimed_here.get(&(account, key)) {
                         repeats.push(((r, e), *first));
                         continue;
@@ -988,7 +999,7 @@ macro_rules! impl_store {
                     .bind(key)
                     .bind(now)
                     .bind(now - idempotency_window_secs)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await?;
                     if claimed.is_some() {
                         claimed_here.insert((account, key), (r, e));
@@ -1000,7 +1011,7 @@ macro_rules! impl_store {
                     )
                     .bind(account)
                     .bind(key)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await?;
                     answers[r][e] = Some(Published { id: original.unwrap_or(0), deliveries: 0, duplicate: true });
                 }
@@ -1026,68 +1037,129 @@ macro_rules! impl_store {
                         )
                     })
                     .collect();
-                let insert = const_format::concatcp!(
-                    "INSERT INTO events (account_id, kind, event, object_id, person_id, person_name, \
-                     payload, links, webhook_id, created_at) \
-                     SELECT j.value->>0, $2, j.value->>1, CAST(j.value->>2 AS BIGINT), CAST(j.value->>3 AS BIGINT), \
-                     j.value->>4, j.value->>5, j.value->>6, CAST(j.value->>7 AS BIGINT), $3 \
-                     FROM ", <$store>::ROWS_IN, "$1", <$store>::ROWS_AS, " ORDER BY j.key RETURNING id"
-                );
-                let mut event_ids: Vec<i64> = Vec::with_capacity(fresh.len());
-                for (_, json) in super::json_row_chunks(&rows, super::MAX_ROWS_JSON)? {
-                    let mut ids: Vec<(i64,)> = sqlx::query_as(insert)
-                        .bind(json)
-                        .bind(EventKind::Event.as_str())
-                        .bind(now)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    ids.sort_unstable();
-                    event_ids.extend(ids.into_iter().map(|(id,)| id));
+                let chunks = super::json_row_chunks(&rows, super::MAX_ROWS_JSON)?;
+                if tx.is_none() && chunks.len() > 1 {
+                    tx = Some(self.begin_write().await?);
+                }
+                let mut alone = None;
+                let conn: &mut <Db as sqlx::Database>::Connection = match tx.as_mut() {
+                    Some(tx) => &mut **tx,
+                    None => &mut **alone.insert(self.write.acquire().await?),
+                };
+                // The events from JSON rows in `$1` (kind bound as `$kind`, time `$3`).
+                macro_rules! insert_events {
+                    ($kind:literal) => {
+                        const_format::concatcp!(
+                            "INSERT INTO events (account_id, kind, event, object_id, person_id, person_name, \
+                             payload, links, webhook_id, created_at) \
+                             SELECT j.value->>0, ", $kind, ", j.value->>1, CAST(j.value->>2 AS BIGINT), \
+                             CAST(j.value->>3 AS BIGINT), j.value->>4, j.value->>5, j.value->>6, \
+                             CAST(j.value->>7 AS BIGINT), $3 \
+                             FROM ", <$store>::ROWS_IN, "$1", <$store>::ROWS_AS, " ORDER BY j.key RETURNING id"
+                        )
+                    };
                 }
                 // Their deliveries: one per enabled, verified webhook of the
-                // event (only the named one for an automation rule). The
-                // first, in event then webhook order, as many as the lease
-                // takes, are written leased to its worker, which sends them
-                // after the commit; the rest, and those of webhooks the lease
-                // passes over, wait for a claim.
-                let fan_out = const_format::concatcp!(
-                    "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, event, object_id, kind, \
-                     status, attempts, next_attempt_at, lease_owner, created_at, updated_at) \
-                     SELECT ", <$store>::UUID_SQL, ", s.account_id, s.webhook_id, s.event_id, s.event, s.object_id, \
-                     'event', CASE WHEN s.n <= $4 THEN 'in_flight' ELSE 'pending' END, 0, \
-                     CASE WHEN s.n <= $4 THEN $5 ELSE $2 END, CASE WHEN s.n <= $4 THEN $6 END, $3, $3 \
-                     FROM (SELECT w.account_id, w.id AS webhook_id, e.id AS event_id, e.event, e.object_id, \
-                     CASE WHEN w.id", <$store>::IN_PASSED_OVER, " THEN NULL ELSE ROW_NUMBER() OVER \
-                     (PARTITION BY w.id", <$store>::IN_PASSED_OVER, " ORDER BY e.id, w.id) END AS n \
-                     FROM events e JOIN webhooks w ON w.account_id = e.account_id \
-                     AND w.event = e.event AND w.disabled = FALSE AND w.verified = TRUE \
-                     AND (e.webhook_id IS NULL OR w.id = e.webhook_id) WHERE e.id", <$store>::IN_ID_LIST,
-                    ") s RETURNING id, event_id, lease_owner IS NOT NULL"
-                );
+                // event (only the named one for an automation rule), from the
+                // events `e` of `$from` (`$filter` picks them). The first, in event then webhook
+                // order, as many as the lease takes (`$4`), are written
+                // leased to its worker (until `$5`, owner `$6`), which sends
+                // them after the commit; the rest, and those of webhooks the
+                // lease passes over (`$7`), wait for a claim (due `$2`).
+                macro_rules! insert_deliveries {
+                    ($from:literal, $filter:expr) => {
+                        const_format::concatcp!(
+                            "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, event, object_id, kind, \
+                             status, attempts, next_attempt_at, lease_owner, created_at, updated_at) \
+                             SELECT ", <$store>::UUID_SQL, ", s.account_id, s.webhook_id, s.event_id, s.event, s.object_id, \
+                             'event', CASE WHEN s.n <= $4 THEN 'in_flight' ELSE 'pending' END, 0, \
+                             CASE WHEN s.n <= $4 THEN $5 ELSE $2 END, CASE WHEN s.n <= $4 THEN $6 END, $3, $3 \
+                             FROM (SELECT w.account_id, w.id AS webhook_id, e.id AS event_id, e.event, e.object_id, \
+                             CASE WHEN w.id", <$store>::IN_PASSED_OVER, " THEN NULL ELSE ROW_NUMBER() OVER \
+                             (PARTITION BY w.id", <$store>::IN_PASSED_OVER, " ORDER BY e.id, w.id) END AS n \
+                             FROM ", $from, " JOIN webhooks w ON w.account_id = e.account_id \
+                             AND w.event = e.event AND w.disabled = FALSE AND w.verified = TRUE \
+                             AND (e.webhook_id IS NULL OR w.id = e.webhook_id)", $filter, ") s \
+                             RETURNING id, event_id, lease_owner IS NOT NULL AS leased"
+                        )
+                    };
+                }
                 let mut deliveries: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
                 let mut leased = Vec::new();
+                let mut event_ids: Vec<i64> = Vec::with_capacity(fresh.len());
                 let (mut room, owner, until_ms, pass_over) = match lease {
                     Some(lease) => (lease.limit, Some(lease.owner.as_str()), lease.until_ms, lease.pass_over.as_slice()),
                     None => (0, None, 0, &[][..]),
                 };
-                for chunk in event_ids.chunks(1000) {
-                    let made: Vec<(i64, i64, bool)> = sqlx::query_as(fan_out)
-                        .bind(<$store>::id_list(chunk))
-                        .bind(now_ms)
-                        .bind(now)
-                        .bind(i64::try_from(room).unwrap_or(i64::MAX))
-                        .bind(until_ms)
-                        .bind(owner)
-                        .bind(<$store>::id_list(pass_over))
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    for (id, event_id, is_leased) in made {
-                        *deliveries.entry(event_id).or_default() += 1;
-                        if is_leased {
-                            leased.push(id);
+                // Binds `$2`…`$7` of `insert_deliveries!` to a query with `$1`.
+                macro_rules! bind_deliveries {
+                    ($query:expr) => {
+                        $query
+                            .bind(now_ms)
+                            .bind(now)
+                            .bind(i64::try_from(room).unwrap_or(i64::MAX))
+                            .bind(until_ms)
+                            .bind(owner)
+                            .bind(<$store>::id_list(pass_over))
+                    };
+                }
+                if <$store>::PUBLISH_IN_ONE_STATEMENT {
+                    // Each event with its deliveries, if any (`new_events`
+                    // returns what the deliveries need of the events).
+                    const BOTH: &str = const_format::concatcp!(
+                        "WITH new_events AS (", insert_events!("$8"),
+                        ", account_id, event, object_id, webhook_id), new_deliveries AS (",
+                        insert_deliveries!("new_events e", ""),
+                        ") SELECT e.id, d.id, d.leased FROM new_events e \
+                         LEFT JOIN new_deliveries d ON d.event_id = e.id"
+                    );
+                    for (_, json) in chunks {
+                        let made: Vec<(i64, Option<i64>, Option<bool>)> =
+                            bind_deliveries!(sqlx::query_as(BOTH).bind(json))
+                            .bind(EventKind::Event.as_str())
+                            .fetch_all(&mut *conn)
+                            .await?;
+                        let mut ids = Vec::with_capacity(made.len());
+                        for (event_id, delivery, is_leased) in made {
+                            ids.push(event_id);
+                            if let Some(id) = delivery {
+                                *deliveries.entry(event_id).or_default() += 1;
+                                if is_leased == Some(true) {
+                                    leased.push(id);
+                                }
+                            }
                         }
+                        ids.sort_unstable();
+                        ids.dedup();
+                        event_ids.extend(ids);
+                        room = lease.map_or(0, |l| l.limit.saturating_sub(leased.len()));
                     }
-                    room = lease.map_or(0, |l| l.limit.saturating_sub(leased.len()));
+                } else {
+                    for (_, json) in chunks {
+                        let mut ids: Vec<(i64,)> = sqlx::query_as(insert_events!("$2"))
+                            .bind(json)
+                            .bind(EventKind::Event.as_str())
+                            .bind(now)
+                            .fetch_all(&mut *conn)
+                            .await?;
+                        ids.sort_unstable();
+                        event_ids.extend(ids.into_iter().map(|(id,)| id));
+                    }
+                    const FAN_OUT: &str =
+                        insert_deliveries!("events e", const_format::concatcp!(" WHERE e.id", <$store>::IN_ID_LIST));
+                    for chunk in event_ids.chunks(1000) {
+                        let made: Vec<(i64, i64, bool)> =
+                            bind_deliveries!(sqlx::query_as(FAN_OUT).bind(<$store>::id_list(chunk)))
+                            .fetch_all(&mut *conn)
+                            .await?;
+                        for (id, event_id, is_leased) in made {
+                            *deliveries.entry(event_id).or_default() += 1;
+                            if is_leased {
+                                leased.push(id);
+                            }
+                        }
+                        room = lease.map_or(0, |l| l.limit.saturating_sub(leased.len()));
+                    }
                 }
                 leased.sort_unstable();
                 let queued = deliveries.values().sum::<i64>() as usize - leased.len();
@@ -1098,7 +1170,7 @@ macro_rules! impl_store {
                             .bind(id)
                             .bind(requests[r].account.as_str())
                             .bind(key)
-                            .execute(&mut *tx)
+                            .execute(&mut *conn)
                             .await?;
                     }
                     let count = deliveries.get(&id).copied().unwrap_or(0);
@@ -1109,9 +1181,11 @@ macro_rules! impl_store {
                     answers[at.0][at.1] = Some(Published { id, deliveries: 0, duplicate: true });
                 }
                 if queued > 0 {
-                    Self::notify_work(&mut tx).await?;
+                    Self::notify_work(conn).await?;
                 }
-                tx.commit().await?;
+                if let Some(tx) = tx {
+                    tx.commit().await?;
+                }
                 let answers = answers
                     .into_iter()
                     .map(|events| events.into_iter().map(Option::unwrap_or_default).collect())
@@ -1389,7 +1463,7 @@ macro_rules! impl_store {
                     Some(_) => return Ok(Redelivery::NotFinished),
                 }
                 let new_id = Self::insert_redelivery(&mut tx, id, now, now_ms).await?;
-                Self::notify_work(&mut tx).await?;
+                Self::notify_work(&mut *tx).await?;
                 let sql = const_format::concatcp!("SELECT ", DELIVERY_COLUMNS, " FROM deliveries WHERE id = $1");
                 let row: rows::DeliveryRow = sqlx::query_as(sql).bind(new_id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
@@ -1435,7 +1509,7 @@ macro_rules! impl_store {
                     Self::insert_redelivery(&mut tx, *id, now, now_ms).await?;
                 }
                 if !lost.is_empty() {
-                    Self::notify_work(&mut tx).await?;
+                    Self::notify_work(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(Some(lost.len() as i64))

@@ -49,6 +49,10 @@ impl PgStore {
     /// A claim returns its rows joined to their events (a data-modifying
     /// `WITH`): one statement, not a second reading them by id.
     const CLAIM_RETURNS_EVENTS: bool = true;
+    /// A publish writes its events and their deliveries in one statement
+    /// (a data-modifying `WITH`), alone when nothing else is written with
+    /// it: one round trip and one plan where a transaction took four.
+    const PUBLISH_IN_ONE_STATEMENT: bool = true;
     const NOTIFY_SQL: &'static str = "SELECT pg_notify('herald_work', '')";
     const UUID_SQL: &'static str = "gen_random_uuid()::text";
     /// `IN` a list of ids bound as `$1` ([`Self::id_list`]): one statement

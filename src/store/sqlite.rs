@@ -54,6 +54,9 @@ impl SqliteStore {
     const SKIP_LOCKED: &'static str = "";
     /// An `UPDATE` cannot feed a join here: claimed rows are read after.
     const CLAIM_RETURNS_EVENTS: bool = false;
+    /// Events and their deliveries take two statements (no data-modifying
+    /// `WITH` in SQLite), always in one transaction.
+    const PUBLISH_IN_ONE_STATEMENT: bool = false;
     /// Workers of this process are woken in-process; others poll.
     const NOTIFY_SQL: &'static str = "";
     /// A random (version 4) UUID.
