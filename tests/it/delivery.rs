@@ -21,6 +21,7 @@ on_both_backends!(
     honours_retry_after_on_429,
     gives_up_after_max_attempts,
     disables_after_consecutive_failures_and_mails_about_it,
+    a_success_resets_the_failure_count,
     gone_disables_at_once,
     redirects_are_failures_and_not_followed,
     slow_receivers_time_out,
@@ -348,6 +349,45 @@ async fn disables_after_consecutive_failures_and_mails_about_it(backend: Backend
         .expect("a disable mail");
     assert!(disabled.data.contains("\"disabled\": false"));
     assert!(disabled.data.contains("wdc"));
+}
+
+/// Only consecutive failures count toward disabling: two failures, a
+/// success, then two more leave a webhook that disables after three
+/// enabled.
+async fn a_success_resets_the_failure_count(backend: Backend) {
+    let Some(app) = app_with(backend, |s| s.disable_after_failures = Some(3)).await else {
+        return;
+    };
+    let receiver = Receiver::scripted(|n| {
+        if n % 3 < 2 {
+            Reply::status(500)
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let token = app.admin("wdc").await;
+    let hook = app
+        .create_webhook(
+            &token,
+            json!({ "event": "task.update", "uri": receiver.url("/") }),
+        )
+        .await;
+    for object_id in 1..=2 {
+        app.publish(
+            &token,
+            json!({ "event": "task.update", "object_id": object_id }),
+        )
+        .await;
+        let delivery = app
+            .newest_delivery_when("wdc", &hook, "the success to be recorded", |d| {
+                d.status == DeliveryStatus::Succeeded
+            })
+            .await;
+        assert_eq!((delivery.object_id, delivery.attempts), (object_id, 3));
+    }
+    assert_eq!(receiver.count(), 6);
+    assert_eq!(app.webhook_now(&token, &hook).await["disabled"], false);
 }
 
 async fn gone_disables_at_once(backend: Backend) {

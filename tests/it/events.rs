@@ -22,6 +22,7 @@ on_both_databases!(
     a_publish_leases_new_deliveries_up_to_the_offered_limit,
     a_lease_passes_over_webhooks_at_their_limit,
     a_lease_carries_over_the_statements_of_a_large_publish,
+    an_outcome_is_recorded_only_while_its_lease_holds,
 );
 
 fn event(name: &str, object_id: i64) -> Value {
@@ -582,6 +583,78 @@ async fn a_lease_passes_over_webhooks_at_their_limit(app: TestApp) {
     assert_eq!(webhooks_of(&leased), vec![hooks[0], hooks[0], hooks[2]]);
     let claimed = claim_as_another_worker(&app).await;
     assert_eq!(webhooks_of(&claimed), vec![hooks[1], hooks[1], hooks[2]]);
+}
+
+/// An outcome is recorded, with its attempt, only by the worker holding the
+/// delivery's lease: a worker whose lease was handed back and claimed by
+/// another records nothing, and the delivery stays the other's.
+async fn an_outcome_is_recorded_only_while_its_lease_holds(app: TestApp) {
+    use herald::domain::delivery::{
+        AttemptRecord, AttemptResult, DeliveryStatus, FailurePolicy, Trigger,
+    };
+    use herald::domain::time::{now_epoch, now_millis};
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    let hook = app.webhook_ids(&admin, "request.create", 1).await[0];
+    let lease = lease(1, Vec::new());
+    let outcome = publish_events(&app, 1, &lease).await;
+    let id = outcome.leased[0];
+    assert_eq!(
+        app.store
+            .release_leases("worker-a", now_millis())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(claim_as_another_worker(&app).await.len(), 1);
+    let succeeded = |owner: &str| AttemptResult {
+        delivery_id: id,
+        lease_owner: owner.into(),
+        webhook_id: hook,
+        kind: herald::domain::event::EventKind::Event,
+        attempted: true,
+        succeeded: true,
+        retry_at_ms: None,
+        error: None,
+        gone: false,
+        record: Some(AttemptRecord {
+            started_at: now_millis(),
+            duration_ms: 1,
+            response_status: Some(200),
+            response_headers: None,
+            response_body: Some(owner.into()),
+            response_truncated: false,
+            error: None,
+            remote_ip: None,
+            trigger: Trigger::Automatic,
+        }),
+        message: Some("{}".into()),
+    };
+    let policy = FailurePolicy {
+        disable_after_failures: 3,
+        mail_interval_secs: 3600,
+    };
+    let account = herald::domain::AccountId::parse("wdc").unwrap();
+    let mut shown = Vec::new();
+    for owner in ["worker-a:p0", "worker-b:1"] {
+        app.store
+            .finish_attempts(&[succeeded(owner)], policy, now_epoch(), now_millis())
+            .await
+            .unwrap();
+        let (delivery, attempts) = app.store.get_delivery(&account, id).await.unwrap().unwrap();
+        let bodies: Vec<String> = attempts
+            .into_iter()
+            .filter_map(|a| a.response_body)
+            .collect();
+        shown.push((delivery.status, bodies));
+    }
+    assert_eq!(
+        shown,
+        [
+            (DeliveryStatus::InFlight, vec![]),
+            (DeliveryStatus::Succeeded, vec!["worker-b:1".to_string()]),
+        ]
+    );
 }
 
 /// The deliveries `outcome` stored leased, as the holder of `lease` loads them.
