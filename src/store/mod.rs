@@ -1180,8 +1180,16 @@ macro_rules! impl_store {
                     let id = answers[r][e].as_ref().map_or(0, |p| p.id);
                     answers[at.0][at.1] = Some(Published { id, deliveries: 0, duplicate: true });
                 }
-                if queued > 0 {
-                    Self::notify_work(conn).await?;
+                if queued > 0
+                    && let Err(error) = Self::notify_work(conn).await
+                {
+                    // A statement alone has committed the events already:
+                    // the publish stands, and other processes find the work
+                    // at their next poll (at most a second).
+                    if tx.is_some() {
+                        return Err(error);
+                    }
+                    tracing::warn!(%error, "could not tell other processes of queued deliveries");
                 }
                 if let Some(tx) = tx {
                     tx.commit().await?;
