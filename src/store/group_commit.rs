@@ -1,5 +1,6 @@
 //! Group commit for publishing: requests that arrive together share one
-//! transaction, so many small publishes cost one commit (one fsync) instead
+//! commit (one transaction, or one statement), so many small publishes cost
+//! one commit (one fsync) instead
 //! of one each. Every request is still answered only after its commit.
 //! Where the database overlaps commits (PostgreSQL), several groups are in
 //! flight at once.
@@ -157,8 +158,8 @@ async fn commit_group(store: &dyn Store, jobs: Vec<Job>, outlets: &Outlets) {
     }
 }
 
-/// One transaction; then the leased deliveries go to their taker and the
-/// workers are woken for the queued ones.
+/// One commit ([`Store::publish`]); then the leased deliveries go to their
+/// taker and the workers are woken for the queued ones.
 async fn commit(
     store: &dyn Store,
     requests: &[PublishRequest],

@@ -163,7 +163,8 @@ pub trait Store: Send + Sync + 'static {
     fn record_gather(&self) -> std::time::Duration;
 
     /// Stores the events of every request and one delivery for each matching
-    /// webhook, in one transaction: when this returns, all of it is durable.
+    /// webhook, in one transaction (or one statement, which commits alone):
+    /// when this returns, all of it is durable.
     /// One answer per request, in order.
     /// With `lease`, up to its limit of the new deliveries are stored
     /// already leased to it, so the worker offering it can send them

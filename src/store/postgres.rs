@@ -100,7 +100,8 @@ impl PgStore {
     /// Delivery bookkeeping (leases, outcomes): the commit does not wait
     /// for the WAL flush (`synchronous_commit = off`). A server crash may
     /// lose the last few such commits; their deliveries are then sent again
-    /// (at least once). Events are always written with [`Self::begin_write`].
+    /// (at least once). Events are always written with [`Self::begin_write`],
+    /// or by a statement alone on the write pool, whose commit waits too.
     async fn begin_relaxed(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.write
             .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
