@@ -185,12 +185,7 @@ async fn retries_until_success_with_the_same_delivery_id(backend: Backend) {
     })
     .await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
     let received = receiver.wait_for(3).await;
@@ -218,12 +213,7 @@ async fn schedules_retries_by_the_retry_schedule(backend: Backend) {
     };
     let receiver = Receiver::scripted(|_| Reply::status(503)).await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     let before = now_millis();
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
@@ -258,12 +248,7 @@ async fn honours_retry_after_on_429(backend: Backend) {
     };
     let receiver = Receiver::scripted(|_| Reply::status(429).header("retry-after", "120")).await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     let before = now_millis();
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
@@ -286,12 +271,7 @@ async fn gives_up_after_max_attempts(backend: Backend) {
     };
     let receiver = Receiver::scripted(|_| Reply::status(500)).await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
     let delivery = app.given_up("wdc", &hook).await;
@@ -313,12 +293,7 @@ async fn disables_after_consecutive_failures_and_mails_about_it(backend: Backend
     };
     let receiver = Receiver::scripted(|_| Reply::status(500)).await;
     let token = app.admin_with_email("wdc", "boss@example.com").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
     let shown = disabled(&app, &token, &hook).await;
@@ -367,12 +342,7 @@ async fn a_success_resets_the_failure_count(backend: Backend) {
     })
     .await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     for object_id in 1..=2 {
         app.publish(
             &token,
@@ -396,12 +366,7 @@ async fn gone_disables_at_once(backend: Backend) {
     };
     let receiver = Receiver::scripted(|_| Reply::status(410)).await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
     let shown = disabled(&app, &token, &hook).await;
@@ -422,12 +387,7 @@ async fn redirects_are_failures_and_not_followed(backend: Backend) {
     let receiver =
         Receiver::scripted(move |_| Reply::status(302).header("location", location.clone())).await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
     let delivery = app.given_up("wdc", &hook).await;
@@ -446,12 +406,7 @@ async fn slow_receivers_time_out(backend: Backend) {
     };
     let receiver = Receiver::scripted(|_| Reply::ok().after(Duration::from_secs(3))).await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
     let delivery = app.given_up("wdc", &hook).await;
@@ -626,11 +581,7 @@ async fn a_slow_webhook_holds_at_most_its_share_of_slots(backend: Backend) {
     let fast = Receiver::ok().await;
     let token = app.admin("wdc").await;
     for receiver in [&slow, &fast] {
-        app.create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+        app.task_hook(&token, receiver).await;
     }
     let events: Vec<Value> = (0..12)
         .map(|i| json!({ "event": "task.update", "object_id": i }))

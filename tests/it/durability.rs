@@ -114,11 +114,7 @@ async fn two_workers_on_one_database_never_send_a_delivery_twice(backend: Backen
 
     let receiver = Receiver::scripted(|_| Reply::ok().after(Duration::from_millis(2))).await;
     let token = app.admin("wdc").await;
-    app.create_webhook(
-        &token,
-        json!({ "event": "task.update", "uri": receiver.url("/") }),
-    )
-    .await;
+    app.task_hook(&token, &receiver).await;
     for chunk in 0..EVENTS / 100 {
         let batch: Vec<Value> = (0..100)
             .map(|i| json!({ "event": "task.update", "object_id": chunk * 100 + i }))
@@ -161,12 +157,7 @@ async fn deliveries_handed_over_by_publishes_are_sent_once_and_recorded(backend:
     };
     let receiver = Receiver::scripted(|_| Reply::ok().after(Duration::from_millis(3))).await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     // One at a time: the engine is idle, so each goes straight to it.
     for i in 0..EACH {
         app.publish(&token, json!({ "event": "task.update", "object_id": i }))

@@ -48,12 +48,7 @@ async fn history_shows_every_attempt_with_its_answer(backend: Backend) {
     })
     .await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(
         &token,
         json!({ "event": "task.update", "object_id": 7, "payload": { "a": 1 } }),
@@ -118,12 +113,7 @@ async fn lists_filter_by_status_newest_first(backend: Backend) {
     })
     .await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
     receiver.wait_for(1).await;
@@ -253,12 +243,7 @@ async fn redelivery_sends_the_message_again_with_an_origin(backend: Backend) {
     })
     .await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 5 }))
         .await;
     let first = app
@@ -348,12 +333,7 @@ async fn recover_redelivers_each_lost_message_once(backend: Backend) {
     })
     .await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     let given_up = |n: usize| {
         let app = app.clone();
         let hook = hook.clone();
@@ -483,12 +463,7 @@ async fn retention_removes_only_finished_deliveries(backend: Backend) {
     })
     .await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(
         &token,
         json!({ "event": "task.update", "object_id": 1, "idempotency_key": "k1" }),
@@ -561,12 +536,7 @@ async fn history_is_for_administrators_of_the_account(backend: Backend) {
     };
     let receiver = Receiver::ok().await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
     let delivery = app
@@ -618,12 +588,7 @@ async fn disabling_a_webhook_gives_up_its_queued_events(backend: Backend) {
     };
     let receiver = Receiver::scripted(|_| Reply::status(500)).await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;
     let waiting = app

@@ -40,12 +40,7 @@ async fn new_webhooks_get_events_only_after_the_callback(backend: Backend) {
     };
     let receiver = Receiver::ok().await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     assert_eq!(hook["verified"], false);
     let verify = receiver.wait_for(1).await.remove(0);
     assert_eq!(verify.body["object_id"], hook["id"]);
@@ -93,12 +88,7 @@ async fn wrong_and_expired_codes_are_404(backend: Backend) {
     };
     let receiver = Receiver::ok().await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     let callback = callback_of(&receiver.wait_for(1).await[0]);
     let code = callback
         .split("code=")
@@ -134,11 +124,7 @@ async fn a_uri_verified_in_the_account_needs_no_new_handshake(backend: Backend) 
     };
     let receiver = Receiver::ok().await;
     let token = app.admin("wdc").await;
-    app.create_webhook(
-        &token,
-        json!({ "event": "task.update", "uri": receiver.url("/") }),
-    )
-    .await;
+    app.task_hook(&token, &receiver).await;
     let callback = callback_of(&receiver.wait_for(1).await[0]);
     app.send(Method::GET, &callback, None, &[], None).await;
     let second = app
@@ -229,12 +215,7 @@ async fn verification_can_be_switched_off(backend: Backend) {
     };
     let receiver = Receiver::ok().await;
     let token = app.admin("wdc").await;
-    let hook = app
-        .create_webhook(
-            &token,
-            json!({ "event": "task.update", "uri": receiver.url("/") }),
-        )
-        .await;
+    let hook = app.task_hook(&token, &receiver).await;
     assert_eq!(hook["verified"], true);
     app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
         .await;

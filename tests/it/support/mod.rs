@@ -520,6 +520,15 @@ impl TestApp {
         response.body
     }
 
+    /// A `task.update` webhook sending to `receiver`'s root.
+    pub async fn task_hook(&self, token: &str, receiver: &receiver::Receiver) -> Value {
+        self.create_webhook(
+            token,
+            serde_json::json!({ "event": "task.update", "uri": receiver.url("/") }),
+        )
+        .await
+    }
+
     /// A webhook for `event` at a distinct public URI.
     pub async fn webhook(&self, token: &str, event: &str) -> Value {
         self.create_webhook(
