@@ -43,7 +43,7 @@ pub struct Shared {
     pub wake: Arc<Notify>,
     /// Seals new policies' keys.
     pub sealer: Sealer,
-    /// Commits publishes that arrive together in one transaction.
+    /// Commits publishes that arrive together in one commit.
     pub publisher: Publisher,
     /// Recently seen tokens, so a request costs no token lookup.
     pub tokens: Arc<TokenCache>,

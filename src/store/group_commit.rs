@@ -1,9 +1,8 @@
 //! Group commit for publishing: requests that arrive together share one
 //! commit (one transaction, or one statement), so many small publishes cost
-//! one commit (one fsync) instead
-//! of one each. Every request is still answered only after its commit.
-//! Where the database overlaps commits (PostgreSQL), several groups are in
-//! flight at once.
+//! one fsync instead of one each. Every request is still answered only
+//! after its commit. Where the database overlaps commits (PostgreSQL),
+//! several groups are in flight at once.
 //! New deliveries go straight to a worker of this process when it has room
 //! ([`LeaseTaker`]); the rest are queued and the workers woken.
 

@@ -1062,11 +1062,12 @@ macro_rules! impl_store {
                 }
                 // Their deliveries: one per enabled, verified webhook of the
                 // event (only the named one for an automation rule), from the
-                // events `e` of `$from` (`$filter` picks them). The first, in event then webhook
-                // order, as many as the lease takes (`$4`), are written
-                // leased to its worker (until `$5`, owner `$6`), which sends
-                // them after the commit; the rest, and those of webhooks the
-                // lease passes over (`$7`), wait for a claim (due `$2`).
+                // events `e` of `$from` (`$filter` picks them). The first,
+                // in event then webhook order, as many as the lease takes
+                // (`$4`), are written leased to its worker (until `$5`, owner
+                // `$6`), which sends them after the commit; the rest, and
+                // those of webhooks the lease passes over (`$7`), wait for a
+                // claim (due `$2`).
                 macro_rules! insert_deliveries {
                     ($from:literal, $filter:expr) => {
                         const_format::concatcp!(
