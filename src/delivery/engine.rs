@@ -218,6 +218,27 @@ impl Engine {
                 skipped_webhooks = skip.len(),
                 "claimed due deliveries"
             );
+            // Every claim passes over the queued deliveries of a webhook
+            // at its limit, reading each (on PostgreSQL from the table),
+            // until it has room. For one that keeps failing (a receiver
+            // that times out: seconds), they are moved to when it likely
+            // has, once per such wait.
+            for (webhook, until) in lanes.to_defer(timeout, SKIPPED_POLL, now_millis()) {
+                match store.defer_queued(webhook, until).await {
+                    Ok(deferred) => tracing::debug!(
+                        webhook,
+                        deferred,
+                        "deferred a failing webhook's queued deliveries"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(
+                            error = format!("{:#}", anyhow::Error::from(error)),
+                            webhook,
+                            "could not defer a failing webhook's queued deliveries"
+                        );
+                    }
+                }
+            }
             if full {
                 continue;
             }

@@ -60,6 +60,8 @@ struct Seen {
 struct State {
     lanes: HashMap<i64, Lane>,
     seen: HashMap<i64, Seen>,
+    /// Failing webhooks whose queued deliveries were deferred, and until when.
+    deferred: HashMap<i64, i64>,
 }
 
 pub struct Lanes {
@@ -123,6 +125,44 @@ impl Lanes {
             .filter(|(id, lane)| lane.saturated(self.limit(state.seen.get(id))))
             .map(|(id, _)| *id)
             .collect()
+    }
+
+    /// Failing webhooks at their limit whose queued deliveries claims would
+    /// pass over, each with when it likely has a slot free again: after
+    /// about one of its attempts, at most `timeout`. A webhook is named again
+    /// only once that time has passed; none is named for less than
+    /// `at_least`.
+    pub fn to_defer(
+        &self,
+        timeout: std::time::Duration,
+        at_least: std::time::Duration,
+        now_ms: i64,
+    ) -> Vec<(i64, i64)> {
+        let mut state = self.lock();
+        let State {
+            lanes,
+            seen,
+            deferred,
+        } = &mut *state;
+        deferred.retain(|_, until| *until > now_ms);
+        let timeout = timeout.as_millis() as i64;
+        let at_least = at_least.as_millis() as i64;
+        let mut due = Vec::new();
+        for (id, lane) in lanes.iter() {
+            let Some(seen) = seen.get(id).filter(|s| s.failures >= FAILING_AFTER) else {
+                continue;
+            };
+            let wait = (seen.pace_ms as i64).min(timeout);
+            if wait < at_least
+                || !lane.saturated(self.per_failing_webhook)
+                || deferred.contains_key(id)
+            {
+                continue;
+            }
+            deferred.insert(*id, now_ms + wait);
+            due.push((*id, now_ms + wait));
+        }
+        due
     }
 
     /// The webhook's usual attempt time in ms, once one was seen.
@@ -466,6 +506,54 @@ mod tests {
             lanes.admit(7, ticket(20, 100, &slots), 0),
             Admission::Send(_)
         ));
+    }
+
+    #[test]
+    fn a_failing_webhook_at_its_limit_is_deferred_once_per_attempt_time() {
+        let slots = Arc::new(Semaphore::new(40));
+        let lanes = Lanes::new(16, 100);
+        let timeout = std::time::Duration::from_millis(2_000);
+        let at_least = std::time::Duration::from_millis(50);
+        let _sending = sent(&lanes, 1..=16, &slots);
+        // At its limit but not failing: its rows are not moved.
+        assert!(lanes.to_defer(timeout, at_least, 0).is_empty());
+        // Three attempts timed out (2 s each): failing, 13 in flight.
+        for _ in 0..3 {
+            lanes.next(7, 2_000, Some(true), 0, false);
+        }
+        assert_eq!(lanes.to_defer(timeout, at_least, 10), [(7, 2_010)]);
+        // Not again before then; again after.
+        assert!(lanes.to_defer(timeout, at_least, 2_009).is_empty());
+        assert_eq!(lanes.to_defer(timeout, at_least, 2_010), [(7, 4_010)]);
+        // Its attempts take longer than the timeout allows: the timeout.
+        lanes.next(7, 10_000, Some(true), 0, false);
+        assert_eq!(lanes.to_defer(timeout, at_least, 4_010), [(7, 6_010)]);
+        // A webhook that fails fast has room again sooner than `at_least`.
+        let fast = Lanes::new(16, 100);
+        let _sending = sent(&fast, 1..=16, &slots);
+        for _ in 0..3 {
+            fast.next(7, 5, Some(true), 0, false);
+        }
+        assert_eq!(fast.saturated(), [7]);
+        assert!(fast.to_defer(timeout, at_least, 0).is_empty());
+    }
+
+    #[test]
+    fn a_failing_webhook_with_room_is_not_deferred() {
+        let slots = Arc::new(Semaphore::new(40));
+        let lanes = Lanes::new(16, 100);
+        let timeout = std::time::Duration::from_millis(2_000);
+        let at_least = std::time::Duration::from_millis(50);
+        let _sending = sent(&lanes, 1..=4, &slots);
+        // Failing (limit 2) with 1 attempt left in flight: it has room.
+        for _ in 0..3 {
+            lanes.next(7, 2_000, Some(true), 0, false);
+        }
+        assert!(lanes.saturated().is_empty());
+        assert!(lanes.to_defer(timeout, at_least, 0).is_empty());
+        // Its last attempt ended: no lane, nothing to defer.
+        lanes.next(7, 2_000, Some(true), 0, false);
+        assert!(lanes.to_defer(timeout, at_least, 0).is_empty());
     }
 
     #[test]

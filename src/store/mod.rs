@@ -259,6 +259,11 @@ pub trait Store: Send + Sync + 'static {
     /// Makes deliveries leased by owners starting with `owner_prefix` due now.
     async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64>;
 
+    /// Moves the queued (not leased) deliveries of `webhook_id` that fall
+    /// due before `until_ms` to `until_ms`, in chunks (10,000 rows a transaction);
+    /// returns how many moved.
+    async fn defer_queued(&self, webhook_id: i64, until_ms: i64) -> StoreResult<u64>;
+
     /// When the next pending delivery falls due.
     async fn next_due_at(&self) -> StoreResult<Option<i64>>;
 
@@ -345,6 +350,9 @@ const WEBHOOK_COLUMNS: &str = "id, account_id, name, event, uri, description, di
 /// Most bytes of JSON rows one statement takes: well under PostgreSQL's
 /// 255 MB limit on one `jsonb` value, however large the messages.
 const MAX_ROWS_JSON: usize = 16 << 20;
+
+/// Most queued deliveries [`Store::defer_queued`] moves in one transaction.
+const DEFER_CHUNK: i64 = 10_000;
 
 /// Rows as the one parameter of a backend's `ROWS_IN`…`ROWS_AS` row
 /// source: JSON arrays of arrays, each with the range of `rows` it holds.
@@ -1582,6 +1590,31 @@ macro_rules! impl_store {
                 .await?;
                 tx.commit().await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn defer_queued(&self, webhook_id: i64, until_ms: i64) -> StoreResult<u64> {
+                // Found through the due index (`+` keeps SQLite off the
+                // by-webhook one, which would also read the webhook's
+                // finished deliveries), moved a chunk a transaction so the
+                // writer is not held for long by a large backlog.
+                const DEFER: &str = "UPDATE deliveries SET next_attempt_at = $2 WHERE id IN \
+                     (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
+                     AND status = 'pending' AND next_attempt_at < $2 AND +webhook_id = $1 LIMIT $3)";
+                let mut moved = 0;
+                loop {
+                    let mut tx = self.begin_relaxed().await?;
+                    let done = sqlx::query(DEFER)
+                        .bind(webhook_id)
+                        .bind(until_ms)
+                        .bind(super::DEFER_CHUNK)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    moved += done.rows_affected();
+                    if done.rows_affected() < super::DEFER_CHUNK.unsigned_abs() {
+                        return Ok(moved);
+                    }
+                }
             }
 
             async fn next_due_at(&self) -> StoreResult<Option<i64>> {

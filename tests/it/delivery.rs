@@ -31,6 +31,7 @@ on_both_backends!(
     failure_mails_are_rate_limited_per_webhook,
     one_slow_receiver_does_not_hold_up_others,
     a_slow_webhook_holds_at_most_its_share_of_slots,
+    a_timing_out_webhooks_queue_is_deferred_not_passed_over,
 );
 
 async fn app_with(backend: Backend, change: impl FnOnce(&mut Settings)) -> Option<TestApp> {
@@ -591,6 +592,51 @@ async fn a_slow_webhook_holds_at_most_its_share_of_slots(backend: Backend) {
     assert!(slow.count() <= 2, "{} at the slow receiver", slow.count());
     // The slow webhook's waiting deliveries go out too, two at a time.
     slow.wait_for(4).await;
+}
+
+/// A webhook whose attempts keep timing out, at its limit (1 slot of 3 once
+/// failing): its queued deliveries are moved to when its slot is likely free
+/// (one attempt time later), so claims do not pass over them meanwhile. By a
+/// claim alone, at most the few it took beyond the webhook's line would be.
+async fn a_timing_out_webhooks_queue_is_deferred_not_passed_over(backend: Backend) {
+    let Some(app) = app_with(backend, |s| {
+        s.delivery_timeout = Some("300ms".into());
+        s.delivery_concurrency = Some(3);
+        s.delivery_concurrency_per_webhook = Some(3);
+    })
+    .await
+    else {
+        return;
+    };
+    let hanging = Receiver::scripted(|_| Reply::ok().after(Duration::from_secs(10))).await;
+    let token = app.admin("wdc").await;
+    let hook = app.task_hook(&token, &hanging).await;
+    let publish = |from: i64, n: i64| {
+        let events: Vec<Value> = (from..from + n)
+            .map(|i| json!({ "event": "task.update", "object_id": i }))
+            .collect();
+        app.publish(&token, Value::Array(events))
+    };
+    // Three attempts time out: the webhook is failing.
+    publish(0, 3).await;
+    hanging.wait_for(3).await;
+    publish(3, 20).await;
+    eventually("the queued deliveries to be deferred", || async {
+        let now = now_millis();
+        let deferred = app
+            .deliveries("wdc", &hook)
+            .await
+            .iter()
+            .filter(|d| {
+                d.object_id >= 3
+                    && d.attempts == 0
+                    && d.status == DeliveryStatus::Pending
+                    && d.next_attempt_at > now
+            })
+            .count();
+        (deferred >= 15).then_some(())
+    })
+    .await;
 }
 
 /// Waits until the webhook shows `disabled: true`; returns it.

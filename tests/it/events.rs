@@ -23,6 +23,7 @@ on_both_databases!(
     a_lease_passes_over_webhooks_at_their_limit,
     a_lease_carries_over_the_statements_of_a_large_publish,
     an_outcome_is_recorded_only_while_its_lease_holds,
+    deferring_moves_only_a_webhooks_queued_deliveries,
 );
 
 fn event(name: &str, object_id: i64) -> Value {
@@ -654,6 +655,70 @@ async fn an_outcome_is_recorded_only_while_its_lease_holds(app: TestApp) {
             (DeliveryStatus::InFlight, vec![]),
             (DeliveryStatus::Succeeded, vec!["worker-b:1".to_string()]),
         ]
+    );
+}
+
+/// Deferring a webhook (the engine does it for one that keeps failing at its
+/// limit) moves its queued deliveries due before the given time to that
+/// time, and nothing else: not its leased one, none due later already, no
+/// other webhook's.
+async fn deferring_moves_only_a_webhooks_queued_deliveries(app: TestApp) {
+    use herald::domain::delivery::DeliveryStatus;
+    use herald::domain::time::now_millis;
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    let hooks = app.webhook_ids(&admin, "request.create", 2).await;
+    let outcome = publish_events(&app, 3, &lease(0, Vec::new())).await;
+    assert_eq!((outcome.leased.len(), outcome.queued), (0, 6));
+    let now = now_millis();
+    let lease_until = now + 10_000;
+    let leased = app
+        .store
+        .claim_due("worker-c:1", now, lease_until, 1, &[hooks[1]])
+        .await
+        .unwrap();
+    assert_eq!(webhooks_of(&leased), [hooks[0]]);
+
+    // After that lease runs out; before the other worker's below (60 s).
+    let until = now_millis() + 30_000;
+    assert_eq!(app.store.defer_queued(hooks[0], until).await.unwrap(), 2);
+    // They are due later than that already: none moves back.
+    assert_eq!(
+        app.store
+            .defer_queued(hooks[0], until - 1_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        webhooks_of(&claim_as_another_worker(&app).await),
+        [hooks[1]; 3],
+        "a claim now finds only the other webhook's"
+    );
+    let mut shown: Vec<(DeliveryStatus, i64, i64)> = app
+        .deliveries("wdc", &json!({ "id": hooks[0] }))
+        .await
+        .into_iter()
+        .map(|d| (d.status, d.attempts, d.next_attempt_at))
+        .collect();
+    shown.sort_unstable_by_key(|(status, ..)| *status != DeliveryStatus::InFlight);
+    assert_eq!(shown[0], (DeliveryStatus::InFlight, 0, lease_until));
+    assert_eq!(
+        shown[1..],
+        [
+            (DeliveryStatus::Pending, 0, until),
+            (DeliveryStatus::Pending, 0, until)
+        ]
+    );
+    let later = app
+        .store
+        .claim_due("worker-b:2", until, until + 60_000, 10, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        webhooks_of(&later),
+        [hooks[0]; 3],
+        "due at `until`: the two deferred, and the leased one, its lease run out"
     );
 }
 
