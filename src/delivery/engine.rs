@@ -222,22 +222,24 @@ impl Engine {
             // at its limit, reading each (on PostgreSQL from the table),
             // until it has room. For one that keeps failing (a receiver
             // that times out: seconds), they are moved to when it likely
-            // has, once per such wait.
+            // has, once per such wait; on a task of its own, so that a
+            // large backlog being moved does not hold up the claims.
             for (webhook, until) in lanes.to_defer(timeout, SKIPPED_POLL, now_millis()) {
-                match store.defer_queued(webhook, until).await {
-                    Ok(deferred) => tracing::debug!(
-                        webhook,
-                        deferred,
-                        "deferred a failing webhook's queued deliveries"
-                    ),
-                    Err(error) => {
-                        tracing::warn!(
+                let store = store.clone();
+                tracker.spawn(async move {
+                    match store.defer_queued(webhook, until).await {
+                        Ok(deferred) => tracing::debug!(
+                            webhook,
+                            deferred,
+                            "deferred a failing webhook's queued deliveries"
+                        ),
+                        Err(error) => tracing::warn!(
                             error = format!("{:#}", anyhow::Error::from(error)),
                             webhook,
-                            "could not defer a failing webhook's queued deliveries"
-                        );
+                            "could not defer a failing webhook's queued deliveries; claims pass over them meanwhile"
+                        ),
                     }
-                }
+                });
             }
             if full {
                 continue;

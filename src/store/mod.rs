@@ -549,21 +549,35 @@ macro_rules! impl_store {
                 Ok(new_id)
             }
 
-            /// Gives up the webhook's queued event deliveries (tests and
-            /// verifications still go out).
-            async fn give_up_events(
+            /// Gives up the webhook's queued and in-flight deliveries (with
+            /// `events_only`, those of events: tests and verifications of a
+            /// disabled webhook still go out). Rows another transaction
+            /// holds are left to it, so this never waits for a recording or
+            /// a claim in the other order (a deadlock on PostgreSQL, when a
+            /// webhook was deleted while its outcomes were recorded): such a
+            /// delivery is given up when next claimed, since its webhook is
+            /// gone or disabled by then.
+            async fn give_up(
                 tx: &mut sqlx::Transaction<'static, Db>,
                 webhook_id: i64,
                 reason: &str,
+                events_only: bool,
             ) -> StoreResult<()> {
-                sqlx::query(
+                const ALL: &str = const_format::concatcp!(
                     "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, last_error = $1 \
-                     WHERE webhook_id = $2 AND kind = 'event' AND status IN ('pending', 'in_flight')",
-                )
-                .bind(reason)
-                .bind(webhook_id)
-                .execute(&mut **tx)
-                .await?;
+                     WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $2 \
+                     AND status IN ('pending', 'in_flight')", <$store>::SKIP_LOCKED, ")"
+                );
+                const EVENTS: &str = const_format::concatcp!(
+                    "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, last_error = $1 \
+                     WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $2 AND kind = 'event' \
+                     AND status IN ('pending', 'in_flight')", <$store>::SKIP_LOCKED, ")"
+                );
+                sqlx::query(if events_only { EVENTS } else { ALL })
+                    .bind(reason)
+                    .bind(webhook_id)
+                    .execute(&mut **tx)
+                    .await?;
                 Ok(())
             }
 
@@ -813,7 +827,7 @@ macro_rules! impl_store {
                         hook.webhook_policy_name = Self::policy_name(&mut tx, hook.webhook_policy_id).await?;
                     }
                     if hook.disabled && !was_disabled {
-                        Self::give_up_events(&mut tx, hook.id, "webhook disabled").await?;
+                        Self::give_up(&mut tx, hook.id, "webhook disabled", true).await?;
                     }
                 }
                 tx.commit().await?;
@@ -829,13 +843,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 if done.rows_affected() > 0 {
-                    sqlx::query(
-                        "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, \
-                         last_error = 'webhook deleted' WHERE webhook_id = $1 AND status IN ('pending', 'in_flight')",
-                    )
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                    Self::give_up(&mut tx, id, "webhook deleted", false).await?;
                 }
                 tx.commit().await?;
                 Ok(done.rows_affected() > 0)
@@ -1417,7 +1425,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                     if disabled_now {
-                        Self::give_up_events(&mut tx, result.webhook_id, "webhook disabled").await?;
+                        Self::give_up(&mut tx, result.webhook_id, "webhook disabled", true).await?;
                     }
                     webhook.last_error = result.error.clone();
                     if disabled_now {
@@ -1596,10 +1604,15 @@ macro_rules! impl_store {
                 // Found through the due index (`+` keeps SQLite off the
                 // by-webhook one, which would also read the webhook's
                 // finished deliveries), moved a chunk a transaction so the
-                // writer is not held for long by a large backlog.
-                const DEFER: &str = "UPDATE deliveries SET next_attempt_at = $2 WHERE id IN \
+                // writer is not held for long by a large backlog. Rows
+                // another transaction holds (a claim, a hand-back) are
+                // left to it: waiting for them could deadlock.
+                const DEFER: &str = const_format::concatcp!(
+                    "UPDATE deliveries SET next_attempt_at = $2 WHERE id IN \
                      (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
-                     AND status = 'pending' AND next_attempt_at < $2 AND +webhook_id = $1 LIMIT $3)";
+                     AND status = 'pending' AND next_attempt_at < $2 AND +webhook_id = $1 LIMIT $3",
+                    <$store>::SKIP_LOCKED, ")"
+                );
                 let mut moved = 0;
                 loop {
                     let mut tx = self.begin_relaxed().await?;

@@ -722,6 +722,83 @@ async fn deferring_moves_only_a_webhooks_queued_deliveries(app: TestApp) {
     );
 }
 
+/// PostgreSQL: deferring a webhook's queue, or deleting the webhook, does
+/// not wait for a delivery row another transaction holds (a recording, a
+/// claim or a hand-back in progress, each locking rows in its own order:
+/// waiting could deadlock, and a delete then answered 500). The held row is
+/// left to its holder; the others are deferred, then given up. (SQLite has
+/// one writer: no other transaction holds a row.)
+#[tokio::test]
+async fn held_deliveries_are_left_to_their_holder_on_postgres() {
+    crate::support::run(
+        held_deliveries_are_left_to_their_holder,
+        crate::support::Backend::Postgres,
+    )
+    .await;
+}
+
+async fn held_deliveries_are_left_to_their_holder(app: TestApp) {
+    use herald::domain::delivery::DeliveryStatus;
+    use herald::domain::time::now_millis;
+    use sqlx::Connection;
+    use std::time::Duration;
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    let hook = app.webhook(&admin, "request.create").await;
+    let hook_id = hook["id"].as_i64().unwrap();
+    let outcome = publish_events(&app, 3, &lease(0, Vec::new())).await;
+    assert_eq!(outcome.queued, 3);
+    let mut ids: Vec<i64> = app
+        .deliveries("wdc", &hook)
+        .await
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    ids.sort_unstable();
+
+    let mut holder = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let mut held = holder.begin().await.unwrap();
+    sqlx::query("SELECT id FROM deliveries WHERE id = $1 FOR UPDATE")
+        .bind(ids[0])
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let moved = tokio::time::timeout(
+        Duration::from_secs(10),
+        app.store.defer_queued(hook_id, now_millis() + 60_000),
+    )
+    .await
+    .expect("deferring waited for the held row")
+    .unwrap();
+    assert_eq!(moved, 2);
+    let deleted = tokio::time::timeout(
+        Duration::from_secs(10),
+        app.delete(&format!("/v1/webhooks/{hook_id}"), &admin),
+    )
+    .await
+    .expect("deleting waited for the held row");
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    held.rollback().await.unwrap();
+
+    let mut shown: Vec<(i64, DeliveryStatus)> = app
+        .deliveries("wdc", &hook)
+        .await
+        .iter()
+        .map(|d| (d.id, d.status))
+        .collect();
+    shown.sort_unstable_by_key(|(id, _)| *id);
+    assert_eq!(
+        shown,
+        [
+            (ids[0], DeliveryStatus::Pending),
+            (ids[1], DeliveryStatus::GivenUp),
+            (ids[2], DeliveryStatus::GivenUp),
+        ]
+    );
+}
+
 /// The deliveries `outcome` stored leased, as the holder of `lease` loads them.
 async fn leased_deliveries(
     app: &TestApp,
