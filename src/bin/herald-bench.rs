@@ -70,6 +70,13 @@ struct Args {
     /// An administrator token of the running Herald.
     #[arg(long)]
     token: Option<String>,
+    /// Instead of the whole benchmark, only the timing-out mix, as this
+    /// many pairs of phases in one Herald after a warm-up (9 new healthy
+    /// webhooks alone, then 9 new ones beside 1 timing out), each of
+    /// --events / 2 events: the share of each pair, and its CPU per healthy
+    /// delivery beside against alone. Closer than comparing runs (at most 13).
+    #[arg(long, default_value_t = 0)]
+    mix_pairs: usize,
 }
 
 // ---------------------------------------------------------------- receiver
@@ -403,13 +410,33 @@ impl Bench {
         Ok(answer)
     }
 
-    async fn webhooks(&self, event: &str, path: &str, count: usize) -> anyhow::Result<()> {
+    /// Creates `count` webhooks for `event` at `path`/0, /1...; their ids.
+    async fn webhooks(&self, event: &str, path: &str, count: usize) -> anyhow::Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(count);
         for i in 0..count {
-            self.post(
-                "/v1/webhooks",
-                &json!({ "event": event, "uri": format!("{}{path}/{i}", self.receiver) }),
-            )
-            .await?;
+            let created = self
+                .post(
+                    "/v1/webhooks",
+                    &json!({ "event": event, "uri": format!("{}{path}/{i}", self.receiver) }),
+                )
+                .await?;
+            ids.push(created["id"].as_i64().context("webhook without an id")?);
+        }
+        Ok(ids)
+    }
+
+    /// Deletes webhooks: their queued deliveries are given up.
+    async fn delete_webhooks(&self, ids: &[i64]) -> anyhow::Result<()> {
+        for id in ids {
+            let response = self
+                .client
+                .delete(format!("{}/v1/webhooks/{id}", self.herald))
+                .bearer_auth(&self.token)
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                bail!("deleting webhook {id}: {}", response.status());
+            }
         }
         Ok(())
     }
@@ -537,6 +564,14 @@ async fn run_once(
     let pid = herald.pid();
     let n = args.events;
     let drain_limit = Duration::from_secs(600);
+
+    if args.mix_pairs > 0 {
+        figures.extend(mix_pairs(&bench, pid, n / 2, args.mix_pairs, drain_limit).await?);
+        herald.stop();
+        server.abort();
+        figures.push(steal_since(steal0));
+        return Ok(figures);
+    }
 
     // Publishing, fan-out 1.
     bench.webhooks("request.create", "/single", 1).await?;
@@ -691,47 +726,29 @@ async fn run_once(
     // 10 % of webhooks time out: what the healthy 90 % still get, against
     // the same 9 webhooks and events with no slow one beside them.
     let mix = n / 2;
-    bench.webhooks("sla.create", "/alone", 9).await?;
-    let cpu0 = cpu_spent(pid);
-    let started = Instant::now();
-    bench.publish_batched("sla.create", mix, 1000, 2).await?;
-    let last = recorder.wait_for(mix * 9, drain_limit).await?;
-    let alone = rate(mix * 9, last - started);
-    let cpu1 = cpu_spent(pid);
+    let alone = healthy_phase(&bench, pid, "sla.create", mix, false, drain_limit).await?;
     figures.push((
         "9 healthy webhooks alone (deliveries/s)".into(),
-        alone,
+        alone.rate,
         "deliveries/s",
     ));
-    figures.push((
-        "CPU per delivery, 9 alone (ms)".into(),
-        (cpu1 - cpu0) * 1000.0 / (mix * 9) as f64,
-        "ms",
-    ));
-    recorder.take();
-    bench.webhooks("sla.update", "/healthy", 9).await?;
-    bench.webhooks("sla.update", "/slow", 1).await?;
-    let started = Instant::now();
-    bench.publish_batched("sla.update", mix, 1000, 2).await?;
-    let last = recorder.wait_for(mix * 9, drain_limit).await?;
-    let healthy = rate(mix * 9, last - started);
-    let cpu2 = cpu_spent(pid);
+    figures.push(("CPU per delivery, 9 alone (ms)".into(), alone.cpu_ms, "ms"));
+    let beside = healthy_phase(&bench, pid, "sla.update", mix, true, drain_limit).await?;
     figures.push((
         "healthy deliveries/s with 10% timing out".into(),
-        healthy,
+        beside.rate,
         "deliveries/s",
     ));
     figures.push((
         "CPU per healthy delivery, 10% timing out (ms)".into(),
-        (cpu2 - cpu1) * 1000.0 / (mix * 9) as f64,
+        beside.cpu_ms,
         "ms",
     ));
     figures.push((
         "healthy share of their rate alone (%)".into(),
-        100.0 * healthy / alone.max(1e-9),
+        100.0 * beside.rate / alone.rate.max(1e-9),
         "%",
     ));
-    recorder.take();
     if let Some(pid) = pid {
         figures.push(("Herald peak RSS (MB)".into(), peak_rss_mb(pid), "MB"));
     }
@@ -782,11 +799,148 @@ async fn run_once(
         ));
     }
     server.abort();
+    figures.push(steal_since(steal0));
+    Ok(figures)
+}
+
+/// The share of the machine's CPU time the hypervisor took since `steal0`.
+fn steal_since(steal0: (f64, f64)) -> (String, f64, &'static str) {
     let steal1 = cpu_ticks();
-    figures.push((
+    (
         "CPU time taken by the hypervisor (steal, %)".into(),
         100.0 * (steal1.1 - steal0.1) / (steal1.0 - steal0.0).max(1.0),
         "%",
+    )
+}
+
+/// What the healthy webhooks of one phase of the timing-out mix got.
+struct Phase {
+    /// Healthy deliveries/s, from the first publish to the last arrival.
+    rate: f64,
+    /// CPU per healthy delivery (ms), Herald (and PostgreSQL).
+    cpu_ms: f64,
+    /// The phase's webhooks.
+    webhooks: Vec<i64>,
+}
+
+/// One phase of the timing-out mix: 9 new healthy webhooks for `event`,
+/// and beside them, with `beside_slow`, one whose receiver answers only
+/// after Herald's timeout; `n` events in batches of 1,000 from 2 clients.
+async fn healthy_phase(
+    bench: &Arc<Bench>,
+    pid: Option<u32>,
+    event: &str,
+    n: usize,
+    beside_slow: bool,
+    drain_limit: Duration,
+) -> anyhow::Result<Phase> {
+    let mut webhooks = bench
+        .webhooks(event, if beside_slow { "/healthy" } else { "/alone" }, 9)
+        .await?;
+    if beside_slow {
+        webhooks.extend(bench.webhooks(event, "/slow", 1).await?);
+    }
+    let cpu0 = cpu_spent(pid);
+    let started = Instant::now();
+    bench.publish_batched(event, n, 1000, 2).await?;
+    let last = bench.recorder.wait_for(n * 9, drain_limit).await?;
+    let cpu = cpu_spent(pid) - cpu0;
+    bench.recorder.take();
+    Ok(Phase {
+        rate: rate(n * 9, last - started),
+        cpu_ms: cpu * 1000.0 / (n * 9) as f64,
+        webhooks,
+    })
+}
+
+/// Events of the catalogue for the phases of `--mix-pairs`, one each.
+const PAIR_EVENTS: [&str; 27] = [
+    "sla.create",
+    "sla.update",
+    "risk.create",
+    "risk.update",
+    "release.create",
+    "release.update",
+    "project.create",
+    "project.update",
+    "service.create",
+    "service.update",
+    "product.create",
+    "product.update",
+    "team.create",
+    "team.update",
+    "person.create",
+    "person.update",
+    "contract.create",
+    "contract.update",
+    "broadcast.create",
+    "broadcast.update",
+    "workflow.create",
+    "workflow.update",
+    "flsa.create",
+    "flsa.update",
+    "organization.create",
+    "organization.update",
+    "knowledge_article.create",
+];
+
+/// `--mix-pairs`: a warm-up phase alone, then `pairs` of (alone, beside a
+/// timing-out webhook), each phase on new webhooks (deleted after it, so a
+/// timing-out webhook's queue does not reach into the next phase), after a
+/// second's pause for the previous phase's last attempts and recordings.
+async fn mix_pairs(
+    bench: &Arc<Bench>,
+    pid: Option<u32>,
+    n: usize,
+    pairs: usize,
+    drain_limit: Duration,
+) -> anyhow::Result<Figures> {
+    if 2 * pairs + 1 > PAIR_EVENTS.len() {
+        bail!("--mix-pairs: at most {}", (PAIR_EVENTS.len() - 1) / 2);
+    }
+    let mut figures: Figures = Vec::new();
+    let mut phases = Vec::with_capacity(2 * pairs + 1);
+    for (i, event) in PAIR_EVENTS[..2 * pairs + 1].iter().enumerate() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Phase 0 warms up; then alone, beside, alone, beside...
+        let phase = healthy_phase(bench, pid, event, n, i % 2 == 0 && i > 0, drain_limit).await?;
+        bench.delete_webhooks(&phase.webhooks).await?;
+        eprintln!(
+            "phase {i} ({}): {:.0} healthy deliveries/s, {:.4} ms CPU each",
+            if i == 0 {
+                "warm-up"
+            } else if i % 2 == 0 {
+                "beside"
+            } else {
+                "alone"
+            },
+            phase.rate,
+            phase.cpu_ms
+        );
+        phases.push(phase);
+    }
+    let mut shares = Vec::with_capacity(pairs);
+    let mut cpu_ratios = Vec::with_capacity(pairs);
+    for (k, pair) in phases[1..].chunks_exact(2).enumerate() {
+        let (alone, beside) = (&pair[0], &pair[1]);
+        shares.push(100.0 * beside.rate / alone.rate.max(1e-9));
+        cpu_ratios.push(beside.cpu_ms / alone.cpu_ms.max(1e-9));
+        figures.push((format!("pair {}: healthy share (%)", k + 1), shares[k], "%"));
+        figures.push((
+            format!("pair {}: CPU per healthy delivery ratio", k + 1),
+            cpu_ratios[k],
+            "ratio",
+        ));
+    }
+    figures.push((
+        "healthy share, median of the pairs (%)".into(),
+        median(shares),
+        "%",
+    ));
+    figures.push((
+        "CPU ratio beside / alone, median of the pairs".into(),
+        median(cpu_ratios),
+        "ratio",
     ));
     Ok(figures)
 }
