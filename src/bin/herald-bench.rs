@@ -887,7 +887,7 @@ const PAIR_EVENTS: [&str; 27] = [
 /// `--mix-pairs`: a warm-up phase alone, then `pairs` of (alone, beside a
 /// timing-out webhook), each phase on new webhooks (deleted after it, so a
 /// timing-out webhook's queue does not reach into the next phase), after a
-/// second's pause for the previous phase's last attempts and recordings.
+/// pause longer than an attempt to the timing-out receiver.
 async fn mix_pairs(
     bench: &Arc<Bench>,
     pid: Option<u32>,
@@ -901,7 +901,9 @@ async fn mix_pairs(
     let mut figures: Figures = Vec::new();
     let mut phases = Vec::with_capacity(2 * pairs + 1);
     for (i, event) in PAIR_EVENTS[..2 * pairs + 1].iter().enumerate() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Longer than Herald's timeout here (2 s): the previous phase's
+        // last attempts to the timing-out receiver are over.
+        tokio::time::sleep(Duration::from_secs(3)).await;
         // Phase 0 warms up; then alone, beside, alone, beside...
         let phase = healthy_phase(bench, pid, event, n, i % 2 == 0 && i > 0, drain_limit).await?;
         bench.delete_webhooks(&phase.webhooks).await?;

@@ -39,6 +39,12 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// freeing a slot) ends the wait sooner.
 const SKIPPED_POLL: Duration = Duration::from_millis(50);
 
+/// The shortest wait for which a failing webhook's queued deliveries are
+/// moved rather than passed over: moving a row costs about what some ten
+/// claims passing over it do, and claims come tens of times a second under
+/// load.
+const DEFER_AT_LEAST: Duration = Duration::from_secs(1);
+
 pub struct Engine {
     store: Arc<dyn Store>,
     config: Arc<Config>,
@@ -218,29 +224,7 @@ impl Engine {
                 skipped_webhooks = skip.len(),
                 "claimed due deliveries"
             );
-            // Every claim passes over the queued deliveries of a webhook
-            // at its limit, reading each (on PostgreSQL from the table),
-            // until it has room. For one that keeps failing (a receiver
-            // that times out: seconds), they are moved to when it likely
-            // has, once per such wait; on a task of its own, so that a
-            // large backlog being moved does not hold up the claims.
-            for (webhook, until) in lanes.to_defer(timeout, SKIPPED_POLL, now_millis()) {
-                let store = store.clone();
-                tracker.spawn(async move {
-                    match store.defer_queued(webhook, until).await {
-                        Ok(deferred) => tracing::debug!(
-                            webhook,
-                            deferred,
-                            "deferred a failing webhook's queued deliveries"
-                        ),
-                        Err(error) => tracing::warn!(
-                            error = format!("{:#}", anyhow::Error::from(error)),
-                            webhook,
-                            "could not defer a failing webhook's queued deliveries; claims pass over them meanwhile"
-                        ),
-                    }
-                });
-            }
+            defer_failing(&lanes, &store, &tracker, timeout);
             if full {
                 continue;
             }
@@ -292,6 +276,38 @@ impl Engine {
                 "could not release leases; they expire by themselves"
             ),
         }
+    }
+}
+
+/// Every claim passes over the queued deliveries of a webhook at its
+/// limit, reading each (on PostgreSQL from the table), until it has room.
+/// For one that keeps failing (a receiver that times out: seconds), they
+/// are moved to when it likely has, once per such wait ([`Lanes::to_defer`]),
+/// on a task of its own so that a large backlog being moved does not hold
+/// up the claims.
+fn defer_failing(
+    lanes: &Arc<Lanes>,
+    store: &Arc<dyn Store>,
+    tracker: &TaskTracker,
+    timeout: Duration,
+) {
+    for (webhook, until) in lanes.to_defer(timeout, DEFER_AT_LEAST, now_millis()) {
+        let (lanes, store) = (lanes.clone(), store.clone());
+        tracker.spawn(async move {
+            match store.defer_queued(webhook, until).await {
+                Ok(deferred) => tracing::debug!(
+                    webhook,
+                    deferred,
+                    "deferred a failing webhook's queued deliveries"
+                ),
+                Err(error) => tracing::warn!(
+                    error = format!("{:#}", anyhow::Error::from(error)),
+                    webhook,
+                    "could not defer a failing webhook's queued deliveries; claims pass over them meanwhile"
+                ),
+            }
+            lanes.deferred(webhook);
+        });
     }
 }
 

@@ -56,12 +56,18 @@ struct Seen {
     failures: u32,
 }
 
+struct Deferral {
+    until_ms: i64,
+    writing: bool,
+}
+
 #[derive(Default)]
 struct State {
     lanes: HashMap<i64, Lane>,
     seen: HashMap<i64, Seen>,
-    /// Failing webhooks whose queued deliveries were deferred, and until when.
-    deferred: HashMap<i64, i64>,
+    /// Failing webhooks whose queued deliveries were deferred: until when,
+    /// and whether that is still being written.
+    deferred: HashMap<i64, Deferral>,
 }
 
 pub struct Lanes {
@@ -128,10 +134,11 @@ impl Lanes {
     }
 
     /// Failing webhooks at their limit whose queued deliveries claims would
-    /// pass over, each with when it likely has a slot free again: after
-    /// about one of its attempts, at most `timeout`. A webhook is named again
-    /// only once that time has passed; none is named for less than
-    /// `at_least`.
+    /// pass over, each with when it likely has a slot free again
+    /// ([`Self::wait_ms`]). A webhook is named again only once that time has
+    /// passed and the last deferral was written ([`Self::deferred`]); none
+    /// whose wait is under `at_least`, where moving its rows would cost
+    /// more than passing over them.
     pub fn to_defer(
         &self,
         timeout: std::time::Duration,
@@ -144,25 +151,46 @@ impl Lanes {
             seen,
             deferred,
         } = &mut *state;
-        deferred.retain(|_, until| *until > now_ms);
-        let timeout = timeout.as_millis() as i64;
+        deferred.retain(|_, d| d.writing || d.until_ms > now_ms);
         let at_least = at_least.as_millis() as i64;
         let mut due = Vec::new();
         for (id, lane) in lanes.iter() {
             let Some(seen) = seen.get(id).filter(|s| s.failures >= FAILING_AFTER) else {
                 continue;
             };
-            let wait = (seen.pace_ms as i64).min(timeout);
+            let wait = Self::wait_ms(Some(seen), timeout);
             if wait < at_least
                 || !lane.saturated(self.per_failing_webhook)
                 || deferred.contains_key(id)
             {
                 continue;
             }
-            deferred.insert(*id, now_ms + wait);
-            due.push((*id, now_ms + wait));
+            let until_ms = now_ms + wait;
+            deferred.insert(
+                *id,
+                Deferral {
+                    until_ms,
+                    writing: true,
+                },
+            );
+            due.push((*id, until_ms));
         }
         due
+    }
+
+    /// The deferral [`Self::to_defer`] named for `webhook` is written (or
+    /// failed): the webhook may be named again once its time has passed.
+    pub fn deferred(&self, webhook: i64) {
+        if let Some(deferral) = self.lock().deferred.get_mut(&webhook) {
+            deferral.writing = false;
+        }
+    }
+
+    /// How long until a webhook seen as `seen` likely has a slot free:
+    /// about one of its attempts, at most `timeout` (0 if none was seen).
+    fn wait_ms(seen: Option<&Seen>, timeout: std::time::Duration) -> i64 {
+        seen.map_or(0, |s| s.pace_ms as i64)
+            .min(timeout.as_millis() as i64)
     }
 
     /// The webhook's usual attempt time in ms, once one was seen.
@@ -177,11 +205,7 @@ impl Lanes {
     /// after about one of its attempts (at most `timeout`), when a slot is
     /// likely free, so claims meanwhile need not pass over them.
     pub fn hand_back_due(&self, webhook: i64, timeout: std::time::Duration, now_ms: i64) -> i64 {
-        let wait = self
-            .pace_ms(webhook)
-            .unwrap_or(0)
-            .min(timeout.as_millis() as i64);
-        now_ms + wait
+        now_ms + Self::wait_ms(self.lock().seen.get(&webhook), timeout)
     }
 
     /// Takes a slot of `webhook` for the ticket, or a place in its line if
@@ -522,17 +546,22 @@ mod tests {
             lanes.next(7, 2_000, Some(true), 0, false);
         }
         assert_eq!(lanes.to_defer(timeout, at_least, 10), [(7, 2_010)]);
-        // Not again before then; again after.
+        // Not again before then, nor while that deferral is being written;
+        // again after both.
+        assert!(lanes.to_defer(timeout, at_least, 2_009).is_empty());
+        assert!(lanes.to_defer(timeout, at_least, 2_010).is_empty());
+        lanes.deferred(7);
         assert!(lanes.to_defer(timeout, at_least, 2_009).is_empty());
         assert_eq!(lanes.to_defer(timeout, at_least, 2_010), [(7, 4_010)]);
+        lanes.deferred(7);
         // Its attempts take longer than the timeout allows: the timeout.
         lanes.next(7, 10_000, Some(true), 0, false);
         assert_eq!(lanes.to_defer(timeout, at_least, 4_010), [(7, 6_010)]);
-        // A webhook that fails fast has room again sooner than `at_least`.
+        // A webhook that fails within `at_least` has room again too soon.
         let fast = Lanes::new(16, 100);
         let _sending = sent(&fast, 1..=16, &slots);
         for _ in 0..3 {
-            fast.next(7, 5, Some(true), 0, false);
+            fast.next(7, 40, Some(true), 0, false);
         }
         assert_eq!(fast.saturated(), [7]);
         assert!(fast.to_defer(timeout, at_least, 0).is_empty());

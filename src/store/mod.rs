@@ -1603,7 +1603,9 @@ macro_rules! impl_store {
             async fn defer_queued(&self, webhook_id: i64, until_ms: i64) -> StoreResult<u64> {
                 // Found through the due index (`+` keeps SQLite off the
                 // by-webhook one, which would also read the webhook's
-                // finished deliveries), moved a chunk a transaction so the
+                // finished deliveries; SQLite uses a partial index only for
+                // a query that repeats its condition, hence `status IN`
+                // beside `status = 'pending'`), moved a chunk a transaction so the
                 // writer is not held for long by a large backlog. Rows
                 // another transaction holds (a claim, a hand-back) are
                 // left to it: waiting for them could deadlock.

@@ -596,11 +596,12 @@ async fn a_slow_webhook_holds_at_most_its_share_of_slots(backend: Backend) {
 
 /// A webhook whose attempts keep timing out, at its limit (1 slot of 3 once
 /// failing): its queued deliveries are moved to when its slot is likely free
-/// (one attempt time later), so claims do not pass over them meanwhile. By a
-/// claim alone, at most the few it took beyond the webhook's line would be.
+/// (one attempt time, 1.5 s, later), so claims do not pass over them
+/// meanwhile. By claims alone, at most the few one took beyond the
+/// webhook's line would be.
 async fn a_timing_out_webhooks_queue_is_deferred_not_passed_over(backend: Backend) {
     let Some(app) = app_with(backend, |s| {
-        s.delivery_timeout = Some("300ms".into());
+        s.delivery_timeout = Some("1500ms".into());
         s.delivery_concurrency = Some(3);
         s.delivery_concurrency_per_webhook = Some(3);
     })
@@ -617,10 +618,11 @@ async fn a_timing_out_webhooks_queue_is_deferred_not_passed_over(backend: Backen
             .collect();
         app.publish(&token, Value::Array(events))
     };
-    // Three attempts time out: the webhook is failing.
+    // Three attempts time out: the webhook is failing. Then 100 more wait,
+    // going out one per attempt time.
     publish(0, 3).await;
     hanging.wait_for(3).await;
-    publish(3, 20).await;
+    publish(3, 100).await;
     eventually("the queued deliveries to be deferred", || async {
         let now = now_millis();
         let deferred = app
@@ -634,7 +636,7 @@ async fn a_timing_out_webhooks_queue_is_deferred_not_passed_over(backend: Backen
                     && d.next_attempt_at > now
             })
             .count();
-        (deferred >= 15).then_some(())
+        (deferred >= 50).then_some(())
     })
     .await;
 }
