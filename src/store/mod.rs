@@ -260,8 +260,8 @@ pub trait Store: Send + Sync + 'static {
     async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64>;
 
     /// Moves the queued (not leased) deliveries of `webhook_id` that fall
-    /// due before `until_ms` to `until_ms`, in chunks (10,000 rows a transaction);
-    /// returns how many moved.
+    /// due before `until_ms` to `until_ms`, 10,000 rows a transaction, but
+    /// those another transaction holds; returns how many moved.
     async fn defer_queued(&self, webhook_id: i64, until_ms: i64) -> StoreResult<u64>;
 
     /// When the next pending delivery falls due.
@@ -563,16 +563,12 @@ macro_rules! impl_store {
                 reason: &str,
                 events_only: bool,
             ) -> StoreResult<()> {
-                const ALL: &str = const_format::concatcp!(
-                    "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, last_error = $1 \
-                     WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $2 \
-                     AND status IN ('pending', 'in_flight')", <$store>::SKIP_LOCKED, ")"
-                );
-                const EVENTS: &str = const_format::concatcp!(
-                    "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, last_error = $1 \
-                     WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $2 AND kind = 'event' \
-                     AND status IN ('pending', 'in_flight')", <$store>::SKIP_LOCKED, ")"
-                );
+                const GIVE_UP: &str = "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, \
+                     last_error = $1 WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $2 \
+                     AND status IN ('pending', 'in_flight')";
+                const ALL: &str = const_format::concatcp!(GIVE_UP, <$store>::SKIP_LOCKED, ")");
+                const EVENTS: &str =
+                    const_format::concatcp!(GIVE_UP, " AND kind = 'event'", <$store>::SKIP_LOCKED, ")");
                 sqlx::query(if events_only { EVENTS } else { ALL })
                     .bind(reason)
                     .bind(webhook_id)
@@ -1601,13 +1597,13 @@ macro_rules! impl_store {
             }
 
             async fn defer_queued(&self, webhook_id: i64, until_ms: i64) -> StoreResult<u64> {
-                // Found through the due index (`+` keeps SQLite off the
+                // Found through the due index: `+` keeps SQLite off the
                 // by-webhook one, which would also read the webhook's
-                // finished deliveries; SQLite uses a partial index only for
-                // a query that repeats its condition, hence `status IN`
-                // beside `status = 'pending'`), moved a chunk a transaction so the
-                // writer is not held for long by a large backlog. Rows
-                // another transaction holds (a claim, a hand-back) are
+                // finished deliveries, and SQLite uses a partial index only
+                // for a query that repeats its condition, hence `status IN`
+                // beside `status = 'pending'`. Moved a chunk a transaction,
+                // so a large backlog does not hold the writer for long.
+                // Rows another transaction holds (a claim, a hand-back) are
                 // left to it: waiting for them could deadlock.
                 const DEFER: &str = const_format::concatcp!(
                     "UPDATE deliveries SET next_attempt_at = $2 WHERE id IN \
