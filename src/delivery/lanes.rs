@@ -532,31 +532,34 @@ mod tests {
         ));
     }
 
+    /// The delivery timeout, and the shortest wait deferred, of the
+    /// deferral tests.
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_millis(2_000);
+    const AT_LEAST: std::time::Duration = std::time::Duration::from_millis(50);
+
     #[test]
     fn a_failing_webhook_at_its_limit_is_deferred_once_per_attempt_time() {
         let slots = Arc::new(Semaphore::new(40));
         let lanes = Lanes::new(16, 100);
-        let timeout = std::time::Duration::from_millis(2_000);
-        let at_least = std::time::Duration::from_millis(50);
         let _sending = sent(&lanes, 1..=16, &slots);
         // At its limit but not failing: its rows are not moved.
-        assert!(lanes.to_defer(timeout, at_least, 0).is_empty());
+        assert!(lanes.to_defer(TIMEOUT, AT_LEAST, 0).is_empty());
         // Three attempts timed out (2 s each): failing, 13 in flight.
         for _ in 0..3 {
             lanes.next(7, 2_000, Some(true), 0, false);
         }
-        assert_eq!(lanes.to_defer(timeout, at_least, 10), [(7, 2_010)]);
+        assert_eq!(lanes.to_defer(TIMEOUT, AT_LEAST, 10), [(7, 2_010)]);
         // Not again before then, nor while that deferral is being written;
         // again after both.
-        assert!(lanes.to_defer(timeout, at_least, 2_009).is_empty());
-        assert!(lanes.to_defer(timeout, at_least, 2_010).is_empty());
+        assert!(lanes.to_defer(TIMEOUT, AT_LEAST, 2_009).is_empty());
+        assert!(lanes.to_defer(TIMEOUT, AT_LEAST, 2_010).is_empty());
         lanes.deferred(7);
-        assert!(lanes.to_defer(timeout, at_least, 2_009).is_empty());
-        assert_eq!(lanes.to_defer(timeout, at_least, 2_010), [(7, 4_010)]);
+        assert!(lanes.to_defer(TIMEOUT, AT_LEAST, 2_009).is_empty());
+        assert_eq!(lanes.to_defer(TIMEOUT, AT_LEAST, 2_010), [(7, 4_010)]);
         lanes.deferred(7);
         // Its attempts take longer than the timeout allows: the timeout.
         lanes.next(7, 10_000, Some(true), 0, false);
-        assert_eq!(lanes.to_defer(timeout, at_least, 4_010), [(7, 6_010)]);
+        assert_eq!(lanes.to_defer(TIMEOUT, AT_LEAST, 4_010), [(7, 6_010)]);
         // A webhook that fails within `at_least` has room again too soon.
         let fast = Lanes::new(16, 100);
         let _sending = sent(&fast, 1..=16, &slots);
@@ -564,25 +567,23 @@ mod tests {
             fast.next(7, 40, Some(true), 0, false);
         }
         assert_eq!(fast.saturated(), [7]);
-        assert!(fast.to_defer(timeout, at_least, 0).is_empty());
+        assert!(fast.to_defer(TIMEOUT, AT_LEAST, 0).is_empty());
     }
 
     #[test]
     fn a_failing_webhook_with_room_is_not_deferred() {
         let slots = Arc::new(Semaphore::new(40));
         let lanes = Lanes::new(16, 100);
-        let timeout = std::time::Duration::from_millis(2_000);
-        let at_least = std::time::Duration::from_millis(50);
         let _sending = sent(&lanes, 1..=4, &slots);
         // Failing (limit 2) with 1 attempt left in flight: it has room.
         for _ in 0..3 {
             lanes.next(7, 2_000, Some(true), 0, false);
         }
         assert!(lanes.saturated().is_empty());
-        assert!(lanes.to_defer(timeout, at_least, 0).is_empty());
+        assert!(lanes.to_defer(TIMEOUT, AT_LEAST, 0).is_empty());
         // Its last attempt ended: no lane, nothing to defer.
         lanes.next(7, 2_000, Some(true), 0, false);
-        assert!(lanes.to_defer(timeout, at_least, 0).is_empty());
+        assert!(lanes.to_defer(TIMEOUT, AT_LEAST, 0).is_empty());
     }
 
     #[test]
