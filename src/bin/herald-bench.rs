@@ -957,9 +957,15 @@ fn clone_bench(bench: &Bench) -> Bench {
     }
 }
 
+/// The middle value; for an even count, the mean of the middle two.
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    let half = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[half - 1] + values[half]) / 2.0
+    } else {
+        values[half]
+    }
 }
 
 #[tokio::main]
