@@ -158,6 +158,25 @@ impl SqliteStore {
             .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
             .await
     }
+
+    // The delivery path's pools and transactions are everyone's here:
+    // SQLite plans a prepared statement once anyway (see `PgStore::keyed`).
+
+    fn keyed_read(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    fn keyed_write(&self) -> &SqlitePool {
+        &self.write
+    }
+
+    async fn begin_keyed_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.begin_write().await
+    }
+
+    async fn begin_keyed_relaxed(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.begin_relaxed().await
+    }
 }
 
 /// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`]
