@@ -438,7 +438,7 @@ macro_rules! impl_store {
                     "SELECT ", WEBHOOK_COLUMNS, " FROM webhooks WHERE id", <$store>::IN_ID_LIST
                 );
                 let found: Vec<rows::WebhookRow> =
-                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(self.keyed_read()).await?;
+                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&self.read).await?;
                 let mut hooks = std::collections::HashMap::new();
                 for row in found {
                     let hook = row.into_domain()?;
@@ -454,7 +454,7 @@ macro_rules! impl_store {
                          FROM webhook_policies WHERE id", <$store>::IN_ID_LIST
                     );
                     let found: Vec<rows::PolicyKeyRow> =
-                        sqlx::query_as(select).bind(<$store>::id_list(&policy_ids)).fetch_all(self.keyed_read()).await?;
+                        sqlx::query_as(select).bind(<$store>::id_list(&policy_ids)).fetch_all(&self.read).await?;
                     for row in found {
                         let key = row.into_domain()?;
                         policies.insert(key.id, Arc::new(key));
@@ -987,7 +987,7 @@ macro_rules! impl_store {
                 // any other. Everything else is one transaction.
                 let mut tx = None;
                 if !<$store>::PUBLISH_IN_ONE_STATEMENT || !keyed.is_empty() {
-                    tx = Some(self.begin_keyed_write().await?);
+                    tx = Some(self.begin_publish().await?);
                 }
                 // Keys are claimed in one order (and a repeated key first
                 // where it comes first), so publishes committing side by
@@ -1052,12 +1052,12 @@ macro_rules! impl_store {
                     .collect();
                 let chunks = super::json_row_chunks(&rows, super::MAX_ROWS_JSON)?;
                 if tx.is_none() && chunks.len() > 1 {
-                    tx = Some(self.begin_keyed_write().await?);
+                    tx = Some(self.begin_publish().await?);
                 }
                 let mut alone = None;
                 let conn: &mut <Db as sqlx::Database>::Connection = match tx.as_mut() {
                     Some(tx) => &mut **tx,
-                    None => &mut **alone.insert(self.keyed_write().acquire().await?),
+                    None => &mut **alone.insert(self.publishing().acquire().await?),
                 };
                 // The events from JSON rows in `$1` (kind bound as `$kind`, time `$3`).
                 macro_rules! insert_events {
@@ -1290,7 +1290,7 @@ macro_rules! impl_store {
                 let claimed: Vec<rows::ClaimRow> = sqlx::query_as(select)
                     .bind(<$store>::id_list(ids))
                     .bind(lease_owner)
-                    .fetch_all(self.keyed_read())
+                    .fetch_all(&self.read)
                     .await?;
                 self.with_webhooks(claimed).await
             }
@@ -1303,7 +1303,7 @@ macro_rules! impl_store {
                 now: i64,
                 now_ms: i64,
             ) -> StoreResult<Vec<WebhookEffects>> {
-                let mut tx = self.begin_keyed_relaxed().await?;
+                let mut tx = self.begin_relaxed().await?;
                 let mut effects = Vec::new();
                 // Deliveries first, one statement per 16 MiB of rows; only
                 // rows whose lease still holds come back.

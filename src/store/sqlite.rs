@@ -159,23 +159,15 @@ impl SqliteStore {
             .await
     }
 
-    // The delivery path's pools and transactions are everyone's here:
-    // SQLite plans a prepared statement once anyway (see `PgStore::keyed`).
-
-    fn keyed_read(&self) -> &SqlitePool {
-        &self.read
-    }
-
-    fn keyed_write(&self) -> &SqlitePool {
+    /// Publishing's statements alone: the one writer (PostgreSQL gives
+    /// publishing a pool of its own, see `PgStore::publishing`).
+    fn publishing(&self) -> &SqlitePool {
         &self.write
     }
 
-    async fn begin_keyed_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    /// Publishing's transactions: [`Self::begin_write`].
+    async fn begin_publish(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.begin_write().await
-    }
-
-    async fn begin_keyed_relaxed(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.begin_relaxed().await
     }
 }
 
