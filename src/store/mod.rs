@@ -400,7 +400,8 @@ const POLICY_COLUMNS: &str = "id, account_id, name, disabled, jwt_alg, jwt_audie
 
 /// The methods whose SQL is the same on both backends (`$n` placeholders
 /// work on SQLite too). Each backend passes the methods that differ.
-/// Expects `self.read` and `self.write` pools.
+/// Expects `self.read` and `self.write` pools, and `self.publishing()` and
+/// `self.begin_publish()` for publishing's statements.
 macro_rules! impl_store {
     ($store:ty, { $($specific:tt)* }) => {
         impl $store {
@@ -1091,9 +1092,10 @@ macro_rules! impl_store {
                              FROM (SELECT w.account_id, w.id AS webhook_id, e.id AS event_id, e.event, e.object_id, \
                              CASE WHEN w.id", <$store>::IN_PASSED_OVER, " THEN NULL ELSE ROW_NUMBER() OVER \
                              (PARTITION BY w.id", <$store>::IN_PASSED_OVER, " ORDER BY e.id, w.id) END AS n \
-                             FROM ", $from, " JOIN webhooks w ON w.account_id = e.account_id \
+                             FROM ", $from, <$store>::EVENT_WEBHOOKS_FROM, "w.account_id = e.account_id \
                              AND w.event = e.event AND w.disabled = FALSE AND w.verified = TRUE \
-                             AND (e.webhook_id IS NULL OR w.id = e.webhook_id)", $filter, ") s \
+                             AND (e.webhook_id IS NULL OR w.id = e.webhook_id)", <$store>::EVENT_WEBHOOKS_END,
+                             $filter, ") s \
                              RETURNING id, event_id, lease_owner IS NOT NULL AS leased"
                         )
                     };

@@ -41,12 +41,14 @@ type Db = Postgres;
 /// of the publishing pool.
 const PUBLISH_CONCURRENCY: usize = 4;
 
-/// Connections for claims, recording, the API and all but publishing.
+/// Connections for claims, recording, the API and all but publishing (one
+/// of them held by `LISTEN` while workers run).
 const POOL_SIZE: u32 = 16;
 
 /// Settings of the general pool: a plan made for each execution. The queue
 /// tables grow and shrink fast, and a generic plan cached while they were
-/// small (a sequential scan) would be kept for the connection's life.
+/// small (a sequential scan) would be kept until the table's next `ANALYZE`
+/// or the connection's end (sqlx replaces it after 30 minutes).
 const PLANNED_EACH_TIME: [(&str, &str); 1] = [("plan_cache_mode", "force_custom_plan")];
 
 /// Settings of the publishing pool. Publishing inserts rows from a JSON
@@ -54,8 +56,10 @@ const PLANNED_EACH_TIME: [(&str, &str); 1] = [("plan_cache_mode", "force_custom_
 /// index) and idempotency keys (by primary key): none of the queue's
 /// tables, so its best plan does not depend on how large they are. Each
 /// statement is planned once per connection (a generic plan), with
-/// sequential scans priced out, so a plan made while the webhooks were
-/// few does not scan them later. Planning the publish statement at each
+/// sequential scans priced out and each event's webhooks looked up on
+/// their own ([`PgStore::EVENT_WEBHOOKS_FROM`]), so a plan made while the
+/// webhooks were few does not read them all later. Planning the publish
+/// statement at each
 /// execution took a sixth of the server's time per event at 100 events/s
 /// (its bind, 0.32 ms). Statements that read deliveries or events keep a
 /// plan per execution: planned once on empty tables, a generic plan read
@@ -99,6 +103,16 @@ impl PgStore {
     const ROWS_IN: &'static str = "jsonb_array_elements(";
     const ROWS_AS: &'static str = "::jsonb) WITH ORDINALITY AS j(value, key)";
 
+    /// `EVENT_WEBHOOKS_FROM, condition, EVENT_WEBHOOKS_END`: each event
+    /// `e` joined to its webhooks `w`, looked up for each event (`OFFSET 0`
+    /// keeps the lookup from being flattened into a join). Publishing's plan
+    /// is made once ([`PUBLISH_PLANS`]): made while there were few webhooks,
+    /// a plain join hashed all of them, read whole through an index, at
+    /// every publish.
+    const EVENT_WEBHOOKS_FROM: &'static str =
+        " CROSS JOIN LATERAL (SELECT w.id, w.account_id FROM webhooks w WHERE ";
+    const EVENT_WEBHOOKS_END: &'static str = " OFFSET 0) w";
+
     /// Ids as the one parameter of [`Self::IN_ID_LIST`]: a `bigint[]`.
     fn id_list(ids: &[i64]) -> Vec<i64> {
         ids.to_vec()
@@ -141,8 +155,9 @@ impl PgStore {
     /// Delivery bookkeeping (leases, outcomes): the commit does not wait
     /// for the WAL flush (`synchronous_commit = off`). A server crash may
     /// lose the last few such commits; their deliveries are then sent again
-    /// (at least once). Events are always written with [`Self::begin_write`],
-    /// or by a statement alone on the write pool, whose commit waits too.
+    /// (at least once). Events are always written with
+    /// [`Self::begin_publish`], or by a statement alone on the publishing
+    /// pool, whose commit waits too.
     async fn begin_relaxed(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.write
             .begin_with("BEGIN; SET LOCAL synchronous_commit = off")

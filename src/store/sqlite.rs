@@ -77,6 +77,11 @@ impl SqliteStore {
     const ROWS_IN: &'static str = "json_each(";
     const ROWS_AS: &'static str = ") AS j";
 
+    /// `EVENT_WEBHOOKS_FROM, condition, EVENT_WEBHOOKS_END`: each event
+    /// `e` joined to its webhooks `w`.
+    const EVENT_WEBHOOKS_FROM: &'static str = " JOIN webhooks w ON ";
+    const EVENT_WEBHOOKS_END: &'static str = "";
+
     /// Ids as the one parameter of [`Self::IN_ID_LIST`]: a JSON array.
     fn id_list(ids: &[i64]) -> String {
         serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
