@@ -59,12 +59,12 @@ const PLANNED_EACH_TIME: [(&str, &str); 1] = [("plan_cache_mode", "force_custom_
 /// sequential scans priced out and each event's webhooks looked up on
 /// their own ([`PgStore::EVENT_WEBHOOKS_FROM`]), so a plan made while the
 /// webhooks were few does not read them all later. Planning the publish
-/// statement at each
-/// execution took a sixth of the server's time per event at 100 events/s
-/// (its bind, 0.32 ms). Statements that read deliveries or events keep a
-/// plan per execution: planned once on empty tables, a generic plan read
-/// handed deliveries through the index of all due ones (18–24 ms for 512
-/// rows beside 10,000 due), or through a whole other index (1.2 s).
+/// statement at each execution took a sixth of the server's time per event
+/// at 100 events/s (its bind, 0.32 ms). Statements that read deliveries or
+/// events keep a plan per execution: planned once on empty tables, a
+/// generic plan read handed deliveries through the index of all due ones
+/// (18–24 ms for 512 rows beside 10,000 due), or through a whole other
+/// index (1.2 s).
 const PUBLISH_PLANS: [(&str, &str); 2] = [
     ("plan_cache_mode", "force_generic_plan"),
     ("enable_seqscan", "off"),
