@@ -24,6 +24,9 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log line that cannot be written (stderr a pipe whose reader is
+        // gone) is dropped: reporting it would panic the task that logged.
+        .log_internal_errors(false)
         .init();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -153,6 +156,6 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
         _ = ctrl_c => {}
         _ = terminate => {}
     }
-    tracing::info!("shutting down");
     shutdown.cancel();
+    tracing::info!("shutting down");
 }

@@ -179,3 +179,64 @@ async fn a_cli_token_works_against_a_running_server() {
         .unwrap()
         .unwrap();
 }
+
+/// `herald serve` whose log nobody reads any more (its stderr a pipe whose
+/// reader went away, as when a log shipper dies) keeps answering, and
+/// SIGTERM still stops it gracefully: an unwritable log line is dropped,
+/// not turned into a panic of the task that logged it.
+#[tokio::test]
+async fn serve_keeps_working_and_stops_on_sigterm_when_its_log_pipe_is_closed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = herald()
+        .args([
+            "serve",
+            "--database",
+            &sqlite_url(&dir),
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("HERALD_LOG", "trace")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = crate::support::child::listening_address(&mut lines);
+    // The read end of the pipe closes: every log line from now on fails.
+    drop(lines);
+
+    herald::delivery::sender::install_crypto_provider();
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let health = client
+            .get(format!("http://{address}/healthz"))
+            .send()
+            .await
+            .expect("herald answers with its log pipe closed");
+        assert_eq!(health.status(), 200);
+    }
+
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("herald did not stop on SIGTERM");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+}

@@ -4,6 +4,20 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+/// Reads a starting `herald serve`'s log up to the line saying where it
+/// listens, and returns that address.
+pub fn listening_address(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> String {
+    loop {
+        let line = lines
+            .next()
+            .expect("herald exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("address=").nth(1) {
+            return rest.split_whitespace().next().unwrap().to_string();
+        }
+    }
+}
+
 /// A `herald serve` child process, killed when dropped.
 pub struct Herald {
     child: Child,
@@ -51,15 +65,7 @@ impl Herald {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let address = loop {
-            let line = lines
-                .next()
-                .expect("herald exited before listening")
-                .unwrap();
-            if let Some(rest) = line.split("address=").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
+        let address = listening_address(&mut lines);
         // Keep reading stderr so the child never blocks on a full pipe.
         let log = Arc::new(Mutex::new(String::new()));
         let sink = log.clone();
