@@ -358,11 +358,16 @@ async fn send_handed(
     }
 }
 
-/// Loads the deliveries of one handover and starts them.
+/// Reads the webhooks of one handover's deliveries and starts them.
 async fn load_and_dispatch(dispatcher: Arc<Dispatcher>, handed: Handed) {
-    let Handed { lease, ids, slots } = handed;
+    let Handed {
+        lease,
+        leased,
+        slots,
+    } = handed;
     let c = dispatcher.context.as_ref();
-    match c.store.load_claimed(&lease.owner, &ids).await {
+    let ids: Vec<i64> = leased.iter().map(|l| l.id).collect();
+    match c.store.with_webhooks(&lease.owner, leased).await {
         Ok(claimed) => {
             dispatcher
                 .dispatch(claimed, lease.until_ms, Some(slots))
@@ -372,7 +377,7 @@ async fn load_and_dispatch(dispatcher: Arc<Dispatcher>, handed: Handed) {
             tracing::warn!(
                 error = format!("{:#}", anyhow::Error::from(error)),
                 count = ids.len(),
-                "could not load deliveries handed over; handing them back"
+                "could not read the webhooks of deliveries handed over; handing them back"
             );
             hand_back(c.store.as_ref(), &c.worker, &ids, now_millis()).await;
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::domain::delivery::Lease;
+use crate::domain::delivery::{Lease, LeasedDelivery};
 use crate::domain::time::now_millis;
 use crate::store::group_commit::{LeaseTaker, Offer};
 
@@ -15,7 +15,7 @@ use crate::store::group_commit::{LeaseTaker, Offer};
 /// the attempt slots set aside for them.
 pub struct Handed {
     pub lease: Lease,
-    pub ids: Vec<i64>,
+    pub leased: Vec<LeasedDelivery>,
     pub slots: OwnedSemaphorePermit,
 }
 
@@ -108,21 +108,21 @@ impl LeaseTaker for Handoff {
         })
     }
 
-    fn take(&self, offer: Offer, ids: Vec<i64>) {
+    fn take(&self, offer: Offer, leased: Vec<LeasedDelivery>) {
         let Ok(mut held) = offer.hold.downcast::<OwnedSemaphorePermit>() else {
             // Only offers made by `offer` come back here.
             tracing::error!("a lease offer came back without its slots");
             return;
         };
         // One slot per delivery leased; the rest are free again now.
-        let Some(slots) = held.split(ids.len()) else {
+        let Some(slots) = held.split(leased.len()) else {
             tracing::error!("more deliveries leased than slots set aside");
             return;
         };
         drop(held);
         let handed = Handed {
             lease: offer.lease,
-            ids,
+            leased,
             slots,
         };
         if self.handed.send(handed).is_err() {
@@ -172,7 +172,15 @@ mod tests {
         handoff.set_caught_up(false, &[]);
         assert!(handoff.offer(1).is_none(), "a backlog waits");
         handoff.set_caught_up(true, &[]);
-        handoff.take(first, vec![7]);
+        handoff.take(
+            first,
+            vec![LeasedDelivery {
+                id: 7,
+                uuid: "u7".into(),
+                webhook_id: 3,
+                event: Arc::new(crate::domain::event::StoredEvent::for_tests(1)),
+            }],
+        );
         assert_eq!(
             permits.available_permits(),
             2,

@@ -69,10 +69,24 @@ pub struct Lease {
 pub struct PublishOutcome {
     /// One answer per request, one entry per event, in order.
     pub answers: Vec<Vec<super::event::Published>>,
-    /// Deliveries stored already leased (to the [`Lease`] offered).
-    pub leased: Vec<i64>,
+    /// Deliveries stored already leased (to the [`Lease`] offered), in
+    /// the order they were stored.
+    pub leased: Vec<LeasedDelivery>,
     /// Deliveries stored pending, for any worker to claim.
     pub queued: usize,
+}
+
+/// A delivery a publish stored leased to the [`Lease`] it was offered,
+/// with its event as stored: all its sender needs but its webhook, which
+/// is read once it is dispatched. Built from what the publish wrote, so
+/// the worker need not read the rows back.
+#[derive(Clone, Debug)]
+pub struct LeasedDelivery {
+    pub id: i64,
+    pub uuid: String,
+    pub webhook_id: i64,
+    /// Shared by the deliveries of one event.
+    pub event: Arc<StoredEvent>,
 }
 
 /// A delivery a worker has leased, with what it needs to send it.

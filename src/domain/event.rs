@@ -145,6 +145,23 @@ pub struct StoredEvent {
     pub links: Links,
 }
 
+impl StoredEvent {
+    /// A `request.create` event with an empty payload, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(id: i64) -> StoredEvent {
+        StoredEvent {
+            id,
+            kind: EventKind::Event,
+            event: "request.create".into(),
+            object_id: id,
+            person_id: None,
+            person_name: None,
+            payload: serde_json::value::RawValue::from_string("{}".into()).expect("valid JSON"),
+            links: Links::default(),
+        }
+    }
+}
+
 /// The type part of an object's nodeID, from the event's noun.
 pub fn object_type(event: &str) -> String {
     if event == VERIFY_EVENT {

@@ -13,7 +13,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use super::{PublishRequest, Store, StoreResult};
 use crate::domain::AccountId;
-use crate::domain::delivery::{Lease, PublishOutcome};
+use crate::domain::delivery::{Lease, LeasedDelivery, PublishOutcome};
 use crate::domain::event::{IDEMPOTENCY_WINDOW_SECS, NewEvent, Published};
 use crate::domain::time::{now_epoch, now_millis};
 
@@ -47,7 +47,7 @@ pub trait LeaseTaker: Send + Sync {
     /// any (its limit may be lower).
     fn offer(&self, wanted: usize) -> Option<Offer>;
     /// Deliveries committed leased under `offer`: they are its to send.
-    fn take(&self, offer: Offer, ids: Vec<i64>);
+    fn take(&self, offer: Offer, leased: Vec<LeasedDelivery>);
 }
 
 #[derive(Clone)]

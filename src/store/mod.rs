@@ -9,8 +9,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::delivery::{
-    AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, PublishOutcome,
-    Redelivery, WebhookEffects,
+    AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, LeasedDelivery,
+    PublishOutcome, Redelivery, WebhookEffects,
 };
 use crate::domain::event::NewEvent;
 use crate::domain::list::{ListQuery, Page};
@@ -193,6 +193,15 @@ pub trait Store: Send + Sync + 'static {
     /// takes: event, webhook (`None` if deleted) and policy. Read outside
     /// any write transaction.
     async fn load_claimed(&self, lease_owner: &str, ids: &[i64]) -> StoreResult<Vec<Claimed>>;
+
+    /// Deliveries a publish leased to `lease_owner` ([`PublishOutcome`]),
+    /// with what sending them takes: their webhooks (`None` if deleted) and
+    /// policies, each read once. Read outside any write transaction.
+    async fn with_webhooks(
+        &self,
+        lease_owner: &str,
+        leased: Vec<LeasedDelivery>,
+    ) -> StoreResult<Vec<Claimed>>;
 
     /// Hands back leased deliveries that were not attempted: due again at
     /// `due_ms`, no attempt counted. Only leases of owners starting with
@@ -387,6 +396,89 @@ pub(crate) fn json_row_chunks<T: serde::Serialize>(
     Ok(chunks)
 }
 
+/// Webhooks read by id for deliveries about to be sent, with their
+/// policies.
+struct WebhooksById {
+    hooks: std::collections::HashMap<i64, Arc<Webhook>>,
+    policies: std::collections::HashMap<i64, Arc<crate::domain::policy::PolicyKey>>,
+}
+
+impl WebhooksById {
+    /// Webhook `id` (`None` once deleted) and its policy, if it has one.
+    fn get(
+        &self,
+        id: i64,
+    ) -> (
+        Option<Arc<Webhook>>,
+        Option<Arc<crate::domain::policy::PolicyKey>>,
+    ) {
+        let webhook = self.hooks.get(&id).cloned();
+        let policy = webhook
+            .as_ref()
+            .and_then(|w| w.webhook_policy_id)
+            .and_then(|policy| self.policies.get(&policy).cloned());
+        (webhook, policy)
+    }
+}
+
+/// The deliveries a publish leased, each with its event as the publish
+/// stored it (built once per event): `leased` as (id, event id, uuid,
+/// webhook id); `event_ids[k]` the id stored for the event of `requests` at
+/// `fresh[k]`, whose payload text was `payloads[k]`. A delivery whose event
+/// cannot be built (never: the publish wrote both) is left out and logged;
+/// its lease runs out and a claim sends it.
+fn leased_deliveries(
+    leased: Vec<(i64, i64, String, i64)>,
+    event_ids: &[i64],
+    fresh: &[(usize, usize)],
+    requests: &[PublishRequest],
+    mut payloads: Vec<String>,
+) -> Vec<LeasedDelivery> {
+    let at: std::collections::HashMap<i64, usize> = event_ids
+        .iter()
+        .enumerate()
+        .map(|(k, &id)| (id, k))
+        .collect();
+    let mut events: std::collections::HashMap<i64, Arc<crate::domain::event::StoredEvent>> =
+        std::collections::HashMap::new();
+    let mut handed = Vec::with_capacity(leased.len());
+    for (id, event_id, uuid, webhook_id) in leased {
+        let event = match events.get(&event_id) {
+            Some(event) => event.clone(),
+            None => {
+                let built = at
+                    .get(&event_id)
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("event {event_id} was not published here"))
+                    })
+                    .and_then(|&k| {
+                        let (r, e) = fresh[k];
+                        let payload = std::mem::take(&mut payloads[k]);
+                        rows::stored_event(event_id, &requests[r].events[e], payload)
+                    });
+                match built {
+                    Ok(event) => {
+                        let event = Arc::new(event);
+                        events.insert(event_id, event.clone());
+                        event
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, delivery = id, "a delivery handed over without its event; its lease will run out");
+                        continue;
+                    }
+                }
+            }
+        };
+        handed.push(LeasedDelivery {
+            id,
+            uuid,
+            webhook_id,
+            event,
+        });
+    }
+    handed
+}
+
 const DELIVERY_COLUMNS: &str = "id, uuid, origin_uuid, webhook_id, event_id, event, object_id, kind, status, \
      attempts, next_attempt_at, last_error, message, created_at, updated_at";
 
@@ -429,10 +521,11 @@ macro_rules! impl_store {
                     .await
             }
 
-            /// Leased deliveries with their events, given their webhooks and
-            /// policies (each read once).
-            async fn with_webhooks(&self, claimed: Vec<rows::ClaimRow>) -> StoreResult<Vec<Claimed>> {
-                let mut ids: Vec<i64> = claimed.iter().map(|c| c.webhook_id).collect();
+            /// The webhooks of `ids` and their policies, each read once.
+            async fn webhooks_by_id(
+                &self,
+                mut ids: Vec<i64>,
+            ) -> StoreResult<super::WebhooksById> {
                 ids.sort_unstable();
                 ids.dedup();
                 let select = const_format::concatcp!(
@@ -461,15 +554,18 @@ macro_rules! impl_store {
                         policies.insert(key.id, Arc::new(key));
                     }
                 }
+                Ok(super::WebhooksById { hooks, policies })
+            }
+
+            /// Leased deliveries with their events, given their webhooks and
+            /// policies (each read once).
+            async fn claimed_rows_with_webhooks(&self, claimed: Vec<rows::ClaimRow>) -> StoreResult<Vec<Claimed>> {
+                let webhooks = self.webhooks_by_id(claimed.iter().map(|c| c.webhook_id).collect()).await?;
                 let mut events = std::collections::HashMap::new();
                 claimed
                     .into_iter()
                     .map(|row| {
-                        let webhook = hooks.get(&row.webhook_id).cloned();
-                        let policy = webhook
-                            .as_ref()
-                            .and_then(|w| w.webhook_policy_id)
-                            .and_then(|id| policies.get(&id).cloned());
+                        let (webhook, policy) = webhooks.get(row.webhook_id);
                         row.into_domain(webhook, policy, &mut events)
                     })
                     .collect()
@@ -1096,7 +1192,8 @@ macro_rules! impl_store {
                              AND w.event = e.event AND w.disabled = FALSE AND w.verified = TRUE \
                              AND (e.webhook_id IS NULL OR w.id = e.webhook_id)", <$store>::EVENT_WEBHOOKS_END,
                              $filter, ") s \
-                             RETURNING id, event_id, lease_owner IS NOT NULL AS leased"
+                             RETURNING id, event_id, lease_owner IS NOT NULL AS leased, \
+                             CASE WHEN lease_owner IS NOT NULL THEN uuid END AS uuid, webhook_id"
                         )
                     };
                 }
@@ -1126,22 +1223,22 @@ macro_rules! impl_store {
                         "WITH new_events AS (", insert_events!("$8"),
                         ", account_id, event, object_id, webhook_id), new_deliveries AS (",
                         insert_deliveries!("new_events e", ""),
-                        ") SELECT e.id, d.id, d.leased FROM new_events e \
+                        ") SELECT e.id, d.id, d.leased, d.uuid, d.webhook_id FROM new_events e \
                          LEFT JOIN new_deliveries d ON d.event_id = e.id"
                     );
                     for (_, json) in chunks {
-                        let made: Vec<(i64, Option<i64>, Option<bool>)> =
+                        let made: Vec<(i64, Option<i64>, Option<bool>, Option<String>, Option<i64>)> =
                             bind_deliveries!(sqlx::query_as(BOTH).bind(json))
                             .bind(EventKind::Event.as_str())
                             .fetch_all(&mut *conn)
                             .await?;
                         let mut ids = Vec::with_capacity(made.len());
-                        for (event_id, delivery, is_leased) in made {
+                        for (event_id, delivery, is_leased, uuid, webhook_id) in made {
                             ids.push(event_id);
                             if let Some(id) = delivery {
                                 *deliveries.entry(event_id).or_default() += 1;
-                                if is_leased == Some(true) {
-                                    leased.push(id);
+                                if let (Some(true), Some(uuid), Some(webhook_id)) = (is_leased, uuid, webhook_id) {
+                                    leased.push((id, event_id, uuid, webhook_id));
                                 }
                             }
                         }
@@ -1164,20 +1261,20 @@ macro_rules! impl_store {
                     const FAN_OUT: &str =
                         insert_deliveries!("events e", const_format::concatcp!(" WHERE e.id", <$store>::IN_ID_LIST));
                     for chunk in event_ids.chunks(1000) {
-                        let made: Vec<(i64, i64, bool)> =
+                        let made: Vec<(i64, i64, bool, Option<String>, i64)> =
                             bind_deliveries!(sqlx::query_as(FAN_OUT).bind(<$store>::id_list(chunk)))
                             .fetch_all(&mut *conn)
                             .await?;
-                        for (id, event_id, is_leased) in made {
+                        for (id, event_id, is_leased, uuid, webhook_id) in made {
                             *deliveries.entry(event_id).or_default() += 1;
-                            if is_leased {
-                                leased.push(id);
+                            if let (true, Some(uuid)) = (is_leased, uuid) {
+                                leased.push((id, event_id, uuid, webhook_id));
                             }
                         }
                         room = lease.map_or(0, |l| l.limit.saturating_sub(leased.len()));
                     }
                 }
-                leased.sort_unstable();
+                leased.sort_unstable_by_key(|l| l.0);
                 let queued = deliveries.values().sum::<i64>() as usize - leased.len();
                 for (&(r, e), &id) in fresh.iter().zip(&event_ids) {
                     let event = &requests[r].events[e];
@@ -1214,6 +1311,13 @@ macro_rules! impl_store {
                     .into_iter()
                     .map(|events| events.into_iter().map(Option::unwrap_or_default).collect())
                     .collect();
+                // Built once committed: the transaction is not held for it.
+                let leased = if leased.is_empty() {
+                    Vec::new()
+                } else {
+                    let payloads = rows.into_iter().map(|row| row.5).collect();
+                    super::leased_deliveries(leased, &event_ids, &fresh, requests, payloads)
+                };
                 Ok(PublishOutcome { answers, leased, queued })
             }
 
@@ -1257,7 +1361,7 @@ macro_rules! impl_store {
                         Self::lease_due(&mut tx, WITH_EVENTS, skip_webhooks, lease_owner, lease_until_ms, now_ms, limit).await?;
                     tx.commit().await?;
                     let ids: Vec<i64> = rows.iter().map(rows::ClaimRow::id).collect();
-                    (ids, self.with_webhooks(rows).await)
+                    (ids, self.claimed_rows_with_webhooks(rows).await)
                 } else {
                     let leased: Vec<(i64,)> =
                         Self::lease_due(&mut tx, IDS, skip_webhooks, lease_owner, lease_until_ms, now_ms, limit).await?;
@@ -1294,7 +1398,35 @@ macro_rules! impl_store {
                     .bind(lease_owner)
                     .fetch_all(&self.read)
                     .await?;
-                self.with_webhooks(claimed).await
+                self.claimed_rows_with_webhooks(claimed).await
+            }
+
+            async fn with_webhooks(
+                &self,
+                lease_owner: &str,
+                leased: Vec<LeasedDelivery>,
+            ) -> StoreResult<Vec<Claimed>> {
+                if leased.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let webhooks = self.webhooks_by_id(leased.iter().map(|l| l.webhook_id).collect()).await?;
+                Ok(leased
+                    .into_iter()
+                    .map(|l| {
+                        let (webhook, policy) = webhooks.get(l.webhook_id);
+                        Claimed {
+                            id: l.id,
+                            uuid: l.uuid,
+                            origin_uuid: None,
+                            lease_owner: lease_owner.to_string(),
+                            attempts: 0,
+                            kind: l.event.kind,
+                            webhook,
+                            policy,
+                            event: l.event,
+                        }
+                    })
+                    .collect())
             }
 
             #[tracing::instrument(skip(self, results), fields(count = results.len()))]

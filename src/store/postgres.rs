@@ -16,8 +16,8 @@ use super::{
     StoreResult, WEBHOOK_COLUMNS, impl_store, list_sql, rows,
 };
 use crate::domain::delivery::{
-    AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, PublishOutcome,
-    Redelivery, WebhookEffects,
+    AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, LeasedDelivery,
+    PublishOutcome, Redelivery, WebhookEffects,
 };
 use crate::domain::event::{EventKind, Published};
 use crate::domain::list::{ListQuery, Page};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 
 use crate::domain::delivery::{AttemptRecord, Claimed, DeliveryRecord, DeliveryStatus, Trigger};
-use crate::domain::event::{EventKind, Links, StoredEvent};
+use crate::domain::event::{EventKind, Links, NewEvent, StoredEvent};
 use crate::domain::policy::{JwtAlg, Policy, PolicyKey};
 use crate::domain::{AccountId, Attachment, EventName, Role, Webhook};
 
@@ -209,6 +209,23 @@ impl ClaimRow {
             links,
         })
     }
+}
+
+/// An event of kind `event` as a publish just stored it under `id`, its
+/// payload as the text written (`payload`): what reading it back gives.
+pub fn stored_event(id: i64, event: &NewEvent, payload: String) -> Result<StoredEvent, StoreError> {
+    let payload = RawValue::from_string(payload)
+        .map_err(|e| StoreError::Corrupt(format!("event {id} payload: {e}")))?;
+    Ok(StoredEvent {
+        id,
+        kind: EventKind::Event,
+        event: event.event.as_str().to_string(),
+        object_id: event.object_id,
+        person_id: event.person_id,
+        person_name: event.person_name.clone(),
+        payload,
+        links: event.links.clone(),
+    })
 }
 
 #[derive(sqlx::FromRow)]

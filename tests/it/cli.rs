@@ -190,22 +190,24 @@ async fn serve_keeps_working_and_stops_on_sigterm_when_its_log_pipe_is_closed() 
     use std::process::Stdio;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = herald()
-        .args([
-            "serve",
-            "--database",
-            &sqlite_url(&dir),
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("HERALD_LOG", "trace")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut child = crate::support::child::KillOnDrop(
+        herald()
+            .args([
+                "serve",
+                "--database",
+                &sqlite_url(&dir),
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env("HERALD_LOG", "trace")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
     let address = crate::support::child::listening_address(&mut lines);
     // The read end of the pipe closes: every log line from now on fails.
     drop(lines);
@@ -222,20 +224,19 @@ async fn serve_keeps_working_and_stops_on_sigterm_when_its_log_pipe_is_closed() 
     }
 
     let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("herald did not stop on SIGTERM");
-        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "herald did not stop on SIGTERM"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status}");

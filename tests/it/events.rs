@@ -23,6 +23,7 @@ on_both_databases!(
     a_lease_passes_over_webhooks_at_their_limit,
     a_lease_carries_over_the_statements_of_a_large_publish,
     an_outcome_is_recorded_only_while_its_lease_holds,
+    a_publish_hands_its_worker_the_deliveries_as_stored,
     deferring_moves_only_a_webhooks_queued_deliveries,
 );
 
@@ -544,7 +545,7 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
     // Only the lease's holder loads them.
     let theirs = app
         .store
-        .load_claimed("worker-b:1", &outcome.leased)
+        .load_claimed("worker-b:1", &leased_ids(&outcome))
         .await
         .unwrap();
     assert!(theirs.is_empty());
@@ -562,7 +563,7 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
     // Another worker's claim finds only the two queued ones.
     let claimed = claim_as_another_worker(&app).await;
     let mut ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
-    ids.extend(&outcome.leased);
+    ids.extend(leased_ids(&outcome));
     ids.sort_unstable();
     ids.dedup();
     assert_eq!((claimed.len(), ids.len()), (2, 6));
@@ -599,7 +600,7 @@ async fn an_outcome_is_recorded_only_while_its_lease_holds(app: TestApp) {
     let hook = app.webhook_ids(&admin, "request.create", 1).await[0];
     let lease = lease(1, Vec::new());
     let outcome = publish_events(&app, 1, &lease).await;
-    let id = outcome.leased[0];
+    let id = outcome.leased[0].id;
     assert_eq!(
         app.store
             .release_leases("worker-a", now_millis())
@@ -897,16 +898,96 @@ async fn reads_so_far(watcher: &mut sqlx::PgConnection) -> Vec<(String, i64, i64
     reads
 }
 
-/// The deliveries `outcome` stored leased, as the holder of `lease` loads them.
+/// The ids of the deliveries `outcome` stored leased.
+fn leased_ids(outcome: &herald::domain::delivery::PublishOutcome) -> Vec<i64> {
+    outcome.leased.iter().map(|l| l.id).collect()
+}
+
+/// The deliveries `outcome` stored leased, as the publish hands them to the
+/// holder of `lease`, after checking that is exactly what the holder would
+/// read back from the database: every field, the event's payload text and
+/// links, the webhook and its policy.
 async fn leased_deliveries(
     app: &TestApp,
     lease: &herald::domain::delivery::Lease,
     outcome: &herald::domain::delivery::PublishOutcome,
 ) -> Vec<herald::domain::delivery::Claimed> {
-    app.store
-        .load_claimed(&lease.owner, &outcome.leased)
+    let mut handed = app
+        .store
+        .with_webhooks(&lease.owner, outcome.leased.clone())
         .await
-        .unwrap()
+        .unwrap();
+    let mut stored = app
+        .store
+        .load_claimed(&lease.owner, &leased_ids(outcome))
+        .await
+        .unwrap();
+    handed.sort_by_key(|d| d.id);
+    stored.sort_by_key(|d| d.id);
+    assert_eq!(format!("{handed:#?}"), format!("{stored:#?}"));
+    handed
+}
+
+/// What a publish hands its own worker (no read of the rows it wrote) is
+/// what the database holds: events with a person, links, an idempotency key
+/// and payloads with escapes and non-ASCII text, for a webhook with a
+/// signing policy and one without.
+async fn a_publish_hands_its_worker_the_deliveries_as_stored(app: TestApp) {
+    use herald::domain::event::{Links, NewEvent};
+    use herald::domain::time::{now_epoch, now_millis};
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    let policy = crate::policies::create_policy(&app, &admin, json!({ "jwt_alg": "hs256" })).await;
+    app.create_webhook(
+        &admin,
+        json!({ "event": "request.create", "uri": "https://example.com/", "webhook_policy_id": policy["id"] }),
+    )
+    .await;
+    app.webhook(&admin, "request.create").await;
+    let event = |object_id: i64, key: Option<&str>| NewEvent {
+        event: herald::domain::EventName::parse("request.create").unwrap(),
+        object_id,
+        person_id: Some(7),
+        person_name: Some("Zoë \"Q\" Ångström\n".into()),
+        payload: json!({ "title": "ünïcødé \u{1F600} \"quoted\" \\ back", "n": 1.5e3, "nested": { "a": [1, null, true] } }),
+        links: Links {
+            canonical: Some(format!("https://itsm.example/requests/{object_id}")),
+            resource: None,
+            related: Some("https://itsm.example/a?b=c&d=é".into()),
+        },
+        idempotency_key: key.map(str::to_string),
+        webhook_id: None,
+    };
+    let request = herald::store::PublishRequest {
+        account: herald::domain::AccountId::parse("wdc").unwrap(),
+        events: vec![event(1, None), event(2, Some("k-2")), event(3, None)],
+    };
+    let lease = lease(10, Vec::new());
+    let outcome = app
+        .store
+        .publish(
+            &[request],
+            24 * 3600,
+            now_epoch(),
+            now_millis(),
+            Some(&lease),
+        )
+        .await
+        .unwrap();
+    assert_eq!((outcome.leased.len(), outcome.queued), (6, 0));
+    let leased = leased_deliveries(&app, &lease, &outcome).await;
+    assert_eq!(leased.iter().filter(|d| d.policy.is_some()).count(), 3);
+    assert!(
+        leased
+            .iter()
+            .all(|d| d.event.links.related.is_some() && d.attempts == 0)
+    );
+    // The deliveries of one event share it.
+    let first = &leased[0];
+    let same_event = leased
+        .iter()
+        .filter(|d| std::sync::Arc::ptr_eq(&d.event, &first.event));
+    assert_eq!(same_event.count(), 2);
 }
 
 /// What a claim of another worker (`worker-b`) finds due now, up to 10.

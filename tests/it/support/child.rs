@@ -18,6 +18,17 @@ pub fn listening_address(lines: &mut impl Iterator<Item = std::io::Result<String
     }
 }
 
+/// A child process, killed and reaped when dropped: a failing test leaves
+/// none behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A `herald serve` child process, killed when dropped.
 pub struct Herald {
     child: Child,
