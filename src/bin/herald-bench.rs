@@ -77,6 +77,51 @@ struct Args {
     /// delivery beside against alone. Closer than comparing runs (at most 13).
     #[arg(long, default_value_t = 0)]
     mix_pairs: usize,
+    /// The control FIFO of a `perf record --control fifo:<path> -D -1`:
+    /// the bench writes `enable` when the --perf-phase starts and `disable`
+    /// when it ends, so the profile holds that phase alone.
+    #[arg(long, requires = "perf_phase")]
+    perf_control: Option<PathBuf>,
+    /// The phase --perf-control profiles: single, batched, fan-out-1,
+    /// fan-out-10, latency-100, latency-1000, latency-5000, mix-alone,
+    /// mix-beside or drain (of every run).
+    #[arg(long, requires = "perf_control", value_parser = clap::builder::PossibleValuesParser::new(PERF_PHASES))]
+    perf_phase: Option<String>,
+}
+
+/// The phases --perf-phase can name.
+const PERF_PHASES: [&str; 10] = [
+    "single",
+    "batched",
+    "fan-out-1",
+    "fan-out-10",
+    "latency-100",
+    "latency-1000",
+    "latency-5000",
+    "mix-alone",
+    "mix-beside",
+    "drain",
+];
+
+impl Args {
+    /// Tells the `perf` at --perf-control that `phase` starts (`running`)
+    /// or ends, if it is the --perf-phase.
+    fn perf_mark(&self, phase: &str, running: bool) {
+        let (Some(fifo), Some(chosen)) = (&self.perf_control, &self.perf_phase) else {
+            return;
+        };
+        if chosen != phase {
+            return;
+        }
+        let command: &[u8] = if running { b"enable\n" } else { b"disable\n" };
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .open(fifo)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, command));
+        if let Err(error) = written {
+            eprintln!("--perf-control {}: {error}", fifo.display());
+        }
+    }
 }
 
 // ---------------------------------------------------------------- receiver
@@ -576,9 +621,11 @@ async fn run_once(
     // Publishing, fan-out 1.
     bench.webhooks("request.create", "/single", 1).await?;
     let started = Instant::now();
+    args.perf_mark("single", true);
     bench
         .publish_single("request.create", n, args.clients)
         .await?;
+    args.perf_mark("single", false);
     figures.push((
         "publish single (events/s)".into(),
         rate(n, started.elapsed()),
@@ -590,9 +637,11 @@ async fn run_once(
     bench.webhooks("request.update", "/batch", 1).await?;
     let batched = n * 5;
     let started = Instant::now();
+    args.perf_mark("batched", true);
     bench
         .publish_batched("request.update", batched, 1000, 4)
         .await?;
+    args.perf_mark("batched", false);
     figures.push((
         "publish batched (events/s)".into(),
         rate(batched, started.elapsed()),
@@ -605,8 +654,10 @@ async fn run_once(
     bench.webhooks("task.update", "/e2e1", 1).await?;
     let cpu0 = cpu_spent(pid);
     let started = Instant::now();
+    args.perf_mark("fan-out-1", true);
     bench.publish_batched("task.update", n, 1000, 2).await?;
     let last = recorder.wait_for(n, drain_limit).await?;
+    args.perf_mark("fan-out-1", false);
     figures.push((
         "end-to-end fan-out 1 (deliveries/s)".into(),
         rate(n, last - started),
@@ -628,8 +679,10 @@ async fn run_once(
 
     bench.webhooks("problem.update", "/e2e10", 10).await?;
     let started = Instant::now();
+    args.perf_mark("fan-out-10", true);
     bench.publish_batched("problem.update", n, 1000, 2).await?;
     let last = recorder.wait_for(n * 10, drain_limit).await?;
+    args.perf_mark("fan-out-10", false);
     figures.push((
         "end-to-end fan-out 10 (deliveries/s)".into(),
         rate(n * 10, last - started),
@@ -649,6 +702,8 @@ async fn run_once(
         let total = (per_sec * args.latency_secs) as usize;
         let accepted: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
         let cpu_before = cpu_spent(pid);
+        let phase = format!("latency-{per_sec}");
+        args.perf_mark(&phase, true);
         let start = Instant::now();
         let mut tasks = Vec::with_capacity(total);
         for i in 0..total {
@@ -671,6 +726,7 @@ async fn run_once(
             task.await??;
         }
         recorder.wait_for(total, drain_limit).await?;
+        args.perf_mark(&phase, false);
         let cpu = cpu_spent(pid) - cpu_before;
         let first_object = next_object;
         next_object += total as i64;
@@ -726,14 +782,18 @@ async fn run_once(
     // 10 % of webhooks time out: what the healthy 90 % still get, against
     // the same 9 webhooks and events with no slow one beside them.
     let mix = n / 2;
+    args.perf_mark("mix-alone", true);
     let alone = healthy_phase(&bench, pid, "sla.create", mix, false, drain_limit).await?;
+    args.perf_mark("mix-alone", false);
     figures.push((
         "9 healthy webhooks alone (deliveries/s)".into(),
         alone.rate,
         "deliveries/s",
     ));
     figures.push(("CPU per delivery, 9 alone (ms)".into(), alone.cpu_ms, "ms"));
+    args.perf_mark("mix-beside", true);
     let beside = healthy_phase(&bench, pid, "sla.update", mix, true, drain_limit).await?;
+    args.perf_mark("mix-beside", false);
     figures.push((
         "healthy deliveries/s with 10% timing out".into(),
         beside.rate,
@@ -769,9 +829,11 @@ async fn run_once(
         api.stop();
         let drain = Herald::start(database, dir, "all", args.error_share > 0.0)?;
         let started = Instant::now();
+        args.perf_mark("drain", true);
         let last = recorder
             .wait_for(args.backlog / 10 * 10, Duration::from_secs(3600))
             .await?;
+        args.perf_mark("drain", false);
         figures.push((
             "backlog drain (deliveries/s)".into(),
             rate(args.backlog / 10 * 10, last - started),
