@@ -421,14 +421,26 @@ impl WebhooksById {
     }
 }
 
+/// A delivery a publish stored leased, as its insert returned it.
+struct LeasedRow {
+    id: i64,
+    event_id: i64,
+    uuid: String,
+    webhook_id: i64,
+    /// Its event's account and object, to check it is matched to the
+    /// event it was made for.
+    account_id: String,
+    object_id: i64,
+}
+
 /// The deliveries a publish leased, each with its event as the publish
-/// stored it (built once per event): `leased` as (id, event id, uuid,
-/// webhook id); `event_ids[k]` the id stored for the event of `requests` at
-/// `fresh[k]`, whose payload text was `payloads[k]`. A delivery whose event
-/// cannot be built (never: the publish wrote both) is left out and logged;
-/// its lease runs out and a claim sends it.
+/// stored it (built once per event): `event_ids[k]` the id stored for the
+/// event of `requests` at `fresh[k]`, whose payload text was `payloads[k]`.
+/// A delivery whose event cannot be built, or whose account or object is
+/// not its event's (never: ids are drawn in row order), is left out and
+/// logged; its lease runs out and a claim sends it.
 fn leased_deliveries(
-    leased: Vec<(i64, i64, String, i64)>,
+    leased: Vec<LeasedRow>,
     event_ids: &[i64],
     fresh: &[(usize, usize)],
     requests: &[PublishRequest],
@@ -442,18 +454,32 @@ fn leased_deliveries(
     let mut events: std::collections::HashMap<i64, Arc<crate::domain::event::StoredEvent>> =
         std::collections::HashMap::new();
     let mut handed = Vec::with_capacity(leased.len());
-    for (id, event_id, uuid, webhook_id) in leased {
+    for row in leased {
+        let LeasedRow {
+            id,
+            event_id,
+            uuid,
+            webhook_id,
+            account_id,
+            object_id,
+        } = row;
         let event = match events.get(&event_id) {
             Some(event) => event.clone(),
             None => {
                 let built = at
                     .get(&event_id)
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!("event {event_id} was not published here"))
+                    .and_then(|&k| Some((k, *fresh.get(k)?)))
+                    .filter(|&(_, (r, e))| {
+                        requests[r].account.as_str() == account_id
+                            && requests[r].events[e].object_id == object_id
                     })
-                    .and_then(|&k| {
-                        let (r, e) = fresh[k];
-                        let payload = std::mem::take(&mut payloads[k]);
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "delivery {id} is not of an event this publish stored for it"
+                        ))
+                    })
+                    .and_then(|(k, (r, e))| {
+                        let payload = payloads.get_mut(k).map(std::mem::take).unwrap_or_default();
                         rows::stored_event(event_id, &requests[r].events[e], payload)
                     });
                 match built {
@@ -1193,7 +1219,9 @@ macro_rules! impl_store {
                              AND (e.webhook_id IS NULL OR w.id = e.webhook_id)", <$store>::EVENT_WEBHOOKS_END,
                              $filter, ") s \
                              RETURNING id, event_id, lease_owner IS NOT NULL AS leased, \
-                             CASE WHEN lease_owner IS NOT NULL THEN uuid END AS uuid, webhook_id"
+                             CASE WHEN lease_owner IS NOT NULL THEN uuid END AS uuid, webhook_id, \
+                             CASE WHEN lease_owner IS NOT NULL THEN account_id END AS account_id, \
+                             CASE WHEN lease_owner IS NOT NULL THEN object_id END AS object_id"
                         )
                     };
                 }
@@ -1223,22 +1251,25 @@ macro_rules! impl_store {
                         "WITH new_events AS (", insert_events!("$8"),
                         ", account_id, event, object_id, webhook_id), new_deliveries AS (",
                         insert_deliveries!("new_events e", ""),
-                        ") SELECT e.id, d.id, d.leased, d.uuid, d.webhook_id FROM new_events e \
+                        ") SELECT e.id, d.id, d.leased, d.uuid, d.webhook_id, d.account_id, d.object_id FROM new_events e \
                          LEFT JOIN new_deliveries d ON d.event_id = e.id"
                     );
                     for (_, json) in chunks {
-                        let made: Vec<(i64, Option<i64>, Option<bool>, Option<String>, Option<i64>)> =
+                        #[allow(clippy::type_complexity)]
+                        let made: Vec<(i64, Option<i64>, Option<bool>, Option<String>, Option<i64>, Option<String>, Option<i64>)> =
                             bind_deliveries!(sqlx::query_as(BOTH).bind(json))
                             .bind(EventKind::Event.as_str())
                             .fetch_all(&mut *conn)
                             .await?;
                         let mut ids = Vec::with_capacity(made.len());
-                        for (event_id, delivery, is_leased, uuid, webhook_id) in made {
+                        for (event_id, delivery, is_leased, uuid, webhook_id, account_id, object_id) in made {
                             ids.push(event_id);
                             if let Some(id) = delivery {
                                 *deliveries.entry(event_id).or_default() += 1;
-                                if let (Some(true), Some(uuid), Some(webhook_id)) = (is_leased, uuid, webhook_id) {
-                                    leased.push((id, event_id, uuid, webhook_id));
+                                if let (Some(true), Some(uuid), Some(webhook_id), Some(account_id), Some(object_id)) =
+                                    (is_leased, uuid, webhook_id, account_id, object_id)
+                                {
+                                    leased.push(super::LeasedRow { id, event_id, uuid, webhook_id, account_id, object_id });
                                 }
                             }
                         }
@@ -1261,20 +1292,27 @@ macro_rules! impl_store {
                     const FAN_OUT: &str =
                         insert_deliveries!("events e", const_format::concatcp!(" WHERE e.id", <$store>::IN_ID_LIST));
                     for chunk in event_ids.chunks(1000) {
-                        let made: Vec<(i64, i64, bool, Option<String>, i64)> =
+                        #[allow(clippy::type_complexity)]
+                        let made: Vec<(i64, i64, bool, Option<String>, i64, Option<String>, Option<i64>)> =
                             bind_deliveries!(sqlx::query_as(FAN_OUT).bind(<$store>::id_list(chunk)))
                             .fetch_all(&mut *conn)
                             .await?;
-                        for (id, event_id, is_leased, uuid, webhook_id) in made {
+                        for (id, event_id, is_leased, uuid, webhook_id, account_id, object_id) in made {
                             *deliveries.entry(event_id).or_default() += 1;
-                            if let (true, Some(uuid)) = (is_leased, uuid) {
-                                leased.push((id, event_id, uuid, webhook_id));
+                            if let (true, Some(uuid), Some(account_id), Some(object_id)) = (is_leased, uuid, account_id, object_id) {
+                                leased.push(super::LeasedRow { id, event_id, uuid, webhook_id, account_id, object_id });
                             }
                         }
                         room = lease.map_or(0, |l| l.limit.saturating_sub(leased.len()));
                     }
                 }
-                leased.sort_unstable_by_key(|l| l.0);
+                if event_ids.len() != fresh.len() {
+                    // Not committed: nothing of this publish stands.
+                    return Err(super::StoreError::Corrupt(format!(
+                        "{} events stored for {} published", event_ids.len(), fresh.len()
+                    )));
+                }
+                leased.sort_unstable_by_key(|l| l.id);
                 let queued = deliveries.values().sum::<i64>() as usize - leased.len();
                 for (&(r, e), &id) in fresh.iter().zip(&event_ids) {
                     let event = &requests[r].events[e];
@@ -1307,6 +1345,7 @@ macro_rules! impl_store {
                 if let Some(tx) = tx {
                     tx.commit().await?;
                 }
+                drop(alone);
                 let answers = answers
                     .into_iter()
                     .map(|events| events.into_iter().map(Option::unwrap_or_default).collect())
