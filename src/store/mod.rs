@@ -446,59 +446,48 @@ fn leased_deliveries(
     requests: &[PublishRequest],
     mut payloads: Vec<String>,
 ) -> Vec<LeasedDelivery> {
+    use std::collections::hash_map::Entry;
     let at: std::collections::HashMap<i64, usize> = event_ids
         .iter()
         .enumerate()
         .map(|(k, &id)| (id, k))
         .collect();
+    // The event of `row`, if the publish stored it for the row's account
+    // and object.
+    let mut build = |row: &LeasedRow| -> StoreResult<crate::domain::event::StoredEvent> {
+        let mismatch = || {
+            StoreError::Corrupt(format!(
+                "delivery {} is not of an event this publish stored for it",
+                row.id
+            ))
+        };
+        let k = *at.get(&row.event_id).ok_or_else(mismatch)?;
+        let &(r, e) = fresh.get(k).ok_or_else(mismatch)?;
+        let event = &requests[r].events[e];
+        if requests[r].account.as_str() != row.account_id || event.object_id != row.object_id {
+            return Err(mismatch());
+        }
+        let payload = payloads.get_mut(k).map(std::mem::take).unwrap_or_default();
+        rows::stored_event(row.event_id, event, payload)
+    };
     let mut events: std::collections::HashMap<i64, Arc<crate::domain::event::StoredEvent>> =
         std::collections::HashMap::new();
     let mut handed = Vec::with_capacity(leased.len());
     for row in leased {
-        let LeasedRow {
-            id,
-            event_id,
-            uuid,
-            webhook_id,
-            account_id,
-            object_id,
-        } = row;
-        let event = match events.get(&event_id) {
-            Some(event) => event.clone(),
-            None => {
-                let built = at
-                    .get(&event_id)
-                    .and_then(|&k| Some((k, *fresh.get(k)?)))
-                    .filter(|&(_, (r, e))| {
-                        requests[r].account.as_str() == account_id
-                            && requests[r].events[e].object_id == object_id
-                    })
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "delivery {id} is not of an event this publish stored for it"
-                        ))
-                    })
-                    .and_then(|(k, (r, e))| {
-                        let payload = payloads.get_mut(k).map(std::mem::take).unwrap_or_default();
-                        rows::stored_event(event_id, &requests[r].events[e], payload)
-                    });
-                match built {
-                    Ok(event) => {
-                        let event = Arc::new(event);
-                        events.insert(event_id, event.clone());
-                        event
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, delivery = id, "a delivery handed over without its event; its lease will run out");
-                        continue;
-                    }
+        let event = match events.entry(row.event_id) {
+            Entry::Occupied(stored) => stored.get().clone(),
+            Entry::Vacant(slot) => match build(&row) {
+                Ok(event) => slot.insert(Arc::new(event)).clone(),
+                Err(error) => {
+                    tracing::error!(%error, delivery = row.id, "a delivery handed over without its event; its lease will run out");
+                    continue;
                 }
-            }
+            },
         };
         handed.push(LeasedDelivery {
-            id,
-            uuid,
-            webhook_id,
+            id: row.id,
+            uuid: row.uuid,
+            webhook_id: row.webhook_id,
             event,
         });
     }
@@ -1307,7 +1296,10 @@ macro_rules! impl_store {
                     }
                 }
                 if event_ids.len() != fresh.len() {
-                    // Not committed: nothing of this publish stands.
+                    // Never seen: each event row returns its id. In a
+                    // transaction nothing of this publish stands; a
+                    // statement alone has committed, and its caller is
+                    // told it failed.
                     return Err(super::StoreError::Corrupt(format!(
                         "{} events stored for {} published", event_ids.len(), fresh.len()
                     )));
