@@ -723,21 +723,14 @@ async fn deferring_moves_only_a_webhooks_queued_deliveries(app: TestApp) {
     );
 }
 
+crate::on_postgres_only!(held_deliveries_are_left_to_their_holder);
+
 /// PostgreSQL: deferring a webhook's queue, or deleting the webhook, does
 /// not wait for a delivery row another transaction holds (a recording, a
 /// claim or a hand-back in progress, each locking rows in its own order:
 /// waiting could deadlock, and a delete then answered 500). The held row is
 /// left to its holder; the others are deferred, then given up. (SQLite has
 /// one writer: no other transaction holds a row.)
-#[tokio::test]
-async fn held_deliveries_are_left_to_their_holder_on_postgres() {
-    crate::support::run(
-        held_deliveries_are_left_to_their_holder,
-        crate::support::Backend::Postgres,
-    )
-    .await;
-}
-
 async fn held_deliveries_are_left_to_their_holder(app: TestApp) {
     use herald::domain::delivery::DeliveryStatus;
     use herald::domain::time::now_millis;
@@ -800,20 +793,13 @@ async fn held_deliveries_are_left_to_their_holder(app: TestApp) {
     );
 }
 
+crate::on_postgres_only!(publishing_reads_only_the_rows_it_needs);
+
 /// Publishing on PostgreSQL runs on plans made once per connection: made
 /// here on freshly analyzed tables (few webhooks, no idempotency keys), they
 /// must still look up each event's webhooks and keys by index, not read a
 /// table or a whole index, which grows after the plan is made. The
 /// server's table statistics count the scans and the rows read.
-#[tokio::test]
-async fn publishing_reads_only_the_rows_it_needs_on_postgres() {
-    crate::support::run(
-        publishing_reads_only_the_rows_it_needs,
-        crate::support::Backend::Postgres,
-    )
-    .await;
-}
-
 async fn publishing_reads_only_the_rows_it_needs(app: TestApp) {
     use sqlx::Connection;
     let app = unverified(&app);

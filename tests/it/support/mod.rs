@@ -170,6 +170,20 @@ macro_rules! on_both_databases {
     )*};
 }
 
+/// Declares `mod name { postgres }` tests running `async fn name(app: TestApp)`
+/// on PostgreSQL only.
+#[macro_export]
+macro_rules! on_postgres_only {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn postgres() {
+                $crate::support::run(super::$name, $crate::support::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
 /// Declares `mod name { sqlite, postgres }` tests running `async fn name(backend: Backend)`.
 #[macro_export]
 macro_rules! on_both_backends {
