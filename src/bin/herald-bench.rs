@@ -444,13 +444,104 @@ fn machine() -> String {
 
 struct Bench {
     client: reqwest::Client,
+    /// Publishes the single events of the single and latency phases.
+    events: EventPoster,
     herald: String,
     token: String,
     receiver: String,
     recorder: Arc<Recorder>,
 }
 
+/// `POST /v1/events` on bare HTTP/1 connections (hyper), each kept open
+/// and reused, with the request's headers made once: the load shares the
+/// machine's cores with Herald, and through reqwest's client it took
+/// about a third of them at Herald's single-event rate. A connection is
+/// used by one request at a time; one is opened when none is idle.
+struct EventPoster {
+    address: String,
+    host: axum::http::HeaderValue,
+    authorization: axum::http::HeaderValue,
+    idle: Mutex<Vec<hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>>>,
+}
+
+impl EventPoster {
+    fn new(herald: &str, token: &str) -> anyhow::Result<EventPoster> {
+        let url = url::Url::parse(herald)?;
+        if url.scheme() != "http" {
+            bail!("the bench publishes over plain HTTP, not {}", url.scheme());
+        }
+        let host = url.host_str().context("Herald's URL has no host")?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        Ok(EventPoster {
+            address: format!("{host}:{port}"),
+            host: axum::http::HeaderValue::from_str(&format!("{host}:{port}"))?,
+            authorization: axum::http::HeaderValue::from_str(&format!("Bearer {token}"))?,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    async fn connect(
+        &self,
+    ) -> anyhow::Result<hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>> {
+        let stream = tokio::net::TcpStream::connect(&self.address).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+
+    /// Publishes one event (`body`, a JSON object); fails unless answered 2xx.
+    async fn publish(&self, body: String) -> anyhow::Result<()> {
+        use http_body_util::BodyExt;
+        let idle = self.idle.lock().unwrap().pop();
+        let mut sender = match idle {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => self.connect().await?,
+        };
+        sender.ready().await?;
+        let request = axum::http::Request::post("/v1/events")
+            .header(axum::http::header::HOST, self.host.clone())
+            .header(
+                axum::http::header::AUTHORIZATION,
+                self.authorization.clone(),
+            )
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(Bytes::from(body)))?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let answer = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            bail!("/v1/events: {status} {}", String::from_utf8_lossy(&answer));
+        }
+        self.idle.lock().unwrap().push(sender);
+        Ok(())
+    }
+}
+
+/// A single event's body.
+fn event_body(event: &str, object_id: i64) -> String {
+    format!(r#"{{"event":"{event}","object_id":{object_id}}}"#)
+}
+
 impl Bench {
+    fn new(
+        client: reqwest::Client,
+        herald: &str,
+        token: &str,
+        receiver: &str,
+        recorder: Arc<Recorder>,
+    ) -> anyhow::Result<Bench> {
+        Ok(Bench {
+            client,
+            events: EventPoster::new(herald, token)?,
+            herald: herald.to_string(),
+            token: token.to_string(),
+            receiver: receiver.to_string(),
+            recorder,
+        })
+    }
+
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let response = self
             .client
@@ -547,9 +638,7 @@ impl Bench {
                     if i >= n {
                         return Ok::<_, anyhow::Error>(());
                     }
-                    bench
-                        .post("/v1/events", &json!({ "event": event, "object_id": i }))
-                        .await?;
+                    bench.events.publish(event_body(&event, i as i64)).await?;
                 }
             }));
         }
@@ -611,13 +700,13 @@ async fn run_once(
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
         .build()?;
-    let bench = Arc::new(Bench {
+    let bench = Arc::new(Bench::new(
         client,
-        herald: herald.url.clone(),
-        token: herald.token.clone(),
-        receiver: receiver.clone(),
-        recorder: recorder.clone(),
-    });
+        &herald.url,
+        &herald.token,
+        &receiver,
+        recorder.clone(),
+    )?);
     let pid = herald.pid();
     let n = args.events;
     let drain_limit = Duration::from_secs(600);
@@ -725,10 +814,8 @@ async fn run_once(
             let object_id = next_object + i as i64;
             tasks.push(tokio::spawn(async move {
                 let result = bench
-                    .post(
-                        "/v1/events",
-                        &json!({ "event": "task.create", "object_id": object_id }),
-                    )
+                    .events
+                    .publish(event_body("task.create", object_id))
                     .await;
                 accepted.lock().unwrap().insert(object_id, Instant::now());
                 result
@@ -835,10 +922,13 @@ async fn run_once(
     if args.herald_url.is_none() && args.backlog > 0 {
         let mut api = Herald::start(database, dir, "api", args.error_share > 0.0)?;
         api.token = herald.token.clone();
-        let loader = Arc::new(Bench {
-            herald: api.url.clone(),
-            ..clone_bench(&bench)
-        });
+        let loader = Arc::new(Bench::new(
+            bench.client.clone(),
+            &api.url,
+            &api.token,
+            &bench.receiver,
+            bench.recorder.clone(),
+        )?);
         loader.webhooks("ci.update", "/backlog", 10).await?;
         loader
             .publish_batched("ci.update", args.backlog / 10, 1000, 2)
@@ -1037,16 +1127,6 @@ async fn mix_pairs(
         "ratio",
     ));
     Ok(figures)
-}
-
-fn clone_bench(bench: &Bench) -> Bench {
-    Bench {
-        client: bench.client.clone(),
-        herald: bench.herald.clone(),
-        token: bench.token.clone(),
-        receiver: bench.receiver.clone(),
-        recorder: bench.recorder.clone(),
-    }
 }
 
 /// The middle value; for an even count, the mean of the middle two.
