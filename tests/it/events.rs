@@ -25,6 +25,7 @@ on_both_databases!(
     an_outcome_is_recorded_only_while_its_lease_holds,
     a_publish_hands_its_worker_the_deliveries_as_stored,
     deferring_moves_only_a_webhooks_queued_deliveries,
+    every_delivery_gets_its_own_version_4_uuid,
 );
 
 fn event(name: &str, object_id: i64) -> Value {
@@ -567,6 +568,37 @@ async fn a_publish_leases_new_deliveries_up_to_the_offered_limit(app: TestApp) {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!((claimed.len(), ids.len()), (2, 6));
+}
+
+/// Each delivery's id for receivers (`X-R-Service-Delivery`) is a random
+/// UUID in its canonical form: version 4, the RFC 4122 variant, lower-case
+/// hex with hyphens, none repeated among many.
+async fn every_delivery_gets_its_own_version_4_uuid(app: TestApp) {
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    for _ in 0..2 {
+        app.webhook(&admin, "request.create").await;
+    }
+    let outcome = publish_events(&app, 500, &lease(1000, Vec::new())).await;
+    assert_eq!(outcome.leased.len(), 1000);
+    let mut seen = std::collections::HashSet::new();
+    let mut variants = std::collections::HashSet::new();
+    for delivery in &outcome.leased {
+        let text = delivery.uuid.as_str();
+        let uuid = uuid::Uuid::parse_str(text).unwrap();
+        assert_eq!(uuid.get_version_num(), 4, "{text}");
+        assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{text}");
+        assert_eq!(uuid.hyphenated().to_string(), text, "canonical form");
+        assert!(seen.insert(uuid), "{text} repeated");
+        variants.insert(&text[19..20]);
+    }
+    let mut variants: Vec<&str> = variants.into_iter().collect();
+    variants.sort_unstable();
+    assert_eq!(
+        variants,
+        ["8", "9", "a", "b"],
+        "the variant's free bits vary"
+    );
 }
 
 /// A lease passes over webhooks at their limit (the engine skipped their
