@@ -492,14 +492,10 @@ impl EventPoster {
     }
 
     /// Publishes one event (`body`, a JSON object); fails unless answered 2xx.
+    /// A kept connection that turns out closed before the request went out
+    /// (Herald closed it while idle) is replaced by a new one.
     async fn publish(&self, body: String) -> anyhow::Result<()> {
         use http_body_util::BodyExt;
-        let idle = self.idle.lock().unwrap().pop();
-        let mut sender = match idle {
-            Some(sender) if !sender.is_closed() => sender,
-            _ => self.connect().await?,
-        };
-        sender.ready().await?;
         let request = axum::http::Request::post("/v1/events")
             .header(axum::http::header::HOST, self.host.clone())
             .header(
@@ -508,7 +504,22 @@ impl EventPoster {
             )
             .header(axum::http::header::CONTENT_TYPE, "application/json")
             .body(http_body_util::Full::new(Bytes::from(body)))?;
-        let response = sender.send_request(request).await?;
+        let mut kept = self.idle.lock().unwrap().pop();
+        if let Some(sender) = kept.as_mut()
+            && sender.ready().await.is_err()
+        {
+            kept = None;
+        }
+        let (sender, response) = match kept {
+            Some(mut sender) => match sender.try_send_request(request).await {
+                Ok(response) => (sender, response),
+                Err(mut unsent) => match unsent.take_message() {
+                    Some(request) => self.send_on_new_connection(request).await?,
+                    None => return Err(unsent.into_error().into()),
+                },
+            },
+            None => self.send_on_new_connection(request).await?,
+        };
         let status = response.status();
         let answer = response.into_body().collect().await?.to_bytes();
         if !status.is_success() {
@@ -516,6 +527,19 @@ impl EventPoster {
         }
         self.idle.lock().unwrap().push(sender);
         Ok(())
+    }
+
+    async fn send_on_new_connection(
+        &self,
+        request: axum::http::Request<http_body_util::Full<Bytes>>,
+    ) -> anyhow::Result<(
+        hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>,
+        axum::http::Response<hyper::body::Incoming>,
+    )> {
+        let mut sender = self.connect().await?;
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        Ok((sender, response))
     }
 }
 
