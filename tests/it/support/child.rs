@@ -31,7 +31,7 @@ impl Drop for KillOnDrop {
 
 /// A `herald serve` child process, killed when dropped.
 pub struct Herald {
-    child: Child,
+    child: KillOnDrop,
     pub address: String,
     log: Arc<Mutex<String>>,
 }
@@ -88,7 +88,7 @@ impl Herald {
             }
         });
         Herald {
-            child,
+            child: KillOnDrop(child),
             address,
             log,
         }
@@ -104,14 +104,7 @@ impl Herald {
     }
 
     pub fn kill(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Herald {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.0.kill().unwrap(); // SIGKILL
+        self.child.0.wait().unwrap();
     }
 }
