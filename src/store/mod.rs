@@ -499,6 +499,17 @@ const DELIVERY_COLUMNS: &str = "id, uuid, origin_uuid, webhook_id, event_id, eve
 
 /// A leased delivery with its event, as [`rows::ClaimRow`] reads it: `d`
 /// the delivery, `e` the event.
+///
+/// A delivery with a `lease_owner` is in flight: every write that sets the
+/// owner sets `status = 'in_flight'`, and every write that moves it out of
+/// flight clears the owner. So statements that find leased rows by key and
+/// owner (loading, recording, handing back) do not test `status` as well:
+/// on PostgreSQL that test let the planner read the whole partial index of
+/// due deliveries (`status IN ('pending', 'in_flight')`) into a bitmap to
+/// AND with the keys', a million entries and 24 ms for each recording of
+/// 512 outcomes beside a backlog of 1,000,000 (or, with fresh statistics,
+/// join the 512 outcomes to the rows by a nested loop: 61 ms). By key and
+/// owner alone it took 5–7 ms either way.
 const CLAIM_COLUMNS: &str = "d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, \
     d.webhook_id, e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links";
 
@@ -1419,10 +1430,11 @@ macro_rules! impl_store {
                 }
                 // The leases keep these rows as they are: no transaction
                 // (two round trips fewer on PostgreSQL).
-                // By primary key: the leased rows, with their events.
+                // By primary key: the leased rows, with their events (a
+                // lease held means in flight: see `CLAIM_COLUMNS`).
                 let select = const_format::concatcp!(
                     "SELECT ", CLAIM_COLUMNS, " FROM deliveries d JOIN events e ON e.id = d.event_id \
-                     WHERE d.status = 'in_flight' AND d.lease_owner = $2 AND d.id", <$store>::IN_ID_LIST
+                     WHERE d.lease_owner = $2 AND d.id", <$store>::IN_ID_LIST
                 );
                 let claimed: Vec<rows::ClaimRow> = sqlx::query_as(select)
                     .bind(<$store>::id_list(ids))
@@ -1500,8 +1512,9 @@ macro_rules! impl_store {
                      UPDATE deliveries SET status = v.status, attempts = deliveries.attempts + v.attempted, \
                      next_attempt_at = v.next_at, lease_owner = NULL, last_error = v.error, updated_at = $3, \
                      message = COALESCE(deliveries.message, v.message) FROM v \
-                     WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner \
-                     AND deliveries.status = 'in_flight'", <$store>::ROWS_BY_KEY, " RETURNING deliveries.id"
+                     WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner",
+                    <$store>::ROWS_BY_KEY,
+                    " RETURNING deliveries.id"
                 );
                 let mut recorded = std::collections::HashSet::new();
                 for (range, json) in super::json_row_chunks(&rows, super::MAX_ROWS_JSON)? {
@@ -1733,9 +1746,11 @@ macro_rules! impl_store {
 
             async fn release_claims(&self, owner_prefix: &str, ids: &[i64], due_ms: i64) -> StoreResult<u64> {
                 let mut tx = self.begin_relaxed().await?;
+                // By key and lease (a lease held means in flight: see
+                // `CLAIM_COLUMNS`).
                 let release = const_format::concatcp!(
                     "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, lease_owner = NULL \
-                     WHERE status = 'in_flight' AND lease_owner LIKE $3 AND id", <$store>::IN_ID_LIST
+                     WHERE lease_owner LIKE $3 AND id", <$store>::IN_ID_LIST
                 );
                 let done = sqlx::query(release)
                     .bind(<$store>::id_list(ids))

@@ -477,6 +477,34 @@ fn lease(limit: usize, pass_over: Vec<i64>) -> herald::domain::delivery::Lease {
     }
 }
 
+/// The failure policy of tests that record outcomes through the store.
+const POLICY: herald::domain::delivery::FailurePolicy = herald::domain::delivery::FailurePolicy {
+    disable_after_failures: 3,
+    mail_interval_secs: 3600,
+};
+
+/// A successful attempt of delivery `id` to `webhook`, under `owner`'s lease.
+fn success(
+    id: i64,
+    owner: &str,
+    webhook: i64,
+    record: Option<herald::domain::delivery::AttemptRecord>,
+) -> herald::domain::delivery::AttemptResult {
+    herald::domain::delivery::AttemptResult {
+        delivery_id: id,
+        lease_owner: owner.into(),
+        webhook_id: webhook,
+        kind: herald::domain::event::EventKind::Event,
+        attempted: true,
+        succeeded: true,
+        retry_at_ms: None,
+        error: None,
+        gone: false,
+        record,
+        message: Some("{}".into()),
+    }
+}
+
 /// `n` `request.create` events of account `wdc`, published straight
 /// through the store in one request with `lease`.
 async fn publish_events(
@@ -623,9 +651,7 @@ async fn a_lease_passes_over_webhooks_at_their_limit(app: TestApp) {
 /// delivery's lease: a worker whose lease was handed back and claimed by
 /// another records nothing, and the delivery stays the other's.
 async fn an_outcome_is_recorded_only_while_its_lease_holds(app: TestApp) {
-    use herald::domain::delivery::{
-        AttemptRecord, AttemptResult, DeliveryStatus, FailurePolicy, Trigger,
-    };
+    use herald::domain::delivery::{AttemptRecord, DeliveryStatus, Trigger};
     use herald::domain::time::{now_epoch, now_millis};
     let app = unverified(&app);
     let admin = app.admin("wdc").await;
@@ -641,17 +667,8 @@ async fn an_outcome_is_recorded_only_while_its_lease_holds(app: TestApp) {
         1
     );
     assert_eq!(claim_as_another_worker(&app).await.len(), 1);
-    let succeeded = |owner: &str| AttemptResult {
-        delivery_id: id,
-        lease_owner: owner.into(),
-        webhook_id: hook,
-        kind: herald::domain::event::EventKind::Event,
-        attempted: true,
-        succeeded: true,
-        retry_at_ms: None,
-        error: None,
-        gone: false,
-        record: Some(AttemptRecord {
+    let succeeded = |owner: &str| {
+        let record = AttemptRecord {
             started_at: now_millis(),
             duration_ms: 1,
             response_status: Some(200),
@@ -661,18 +678,14 @@ async fn an_outcome_is_recorded_only_while_its_lease_holds(app: TestApp) {
             error: None,
             remote_ip: None,
             trigger: Trigger::Automatic,
-        }),
-        message: Some("{}".into()),
-    };
-    let policy = FailurePolicy {
-        disable_after_failures: 3,
-        mail_interval_secs: 3600,
+        };
+        success(id, owner, hook, Some(record))
     };
     let account = herald::domain::AccountId::parse("wdc").unwrap();
     let mut shown = Vec::new();
     for owner in ["worker-a:p0", "worker-b:1"] {
         app.store
-            .finish_attempts(&[succeeded(owner)], policy, now_epoch(), now_millis())
+            .finish_attempts(&[succeeded(owner)], POLICY, now_epoch(), now_millis())
             .await
             .unwrap();
         let (delivery, attempts) = app.store.get_delivery(&account, id).await.unwrap().unwrap();
@@ -826,6 +839,7 @@ async fn held_deliveries_are_left_to_their_holder(app: TestApp) {
 }
 
 crate::on_postgres_only!(publishing_reads_only_the_rows_it_needs);
+crate::on_postgres_only!(leased_rows_are_found_by_key_not_through_the_due_index);
 
 /// Publishing on PostgreSQL runs on plans made once per connection: made
 /// here on freshly analyzed tables (few webhooks, no idempotency keys), they
@@ -874,13 +888,114 @@ async fn publishing_reads_only_the_rows_it_needs(app: TestApp) {
     );
 }
 
+/// PostgreSQL: loading, handing back and recording leased deliveries find
+/// their rows by key and lease owner, not through the partial index of all
+/// due deliveries: with `status` tested as well, the planner read that
+/// whole index into a bitmap for each of those statements, a million
+/// entries beside a backlog of 1,000,000. Nor by reading the whole table,
+/// which the planner chose for a recording on a table not analyzed since
+/// it grew. The server's statistics count the entries read and the scans.
+async fn leased_rows_are_found_by_key_not_through_the_due_index(app: TestApp) {
+    use herald::domain::delivery::AttemptResult;
+    use herald::domain::time::{now_epoch, now_millis};
+    use sqlx::Connection;
+    let app = unverified(&app);
+    let admin = app.admin("wdc").await;
+    app.webhook_ids(&admin, "request.create", 2).await;
+    // A queue of 8,000 due deliveries, a claim's 512 of them leased.
+    for _ in 0..4 {
+        let outcome = publish_events(&app, 1_000, &lease(0, Vec::new())).await;
+        assert_eq!((outcome.leased.len(), outcome.queued), (0, 2_000));
+    }
+    let now = now_millis();
+    let claimed = app
+        .store
+        .claim_due("worker-b:1", now, now + 60_000, 512, &[])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+    assert_eq!(ids.len(), 512);
+    let mut watcher = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let before = due_index_reads(&mut watcher).await;
+    // Loading is SQLite's (claims on PostgreSQL return their rows with
+    // their events), and runs outside a transaction: for it, only the index.
+    let loaded = app.store.load_claimed("worker-b:1", &ids[..100]).await;
+    assert_eq!(loaded.unwrap().len(), 100);
+    let loaded = due_index_reads(&mut watcher).await;
+    let handed_back = app
+        .store
+        .release_claims("worker-b", &ids[100..200], now)
+        .await;
+    assert_eq!(handed_back.unwrap(), 100);
+    let results: Vec<AttemptResult> = claimed[200..]
+        .iter()
+        .map(|c| success(c.id, &c.lease_owner, c.webhook_id(), None))
+        .collect();
+    app.store
+        .finish_attempts(&results, POLICY, now_epoch(), now_millis())
+        .await
+        .unwrap();
+    let account = herald::domain::AccountId::parse("wdc").unwrap();
+    for id in &ids[200..] {
+        let (delivery, _) = app
+            .store
+            .get_delivery(&account, *id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            delivery.status,
+            herald::domain::delivery::DeliveryStatus::Succeeded
+        );
+    }
+    let after = due_index_reads(&mut watcher).await;
+    assert_eq!(
+        (after.0 - before.0, after.1 - loaded.1),
+        (0, 0),
+        "(entries of the due index read, sequential scans of deliveries by the bookkeeping)"
+    );
+}
+
+/// Entries read from the index of due deliveries so far, and sequential
+/// scans of `deliveries`, once every other connection of the app has sent
+/// its counts ([`end_the_apps_connections`]).
+async fn due_index_reads(watcher: &mut sqlx::PgConnection) -> (i64, i64) {
+    end_the_apps_connections(watcher).await;
+    sqlx::query_as(
+        "SELECT i.idx_tup_read, t.seq_scan FROM pg_stat_user_indexes i \
+         JOIN pg_stat_user_tables t ON t.relid = i.relid \
+         WHERE i.schemaname = current_schema() AND i.indexrelname = 'deliveries_due'",
+    )
+    .fetch_one(watcher)
+    .await
+    .unwrap()
+}
+
 /// Sequential scans of `webhooks` and `idempotency_keys` so far, and the
 /// rows read from each (by scans and through indexes), once every other
-/// connection of the app has sent its counts. A server process sends them
-/// as it ends, before it leaves the activity view, so this ends them (the
-/// app's connections carry its schema as their application name; its pools
-/// open new ones as needed).
+/// connection of the app has sent its counts.
 async fn reads_so_far(watcher: &mut sqlx::PgConnection) -> Vec<(String, i64, i64)> {
+    end_the_apps_connections(watcher).await;
+    let reads: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT relname::text, seq_scan, seq_tup_read + COALESCE(idx_tup_fetch, 0) \
+         FROM pg_stat_user_tables WHERE schemaname = current_schema() \
+         AND relname IN ('webhooks', 'idempotency_keys') ORDER BY relname",
+    )
+    .fetch_all(watcher)
+    .await
+    .unwrap();
+    assert_eq!(reads.len(), 2, "statistics of both tables");
+    reads
+}
+
+/// Ends every other connection of the app, so that each has sent its
+/// counts to the server's statistics: a server process sends them as it
+/// ends, before it leaves the activity view (the app's connections carry
+/// its schema as their application name; its pools open new ones as
+/// needed).
+async fn end_the_apps_connections(watcher: &mut sqlx::PgConnection) {
     use std::time::Duration;
     const MINE: &str = "application_name = current_setting('application_name') \
          AND pid <> pg_backend_pid()";
@@ -904,16 +1019,6 @@ async fn reads_so_far(watcher: &mut sqlx::PgConnection) -> Vec<(String, i64, i64
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(left, 0, "the app's connections did not end within 10 s");
-    let reads: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT relname::text, seq_scan, seq_tup_read + COALESCE(idx_tup_fetch, 0) \
-         FROM pg_stat_user_tables WHERE schemaname = current_schema() \
-         AND relname IN ('webhooks', 'idempotency_keys') ORDER BY relname",
-    )
-    .fetch_all(watcher)
-    .await
-    .unwrap();
-    assert_eq!(reads.len(), 2, "statistics of both tables");
-    reads
 }
 
 /// The ids of the deliveries `outcome` stored leased.
