@@ -937,6 +937,7 @@ async fn leased_rows_are_found_by_key_not_through_the_due_index(app: TestApp) {
         .finish_attempts(&results, POLICY, now_epoch(), now_millis())
         .await
         .unwrap();
+    let after = due_index_reads(&mut watcher).await;
     let account = herald::domain::AccountId::parse("wdc").unwrap();
     for id in &ids[200..] {
         let (delivery, _) = app
@@ -950,7 +951,6 @@ async fn leased_rows_are_found_by_key_not_through_the_due_index(app: TestApp) {
             herald::domain::delivery::DeliveryStatus::Succeeded
         );
     }
-    let after = due_index_reads(&mut watcher).await;
     assert_eq!(
         (after.0 - before.0, after.1 - loaded.1),
         (0, 0),
