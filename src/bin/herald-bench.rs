@@ -572,12 +572,11 @@ impl Bench {
 
     /// Publishes one event `event` about object `object_id`.
     async fn publish_one(&self, event: &str, object_id: i64) -> anyhow::Result<()> {
-        let body = event_body(event, object_id);
         match &self.events {
-            Some(poster) => poster.publish(body).await,
+            Some(poster) => poster.publish(event_body(event, object_id)).await,
             None => {
-                self.post("/v1/events", &serde_json::from_str(&body)?)
-                    .await?;
+                let body = json!({ "event": event, "object_id": object_id });
+                self.post("/v1/events", &body).await?;
                 Ok(())
             }
         }
