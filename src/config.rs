@@ -41,6 +41,12 @@ pub struct Settings {
     #[arg(long, env = "HERALD_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// How long a client connection may go without sending a complete
+    /// request head (idle between requests, or a slow client) before it is
+    /// closed [default: 30s].
+    #[arg(long, env = "HERALD_CONNECTION_IDLE_TIMEOUT")]
+    pub connection_idle_timeout: Option<String>,
+
     /// Database URL: sqlite://herald.db, sqlite:///abs/path.db or postgres://user@host/db
     /// [default: sqlite://herald.db].
     #[arg(long, env = "HERALD_DATABASE")]
@@ -151,6 +157,9 @@ impl Settings {
         Settings {
             listen: self.listen.or(lower.listen),
             max_connections: self.max_connections.or(lower.max_connections),
+            connection_idle_timeout: self
+                .connection_idle_timeout
+                .or(lower.connection_idle_timeout),
             database: self.database.or(lower.database),
             public_url: self.public_url.or(lower.public_url),
             account_url_template: self.account_url_template.or(lower.account_url_template),
@@ -184,6 +193,9 @@ impl Settings {
 pub struct Config {
     pub listen: SocketAddr,
     pub max_connections: usize,
+    /// A connection that sends no complete request head for this long is
+    /// closed, so idle ones cannot hold every place of `max_connections`.
+    pub connection_idle_timeout: Duration,
     pub database: String,
     /// Without a trailing slash.
     pub public_url: String,
@@ -446,9 +458,15 @@ impl Config {
         if max_connections == 0 {
             return Err(err("max-connections must be at least 1".into()));
         }
+        let connection_idle_timeout =
+            duration("connection-idle-timeout", s.connection_idle_timeout, "30s")?;
+        if connection_idle_timeout.is_zero() {
+            return Err(err("connection-idle-timeout must be longer than 0s".into()));
+        }
         Ok(Config {
             role,
             max_connections,
+            connection_idle_timeout,
             retention,
             secrets: SecretsConfig {
                 secret_key,

@@ -69,6 +69,7 @@ pub async fn serve(
 
     let role = config.role;
     let max_connections = config.max_connections;
+    let idle_timeout = config.connection_idle_timeout;
     let state = app::AppState::new(store, config, wake, sealer, taker);
     let app = if role.serves_api() {
         app::router(state)
@@ -77,15 +78,12 @@ pub async fn serve(
     };
     tracing::info!(address = %listener.local_addr()?, role = role.as_str(), "herald listening");
     let listener = api::listener::LimitedListener::new(listener, max_connections);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .context("serving HTTP");
+    api::listener::serve(listener, app, idle_timeout, shutdown.clone()).await;
     workers.cancel();
     for task in tasks {
         let _ = task.await;
     }
-    served
+    Ok(())
 }
 
 /// A database URL fit for logs: any password replaced by `***`.

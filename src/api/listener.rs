@@ -1,16 +1,58 @@
-//! A listener that holds at most N connections open: beyond that, new ones
-//! wait in the kernel's accept queue, so a flood of clients costs Herald no
-//! memory (each open connection costs about 100 KB of buffers and state).
+//! Client connections: at most N open, beyond that new ones wait in the
+//! kernel's accept queue, so a flood of clients costs Herald no memory (each
+//! open connection costs about 100 KB of buffers and state); and one that
+//! sends no request for a while is closed, so idle ones cannot hold every
+//! place and lock new clients out.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::serve::Listener;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// Serves `app` on `listener` until `shutdown`; then accepts no more
+/// connections and waits for the requests in flight to be answered. A
+/// connection that sends no complete request head for `idle_timeout`
+/// (kept open between requests, or a slow client) is closed: clients that
+/// pool connections keep them open, and with every place taken by idle
+/// ones a new client would wait in the accept queue for good.
+pub async fn serve(
+    mut listener: LimitedListener,
+    app: axum::Router,
+    idle_timeout: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(idle_timeout);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            (stream, _) = listener.accept() => stream,
+            () = shutdown.cancelled() => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error, "client connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
 
 pub struct LimitedListener {
     inner: TcpListener,

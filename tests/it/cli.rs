@@ -172,12 +172,63 @@ async fn a_cli_token_works_against_a_running_server() {
         .unwrap();
     assert_eq!(listed.headers()["x-pagination-total-entries"], "1");
 
+    stop(shutdown, server).await;
+}
+
+/// Cancels `shutdown` and waits for the in-process server to stop cleanly.
+async fn stop(shutdown: CancellationToken, server: tokio::task::JoinHandle<anyhow::Result<()>>) {
     shutdown.cancel();
     tokio::time::timeout(std::time::Duration::from_secs(10), server)
         .await
         .expect("server stops on shutdown")
         .unwrap()
         .unwrap();
+}
+
+/// With every place of `--max-connections` taken by a client that keeps
+/// its connection open between requests (as connection pools do), a new
+/// client is still served: the idle connection is closed after
+/// `--connection-idle-timeout`, and the new one takes its place. Without
+/// the timeout the new client waited in the accept queue for good.
+#[tokio::test]
+async fn an_idle_connection_gives_its_place_to_a_new_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let config = Config::from_settings(Settings {
+        database: Some(sqlite_url(&dir)),
+        data_dir: Some(dir.path().display().to_string()),
+        max_connections: Some(1),
+        connection_idle_timeout: Some("1s".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(herald::run(config, listener, shutdown.clone()));
+
+    herald::delivery::sender::install_crypto_provider();
+    let health = format!("http://{address}/healthz");
+    // Keeps its connection open after the answer, idle, for a minute.
+    let pooling = reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let first = pooling.get(&health).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    first.bytes().await.unwrap();
+    // Another client, while the first holds the only place.
+    let other = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let answered = other.get(&health).send().await;
+    assert_eq!(
+        answered.map(|r| r.status()).map_err(|e| e.to_string()),
+        Ok(reqwest::StatusCode::OK),
+        "the new client was not served"
+    );
+
+    stop(shutdown, server).await;
 }
 
 /// `herald serve` whose log nobody reads any more (its stderr a pipe whose
