@@ -459,13 +459,24 @@ struct Bench {
 /// and through reqwest's client the bench's process (client and receiver)
 /// took about a quarter of the machine while publishing single events. A
 /// connection is used by one request at a time; one is opened when none
-/// is idle.
+/// is idle, up to [`MAX_POSTER_CONNECTIONS`].
 struct EventPoster {
     address: String,
     host: axum::http::HeaderValue,
     authorization: axum::http::HeaderValue,
     idle: Mutex<Vec<hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>>>,
+    /// A place for each request in flight, so for each connection open.
+    places: tokio::sync::Semaphore,
 }
+
+/// Most connections the bench's posters hold open, under Herald's default
+/// `--max-connections` (1,024): when Herald stalls for a moment, the
+/// open-loop publishing at 5,000/s would otherwise open a new connection
+/// for every request falling due, past Herald's limit, and those Herald
+/// does not take wait in its accept queue until others close (as the
+/// bench's, kept for reuse, do only once Herald's idle timeout closes
+/// them). Beyond this, a request waits for one of the places to be free.
+const MAX_POSTER_CONNECTIONS: usize = 512;
 
 impl EventPoster {
     /// For a plain HTTP Herald at `herald`; `None` for any other scheme.
@@ -481,6 +492,7 @@ impl EventPoster {
             host: axum::http::HeaderValue::from_str(&format!("{host}:{port}"))?,
             authorization: axum::http::HeaderValue::from_str(&format!("Bearer {token}"))?,
             idle: Mutex::new(Vec::new()),
+            places: tokio::sync::Semaphore::new(MAX_POSTER_CONNECTIONS),
         }))
     }
 
@@ -508,6 +520,7 @@ impl EventPoster {
             )
             .header(axum::http::header::CONTENT_TYPE, "application/json")
             .body(http_body_util::Full::new(Bytes::from(body)))?;
+        let _place = self.places.acquire().await?;
         let mut kept = self.idle.lock().unwrap().pop();
         if let Some(sender) = kept.as_mut()
             && sender.ready().await.is_err()
