@@ -163,18 +163,10 @@ impl PgStore {
     /// and lease, by due time, by webhook), so sequential scans are priced
     /// out: on a table not analyzed since it grew, the planner read all of
     /// a recording's 512 rows by a sequential scan of every delivery,
-    /// finished ones included (about 1 ms per 5,000 rows). Sorts are
-    /// priced out too: a claim walks the due index in its order and stops
-    /// at its limit, where the planner, guessing few rows due (on such a
-    /// table it takes `status IN ('pending', 'in_flight')` for rare),
-    /// otherwise read every due delivery into a bitmap and sorted them all
-    /// for each claim (8,000 index entries for a claim of 100 in a test).
+    /// finished ones included (about 1 ms per 5,000 rows).
     async fn begin_relaxed(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.write
-            .begin_with(
-                "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off; \
-                 SET LOCAL enable_sort = off",
-            )
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off")
             .await
     }
 }

@@ -840,7 +840,6 @@ async fn held_deliveries_are_left_to_their_holder(app: TestApp) {
 
 crate::on_postgres_only!(publishing_reads_only_the_rows_it_needs);
 crate::on_postgres_only!(leased_rows_are_found_by_key_not_through_the_due_index);
-crate::on_postgres_only!(a_claim_reads_the_due_queue_from_its_head);
 
 /// Publishing on PostgreSQL runs on plans made once per connection: made
 /// here on freshly analyzed tables (few webhooks, no idempotency keys), they
@@ -957,63 +956,6 @@ async fn leased_rows_are_found_by_key_not_through_the_due_index(app: TestApp) {
         (0, 0),
         "(entries of the due index read, sequential scans of deliveries by the bookkeeping)"
     );
-}
-
-/// PostgreSQL: a claim walks the index of due deliveries from its head,
-/// reading the rows it leases and the passed-over webhooks' rows among them,
-/// and each leased delivery's event by key. Neither a bitmap of the whole
-/// index sorted afterwards nor a read of a whole table, both of which grow
-/// with the queue: claims come tens of times a second under load.
-async fn a_claim_reads_the_due_queue_from_its_head(app: TestApp) {
-    use herald::domain::time::now_millis;
-    use sqlx::Connection;
-    let app = unverified(&app);
-    let admin = app.admin("wdc").await;
-    let hooks = app.webhook_ids(&admin, "request.create", 2).await;
-    // A queue of 8,000 due deliveries, the two webhooks' interleaved.
-    for _ in 0..4 {
-        let outcome = publish_events(&app, 1_000, &lease(0, Vec::new())).await;
-        assert_eq!((outcome.leased.len(), outcome.queued), (0, 2_000));
-    }
-    let mut watcher = sqlx::PgConnection::connect(&app.database_url)
-        .await
-        .unwrap();
-    let before = due_index_reads(&mut watcher).await;
-    let events_before = event_scans(&mut watcher).await;
-    // The first webhook is at its limit: the claim passes over its rows.
-    let now = now_millis();
-    let claimed = app
-        .store
-        .claim_due("worker-c:1", now, now + 60_000, 100, &hooks[..1])
-        .await
-        .unwrap();
-    let after = due_index_reads(&mut watcher).await;
-    let events_after = event_scans(&mut watcher).await;
-    assert_eq!(claimed.len(), 100);
-    assert!(claimed.iter().all(|c| c.webhook_id() == hooks[1]));
-    let read = after.0 - before.0;
-    assert!(
-        (100..=300).contains(&read),
-        "{read} entries of the due index read for 100 leased, 8,000 due"
-    );
-    assert_eq!(
-        (after.1 - before.1, events_after - events_before),
-        (0, 0),
-        "sequential scans of deliveries and of events by the claim"
-    );
-}
-
-/// Sequential scans of `events` so far, once every other connection of the
-/// app has sent its counts.
-async fn event_scans(watcher: &mut sqlx::PgConnection) -> i64 {
-    end_the_apps_connections(watcher).await;
-    sqlx::query_scalar(
-        "SELECT seq_scan FROM pg_stat_user_tables \
-         WHERE schemaname = current_schema() AND relname = 'events'",
-    )
-    .fetch_one(watcher)
-    .await
-    .unwrap()
 }
 
 /// Entries read from the index of due deliveries so far, and sequential
