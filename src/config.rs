@@ -300,6 +300,10 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// The longest `connection-idle-timeout`: a day is longer than any client
+/// waits for an answer, and far larger values overflow the clock.
+const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(String);
@@ -460,8 +464,10 @@ impl Config {
         }
         let connection_idle_timeout =
             duration("connection-idle-timeout", s.connection_idle_timeout, "30s")?;
-        if connection_idle_timeout.is_zero() {
-            return Err(err("connection-idle-timeout must be longer than 0s".into()));
+        if connection_idle_timeout.is_zero() || connection_idle_timeout > MAX_IDLE_TIMEOUT {
+            return Err(err(
+                "connection-idle-timeout must be longer than 0s and at most 1day".into(),
+            ));
         }
         Ok(Config {
             role,
@@ -620,6 +626,16 @@ mod tests {
             })
             .starts_with("delivery-timeout:")
         );
+        for timeout in ["0s", "2days", "soon"] {
+            assert!(
+                bad(Settings {
+                    connection_idle_timeout: Some(timeout.into()),
+                    ..Default::default()
+                })
+                .starts_with("connection-idle-timeout"),
+                "{timeout}"
+            );
+        }
         assert!(
             bad(Settings {
                 retry_schedule: Some("1s,x".into()),

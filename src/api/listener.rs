@@ -21,7 +21,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Serves `app` on `listener` until `shutdown`; then accepts no more
-/// connections and waits for the requests in flight to be answered. A
+/// connections and waits for the requests in flight to be answered (at
+/// most [`SHUTDOWN_GRACE`]). A
 /// connection that sends no complete request head for `idle_timeout`
 /// (kept open between requests, or a slow client) is closed: clients that
 /// pool connections keep them open, and with every place taken by idle
@@ -51,8 +52,20 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Idle connections close at once; one whose client stalls mid-request
+    // (its body unsent, the answer unread) would hold shutdown for good.
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "client connections still mid-request at shutdown; they are closed unanswered"
+        );
+    }
 }
+
+/// How long a stopping server waits for the requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub struct LimitedListener {
     inner: TcpListener,
