@@ -22,11 +22,11 @@ use tokio_util::sync::CancellationToken;
 
 /// Serves `app` on `listener` until `shutdown`; then accepts no more
 /// connections and waits for the requests in flight to be answered (at
-/// most [`SHUTDOWN_GRACE`]). A
-/// connection that sends no complete request head for `idle_timeout`
-/// (kept open between requests, or a slow client) is closed: clients that
-/// pool connections keep them open, and with every place taken by idle
-/// ones a new client would wait in the accept queue for good.
+/// most [`SHUTDOWN_GRACE`]). A connection that sends no complete request
+/// head for `idle_timeout` (kept open between requests, or a slow client)
+/// is closed: clients that pool connections keep them open, and with every
+/// place taken by idle ones a new client would wait in the accept queue
+/// for good.
 pub async fn serve(
     mut listener: LimitedListener,
     app: axum::Router,
