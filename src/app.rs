@@ -1,18 +1,20 @@
 //! Application state, the router listing every route, and middleware.
 
 use std::any::Any;
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::auth::TokenCache;
+use crate::api::json::BodyRules;
 use crate::api::rate_limit::RateLimiter;
 use crate::api::{auth, deliveries, events, health, webhook_policies, webhooks};
 use crate::config::Config;
@@ -47,6 +49,8 @@ pub struct Shared {
     pub publisher: Publisher,
     /// Recently seen tokens, so a request costs no token lookup.
     pub tokens: Arc<TokenCache>,
+    /// Verification callbacks per client address and minute.
+    pub verify_limiter: RateLimiter<IpAddr>,
 }
 
 impl AppState {
@@ -61,6 +65,7 @@ impl AppState {
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit)),
             publisher: Publisher::start(store.clone(), wake.clone(), taker),
             tokens: Arc::new(TokenCache::new()),
+            verify_limiter: RateLimiter::per_window(config.verify_rate_limit, 60),
             store,
             config,
             wake,
@@ -120,13 +125,18 @@ pub fn router(state: AppState) -> Router {
             get(webhooks::verify_callback).post(webhooks::verify_callback),
         );
 
+    let body_rules = BodyRules {
+        limit: state.config.max_body_size,
+        timeout: state.config.request_timeout,
+    };
     Router::new()
         .route("/healthz", get(health::healthz))
         .nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.config.max_body_size))
-        .layer(TraceLayer::new_for_http())
+        .layer(Extension(body_rules))
+        .layer(middleware::map_response(json_errors))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
@@ -137,6 +147,44 @@ pub fn health_router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// A connection on one of the places kept for health checks (every other
+/// place is taken) gets `/healthz`, and 503 for anything else.
+pub fn reserve_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .fallback(|| async { ApiError::Unavailable })
+        .with_state(state)
+}
+
+/// The span of a request: its method and path, never its query, which may
+/// carry a credential (the verification callback's code).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = request.uri().path())
+}
+
+/// Every error answer is the contract's JSON (§2), whatever produced it:
+/// one a layer or the framework made as plain text gets
+/// `{"message": <reason>}` with its status and headers kept.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let message = status.canonical_reason().unwrap_or("Error");
+    let body = serde_json::json!({ "message": message }).to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 async fn not_found() -> ApiError {

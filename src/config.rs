@@ -17,6 +17,9 @@ pub const DEFAULT_DATABASE: &str = "sqlite://herald.db";
 pub const DEFAULT_ACCOUNT_URL_TEMPLATE: &str = "https://{account}.example.com";
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
 pub const DEFAULT_RATE_LIMIT: u32 = 3600;
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 64;
+pub const DEFAULT_VERIFY_RATE_LIMIT: u32 = 30;
 /// Attempts in flight at once unless set. PostgreSQL gains from more: each
 /// step of a delivery waits on a round trip, and more in flight hide them.
 /// On SQLite more only lengthens the lines behind busy webhooks, and what a
@@ -46,6 +49,31 @@ pub struct Settings {
     /// closed [default: 30s].
     #[arg(long, env = "HERALD_CONNECTION_IDLE_TIMEOUT")]
     pub connection_idle_timeout: Option<String>,
+
+    /// How long a request's body may take to arrive, from the end of its
+    /// head; a slower one gets 408 and its connection is closed [default: 30s].
+    #[arg(long, env = "HERALD_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<String>,
+
+    /// Connections one client address (an IPv6 client: its /64) may hold
+    /// open at once; more are closed as they come; 0 for no cap [default: 64].
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_CLIENT")]
+    pub max_connections_per_client: Option<usize>,
+
+    /// A CIDR range of client addresses without the per-client cap, such as
+    /// a load balancer's (repeatable; comma-separated in the environment
+    /// variable).
+    #[arg(
+        long = "connection-limit-exempt",
+        env = "HERALD_CONNECTION_LIMIT_EXEMPT",
+        value_delimiter = ','
+    )]
+    pub connection_limit_exempt: Option<Vec<String>>,
+
+    /// Verification callbacks (GET/POST /v1/webhooks/:id/verify) per minute
+    /// per client address; 0 for no limit [default: 30].
+    #[arg(long, env = "HERALD_VERIFY_RATE_LIMIT")]
+    pub verify_rate_limit: Option<u32>,
 
     /// Database URL: sqlite://herald.db, sqlite:///abs/path.db or postgres://user@host/db
     /// [default: sqlite://herald.db].
@@ -160,6 +188,14 @@ impl Settings {
             connection_idle_timeout: self
                 .connection_idle_timeout
                 .or(lower.connection_idle_timeout),
+            request_timeout: self.request_timeout.or(lower.request_timeout),
+            max_connections_per_client: self
+                .max_connections_per_client
+                .or(lower.max_connections_per_client),
+            connection_limit_exempt: self
+                .connection_limit_exempt
+                .or(lower.connection_limit_exempt),
+            verify_rate_limit: self.verify_rate_limit.or(lower.verify_rate_limit),
             database: self.database.or(lower.database),
             public_url: self.public_url.or(lower.public_url),
             account_url_template: self.account_url_template.or(lower.account_url_template),
@@ -196,6 +232,14 @@ pub struct Config {
     /// A connection that sends no complete request head for this long is
     /// closed, so idle ones cannot hold every place of `max_connections`.
     pub connection_idle_timeout: Duration,
+    /// A request body must arrive within this of its head.
+    pub request_timeout: Duration,
+    /// Connections one client address may hold; 0 for no cap.
+    pub max_connections_per_client: usize,
+    /// Client addresses without that cap.
+    pub connection_limit_exempt: Vec<IpNet>,
+    /// Verification callbacks per minute per client address; 0 for no limit.
+    pub verify_rate_limit: u32,
     pub database: String,
     /// Without a trailing slash.
     pub public_url: String,
@@ -300,7 +344,7 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// The longest `connection-idle-timeout`: a day is longer than any client
+/// The longest `connection-idle-timeout` and `request-timeout`: a day is longer than any client
 /// waits for an answer, and far larger values overflow the clock.
 const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -365,19 +409,9 @@ impl Config {
             return Err(err("max-body-size must be at least 1 byte".into()));
         }
 
-        let allowed = s
-            .allow_target
-            .unwrap_or_default()
-            .iter()
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| {
-                t.trim().parse::<IpNet>().map_err(|_| {
-                    err(format!(
-                        "allow-target: {t:?} is not a CIDR range such as 10.1.0.0/16"
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let allowed = cidr_list("allow-target", s.allow_target)?;
+        let connection_limit_exempt =
+            cidr_list("connection-limit-exempt", s.connection_limit_exempt)?;
 
         let duration = |name: &str, value: Option<String>, default: &str| {
             let text = value.unwrap_or_else(|| default.to_string());
@@ -469,10 +503,22 @@ impl Config {
                 "connection-idle-timeout must be longer than 0s and at most 1day".into(),
             ));
         }
+        let request_timeout = duration("request-timeout", s.request_timeout, "30s")?;
+        if request_timeout.is_zero() || request_timeout > MAX_IDLE_TIMEOUT {
+            return Err(err(
+                "request-timeout must be longer than 0s and at most 1day".into(),
+            ));
+        }
         Ok(Config {
             role,
             max_connections,
             connection_idle_timeout,
+            request_timeout,
+            max_connections_per_client: s
+                .max_connections_per_client
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_CLIENT),
+            connection_limit_exempt,
+            verify_rate_limit: s.verify_rate_limit.unwrap_or(DEFAULT_VERIFY_RATE_LIMIT),
             retention,
             secrets: SecretsConfig {
                 secret_key,
@@ -511,6 +557,22 @@ impl Config {
     pub fn account_url(&self, account: &str) -> String {
         self.account_url_template.replace("{account}", account)
     }
+}
+
+/// CIDR ranges such as `10.1.0.0/16`; blank entries are skipped.
+fn cidr_list(name: &str, given: Option<Vec<String>>) -> Result<Vec<IpNet>, ConfigError> {
+    given
+        .unwrap_or_default()
+        .iter()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            t.trim().parse::<IpNet>().map_err(|_| {
+                err(format!(
+                    "{name}: {t:?} is not a CIDR range such as 10.1.0.0/16"
+                ))
+            })
+        })
+        .collect()
 }
 
 fn read_file(path: &Path) -> Result<Settings, ConfigError> {

@@ -28,10 +28,16 @@ pub enum ApiError {
     Validation(ValidationErrors),
     #[error("Payload Too Large")]
     PayloadTooLarge,
+    /// The body did not all arrive in time; the connection is closed.
+    #[error("Request Timeout")]
+    RequestTimeout,
     #[error("Too Many Requests")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     NotImplemented(String),
+    /// Every connection place is taken (see `api::listener`).
+    #[error("Service Unavailable")]
+    Unavailable,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -58,8 +64,10 @@ impl IntoResponse for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let body = match &self {
@@ -74,10 +82,20 @@ impl IntoResponse for ApiError {
             other => json!({ "message": other.to_string() }),
         };
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after_secs } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        match self {
+            ApiError::TooManyRequests { retry_after_secs } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            // The rest of a late body may still be on its way, or every
+            // place is taken: the connection is not worth keeping.
+            ApiError::RequestTimeout | ApiError::Unavailable => {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         response
     }

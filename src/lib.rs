@@ -68,17 +68,21 @@ pub async fn serve(
     }
 
     let role = config.role;
-    let max_connections = config.max_connections;
-    let idle_timeout = config.connection_idle_timeout;
+    let limits = api::listener::ConnectionLimits {
+        max_connections: config.max_connections,
+        per_client: config.max_connections_per_client,
+        exempt: config.connection_limit_exempt.clone(),
+        idle_timeout: config.connection_idle_timeout,
+    };
     let state = app::AppState::new(store, config, wake, sealer, taker);
+    let reserve = app::reserve_router(state.clone());
     let app = if role.serves_api() {
         app::router(state)
     } else {
         app::health_router(state)
     };
     tracing::info!(address = %listener.local_addr()?, role = role.as_str(), "herald listening");
-    let listener = api::listener::LimitedListener::new(listener, max_connections);
-    api::listener::serve(listener, app, idle_timeout, shutdown.clone()).await;
+    api::listener::serve(listener, app, reserve, limits, shutdown.clone()).await;
     workers.cancel();
     for task in tasks {
         let _ = task.await;

@@ -127,20 +127,44 @@ impl TokenCache {
     }
 }
 
-/// A caller with the `administrator` role; anyone else gets 403.
+/// The authenticated caller the middleware put on the request.
+fn caller_of(parts: &Parts) -> Result<Caller, ApiError> {
+    parts
+        .extensions
+        .get::<Caller>()
+        .cloned()
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// A caller with the `administrator` role; anyone else gets 403. Like every
+/// extractor of the request head, it runs before a handler's body is read,
+/// so a caller without the role is answered without reading a byte of it.
 pub struct Admin(pub Caller);
 
 impl<S: Send + Sync> FromRequestParts<S> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let caller = parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or(ApiError::Unauthorized)?;
+        let caller = caller_of(parts)?;
         if caller.administrator {
             Ok(Admin(caller))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// A caller who may publish events: an `administrator` or a `publisher`;
+/// anyone else gets 403 before the body is read.
+pub struct Publisher(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Publisher {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let caller = caller_of(parts)?;
+        if caller.administrator || caller.publisher {
+            Ok(Publisher(caller))
         } else {
             Err(ApiError::Forbidden)
         }
@@ -154,12 +178,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .map(Authenticated)
-            .ok_or(ApiError::Unauthorized)
+        caller_of(parts).map(Authenticated)
     }
 }
 

@@ -12,6 +12,16 @@ use crate::domain::list::{
 };
 use crate::error::ApiError;
 
+/// The longest query string a collection takes: far more than any filter,
+/// sort and field list need, and what bounds the `Link` header that echoes
+/// it four times.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+
+/// Most values one filter field may be given, across repeated parameters,
+/// comma lists and ranges: each becomes a term of the statement, and
+/// SQLite refuses statements past a depth of terms.
+pub const MAX_FILTER_VALUES: usize = 50;
+
 /// What a resource's collection offers.
 pub struct CollectionSpec {
     /// Every field a record has, in output order.
@@ -41,10 +51,16 @@ impl CollectionSpec {
         raw_query: Option<&str>,
         path_state: Option<State>,
     ) -> Result<CollectionRequest, ApiError> {
+        let raw_query = raw_query.unwrap_or("");
+        if raw_query.len() > MAX_QUERY_BYTES {
+            return Err(ApiError::BadRequest(format!(
+                "The query string is too long (maximum is {MAX_QUERY_BYTES} bytes)"
+            )));
+        }
         let mut query = ListQuery::default();
         let mut fields = None;
         let mut state = path_state;
-        for (key, value) in form_urlencoded::parse(raw_query.unwrap_or("").as_bytes()) {
+        for (key, value) in form_urlencoded::parse(raw_query.as_bytes()) {
             if key.contains('\0') || value.contains('\0') {
                 return Err(ApiError::BadRequest(
                     "Query parameters with NUL characters are not accepted".into(),
@@ -75,6 +91,17 @@ impl CollectionSpec {
                     query
                         .filters
                         .push(parse_filter(*field, &value).map_err(ApiError::BadRequest)?);
+                    let values: usize = query
+                        .filters
+                        .iter()
+                        .filter(|f| f.field.name == name)
+                        .map(Filter::value_count)
+                        .sum();
+                    if values > MAX_FILTER_VALUES {
+                        return Err(ApiError::BadRequest(format!(
+                            "Too many values for filter {name} (maximum is {MAX_FILTER_VALUES})"
+                        )));
+                    }
                 }
             }
         }

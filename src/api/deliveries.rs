@@ -1,15 +1,15 @@
 //! Delivery history, redelivery and recovery (§10).
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
+use crate::api::RecordId;
 use crate::api::auth::Admin;
 use crate::api::collection::{self, CollectionSpec};
 use crate::api::json::JsonObject;
-use crate::api::parse_id;
 use crate::app::AppState;
 use crate::domain::ValidationErrors;
 use crate::domain::delivery::{
@@ -78,10 +78,9 @@ const DEFAULT_FIELDS: [&str; 7] = [
 pub async fn list(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    RecordId(webhook_id): RecordId,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<impl IntoResponse> {
-    let webhook_id = parse_id(&id)?;
     state
         .store
         .get_webhook(&caller.account, webhook_id)
@@ -122,9 +121,8 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(&id)?;
     let (delivery, attempts) = state
         .store
         .get_delivery(&caller.account, id)
@@ -156,9 +154,8 @@ pub async fn get(
 pub async fn redeliver(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let id = parse_id(&id)?;
     match state
         .store
         .redeliver(&caller.account, id, now_epoch(), now_millis())
@@ -185,10 +182,9 @@ pub async fn redeliver(
 pub async fn recover(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    RecordId(webhook_id): RecordId,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let webhook_id = parse_id(&id)?;
     let mut errors = ValidationErrors::new();
     let mut since = None;
     let mut until = None;
@@ -288,6 +284,7 @@ fn attempt_json(number: usize, attempt: &AttemptRecord) -> Value {
         "response_headers": attempt.response_headers,
         "response_body": attempt.response_body,
         "response_body_truncated": attempt.response_truncated,
+        "response_headers_truncated": attempt.response_headers_truncated,
         "error": attempt.error,
         "ip": attempt.remote_ip,
     })

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use crate::api::auth::Authenticated;
+use crate::api::auth::Publisher;
 use crate::api::json::JsonBody;
 use crate::app::AppState;
 use crate::domain::event::{Links, NewEvent, Published};
@@ -20,12 +20,9 @@ const AUTOMATION_RULE: &str = "automation_rule";
 /// 202 once the events and all their deliveries are committed.
 pub async fn publish(
     State(state): State<AppState>,
-    Authenticated(caller): Authenticated,
+    Publisher(caller): Publisher,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if !caller.administrator && !caller.publisher {
-        return Err(ApiError::Forbidden);
-    }
     let (items, batch) = match body {
         Value::Object(map) => (vec![map], false),
         Value::Array(list) => {

@@ -1,9 +1,17 @@
-//! Per-token request budgets in fixed one-hour windows (§2).
+//! Request budgets in fixed windows: per token an hour (§2), and per
+//! client address for the unauthenticated verification callback.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 
+/// The window of per-token budgets.
 pub const WINDOW_SECS: i64 = 3600;
+
+/// Most keys remembered; past it, ended windows are forgotten (and, if
+/// every window is still running, all of them), so no stream of new keys
+/// grows memory without bound.
+const MAX_KEYS: usize = 10_000;
 
 /// What one request's check found, for the `X-RateLimit-*` headers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,31 +23,45 @@ pub struct Budget {
     pub allowed: bool,
 }
 
-pub struct RateLimiter {
+/// Budgets of `limit` requests per key per window.
+pub struct RateLimiter<K = i64> {
     limit: u32,
-    windows: Mutex<HashMap<i64, (i64, u32)>>,
+    window_secs: i64,
+    windows: Mutex<HashMap<K, (i64, u32)>>,
 }
 
-impl RateLimiter {
-    /// `limit` requests per hour per token; 0 turns limiting off.
+impl RateLimiter<i64> {
+    /// `limit` requests per hour per token id; 0 turns limiting off.
     pub fn new(limit: u32) -> Self {
+        RateLimiter::per_window(limit, WINDOW_SECS)
+    }
+}
+
+impl<K: Hash + Eq> RateLimiter<K> {
+    /// `limit` requests per `window_secs` per key; 0 turns limiting off.
+    pub fn per_window(limit: u32, window_secs: i64) -> Self {
         RateLimiter {
             limit,
+            window_secs,
             windows: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts one request of `token_id` at `now`; `None` when limiting is off.
-    pub fn check(&self, token_id: i64, now: i64) -> Option<Budget> {
+    /// Counts one request of `key` at `now`; `None` when limiting is off.
+    pub fn check(&self, key: K, now: i64) -> Option<Budget> {
         if self.limit == 0 {
             return None;
         }
+        let window = self.window_secs;
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() > 10_000 {
-            windows.retain(|_, (start, _)| now < *start + WINDOW_SECS);
+        if windows.len() >= MAX_KEYS {
+            windows.retain(|_, (start, _)| now < *start + window);
+            if windows.len() >= MAX_KEYS {
+                windows.clear();
+            }
         }
-        let entry = windows.entry(token_id).or_insert((now, 0));
-        if now >= entry.0 + WINDOW_SECS {
+        let entry = windows.entry(key).or_insert((now, 0));
+        if now >= entry.0 + window {
             *entry = (now, 0);
         }
         let allowed = entry.1 < self.limit;
@@ -49,7 +71,7 @@ impl RateLimiter {
         Some(Budget {
             limit: self.limit,
             remaining: self.limit - entry.1,
-            reset: entry.0 + WINDOW_SECS,
+            reset: entry.0 + window,
             allowed,
         })
     }
@@ -79,6 +101,15 @@ mod tests {
             limiter.check(1, 4600).unwrap().allowed,
             "a new window starts"
         );
+    }
+
+    #[test]
+    fn windows_may_be_shorter_and_keyed_by_anything() {
+        let limiter = RateLimiter::per_window(1, 60);
+        assert!(limiter.check("a", 0).unwrap().allowed);
+        assert!(!limiter.check("a", 59).unwrap().allowed);
+        assert!(limiter.check("b", 59).unwrap().allowed);
+        assert!(limiter.check("a", 60).unwrap().allowed);
     }
 
     #[test]

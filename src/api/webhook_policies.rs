@@ -1,16 +1,16 @@
 //! The Webhook Policies API (§5): how messages to webhooks are signed.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use rand::RngCore;
 use serde_json::{Map, Value, json};
 
+use crate::api::RecordId;
 use crate::api::auth::Admin;
 use crate::api::collection::{self, CollectionSpec, State as ListState};
 use crate::api::json::JsonObject;
-use crate::api::parse_id;
 use crate::app::AppState;
 use crate::crypto::keys;
 use crate::domain::ValidationErrors;
@@ -124,9 +124,8 @@ async fn list_in_state(
 pub async fn get(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(&id)?;
     let policy = state
         .store
         .get_policy(&caller.account, id)
@@ -187,10 +186,9 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    RecordId(id): RecordId,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(&id)?;
     let input = Input::read(body);
     let mut errors = input.errors;
     let current = state
@@ -218,9 +216,8 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id(&id)?;
     match state.store.delete_policy(&caller.account, id).await? {
         PolicyDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
         PolicyDeletion::NotFound => Err(ApiError::NotFound),

@@ -1,7 +1,7 @@
 //! The Webhooks API (§4): list, get, create, update, delete and test.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
@@ -9,13 +9,14 @@ use serde_json::{Map, Value, json};
 use crate::api::auth::{Admin, hash_token};
 use crate::api::collection::{self, CollectionSpec, State as ListState};
 use crate::api::json::JsonObject;
-use crate::api::parse_id;
+use crate::api::listener::client_key;
+use crate::api::{ClientIp, RecordId};
 use crate::app::AppState;
 use crate::domain::list::{FieldKind, ListField};
 use crate::domain::node_id::node_id;
 use crate::domain::target::WebhookUri;
 use crate::domain::time::{format_epoch, now_epoch, now_millis};
-use crate::domain::webhook::{DEFAULT_SOURCE, rules};
+use crate::domain::webhook::{DEFAULT_SOURCE, REDACTED_CODE, callback_url, rules};
 use crate::domain::{
     AccountId, Attachment, NewWebhook, ValidationErrors, Verification, Webhook, WebhookChanges,
 };
@@ -138,9 +139,8 @@ fn default_fields(hook: &Webhook, record: Map<String, Value>) -> Value {
 pub async fn get(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(&id)?;
     let hook = state
         .store
         .get_webhook(&caller.account, id)
@@ -228,10 +228,9 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    RecordId(id): RecordId,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(&id)?;
     let input = Input::read(body, &state, &caller.account).await?;
     let mut errors = input.errors;
     if input.event_cleared {
@@ -267,9 +266,8 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id(&id)?;
     if state.store.delete_webhook(&caller.account, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -282,9 +280,8 @@ pub async fn delete(
 pub async fn test(
     State(state): State<AppState>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    RecordId(id): RecordId,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id(&id)?;
     if !state
         .store
         .enqueue_test(&caller.account, id, now_epoch(), now_millis())
@@ -297,13 +294,22 @@ pub async fn test(
 }
 
 /// `GET|POST /webhooks/:id/verify?code=...` (§8): the receiver proves it
-/// wants our messages. No token: the code is the credential.
+/// wants our messages. No token: the code is the credential, so attempts
+/// are limited per client address (429 past `--verify-rate-limit` a minute).
 pub async fn verify_callback(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ClientIp(client): ClientIp,
+    RecordId(id): RecordId,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(&id)?;
+    let now = now_epoch();
+    if let Some(budget) = state.verify_limiter.check(client_key(client), now)
+        && !budget.allowed
+    {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: (budget.reset - now).max(1) as u64,
+        });
+    }
     let code = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
@@ -311,7 +317,7 @@ pub async fn verify_callback(
         .ok_or(ApiError::NotFound)?;
     if state
         .store
-        .confirm_verification(id, &hash_token(&code), now_epoch())
+        .confirm_verification(id, &hash_token(&code), now)
         .await?
     {
         Ok(Json(json!({ "message": "Webhook verified" })))
@@ -335,14 +341,12 @@ async fn verify(state: &AppState, hook: &Webhook) -> ApiResult<bool> {
     } else {
         let code = verification_code();
         let expires_at = now_epoch() + VERIFY_VALID_SECS;
-        let callback = format!(
-            "{}/v1/webhooks/{}/verify?code={code}&expires_at={expires_at}",
-            config.public_url, hook.id
-        );
+        let callback = callback_url(&config.public_url, hook.id, REDACTED_CODE, expires_at);
         Verification::Pending {
             code_hash: hash_token(&code),
             expires_at,
             payload: json!({ "callback": callback }),
+            sealed_code: state.sealer.seal(code.as_bytes()),
         }
     };
     state

@@ -261,6 +261,10 @@ impl Herald {
                 "false",
                 "--rate-limit",
                 "0",
+                // The bench is one client on loopback with up to 512
+                // connections.
+                "--max-connections-per-client",
+                "0",
             ])
             .args([
                 "--delivery-timeout",

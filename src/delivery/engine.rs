@@ -550,6 +550,7 @@ async fn attempt(
         duration_ms: 0,
         response_status: None,
         response_headers: None,
+        response_headers_truncated: false,
         response_body: None,
         response_truncated: false,
         error: None,
@@ -572,6 +573,7 @@ async fn attempt(
         Ok(reply) => {
             record.response_status = Some(i64::from(reply.status.as_u16()));
             record.response_headers = Some(headers_json(&reply.headers));
+            record.response_headers_truncated = reply.headers_truncated;
             record.response_body = Some(storable_text(&reply.body));
             record.response_truncated = reply.truncated;
             record.remote_ip = reply.remote.map(|addr| addr.ip().to_string());

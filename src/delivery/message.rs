@@ -1,13 +1,15 @@
 //! Builds the HTTP request of a message (§7): headers and JSON body.
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LINK};
+use serde_json::value::RawValue;
 
 use super::signing::{ClaimsContext, Signer};
 use crate::config::Config;
 use crate::domain::Webhook;
 use crate::domain::delivery::Claimed;
-use crate::domain::event::message_body;
+use crate::domain::event::{StoredEvent, message_body};
 use crate::domain::time::now_epoch;
+use crate::domain::webhook::reveal_code;
 
 pub const DELIVERY_HEADER: &str = "x-r-service-delivery";
 pub const ORIGIN_HEADER: &str = "x-r-service-delivery-origin";
@@ -30,13 +32,20 @@ pub fn build(
     signer: &Signer,
 ) -> Result<Outgoing, String> {
     let account_url = config.account_url(webhook.account.as_str());
-    let message = message_body(
-        &claimed.event,
-        webhook,
-        &account_url,
-        &config.instance_domain,
-    )
-    .map_err(|e| format!("cannot build the message: {e}"))?;
+    let build = |event: &StoredEvent| {
+        message_body(event, webhook, &account_url, &config.instance_domain)
+            .map_err(|e| format!("cannot build the message: {e}"))
+    };
+    // What is kept has a verification code redacted; what is sent has it.
+    let message = build(&claimed.event)?;
+    let revealed = match &claimed.event.sealed_code {
+        Some(sealed) => Some(build(&with_code(
+            &claimed.event,
+            &signer.unseal_text(sealed)?,
+        )?)?),
+        None => None,
+    };
+    let sent = revealed.as_deref().unwrap_or(&message);
     let body = match &claimed.policy {
         Some(policy) => {
             let context = ClaimsContext {
@@ -44,9 +53,9 @@ pub fn build(
                 issuer: &account_url,
                 now: now_epoch(),
             };
-            signer.envelope(policy, &message, &context)?.into_bytes()
+            signer.envelope(policy, sent, &context)?.into_bytes()
         }
-        None => message.get().as_bytes().to_vec(),
+        None => sent.get().as_bytes().to_vec(),
     };
     let message = String::from(Box::<str>::from(message));
     let mut headers = HeaderMap::with_capacity(4);
@@ -69,6 +78,20 @@ pub fn build(
         headers,
         body,
         message,
+    })
+}
+
+/// `event` with the verification code in its payload's callback.
+fn with_code(event: &StoredEvent, code: &str) -> Result<StoredEvent, String> {
+    let payload = RawValue::from_string(reveal_code(event.payload.get(), code))
+        .map_err(|e| format!("cannot build the message: {e}"))?;
+    Ok(StoredEvent {
+        payload,
+        links: event.links.clone(),
+        event: event.event.clone(),
+        person_name: event.person_name.clone(),
+        sealed_code: None,
+        ..*event
     })
 }
 

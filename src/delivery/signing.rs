@@ -35,6 +35,15 @@ impl Signer {
         }
     }
 
+    /// A secret the server key sealed (a verification code), as text.
+    pub fn unseal_text(&self, sealed: &[u8]) -> Result<String, String> {
+        let plain = self
+            .sealer
+            .open(sealed)
+            .map_err(|e| format!("cannot unseal: {e}"))?;
+        String::from_utf8(plain.to_vec()).map_err(|_| "cannot unseal: not text".to_string())
+    }
+
     /// `{"jwt": "<compact JWS>"}` carrying `data` with the §5 claims.
     pub fn envelope(
         &self,

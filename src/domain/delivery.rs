@@ -223,6 +223,8 @@ pub struct AttemptRecord {
     pub response_status: Option<i64>,
     /// A JSON object of the response headers.
     pub response_headers: Option<serde_json::Value>,
+    /// Whether headers past the sender's caps were left out.
+    pub response_headers_truncated: bool,
     /// At most 16 KiB, decoded as UTF-8 (invalid bytes replaced).
     pub response_body: Option<String>,
     pub response_truncated: bool,

@@ -143,6 +143,11 @@ pub struct StoredEvent {
     /// JSON text, as stored.
     pub payload: Box<RawValue>,
     pub links: Links,
+    /// A verification message's code, sealed with the server key: its
+    /// payload holds the callback with the code redacted
+    /// ([`crate::domain::webhook::REDACTED_CODE`]), and the code goes only
+    /// into what is sent.
+    pub sealed_code: Option<Vec<u8>>,
 }
 
 impl StoredEvent {
@@ -158,6 +163,7 @@ impl StoredEvent {
             person_name: None,
             payload: serde_json::value::RawValue::from_string("{}".into()).expect("valid JSON"),
             links: Links::default(),
+            sealed_code: None,
         }
     }
 }

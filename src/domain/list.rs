@@ -67,6 +67,20 @@ pub struct Filter {
     pub conditions: Vec<Condition>,
 }
 
+impl Filter {
+    /// How many values its conditions compare with (each member of a list
+    /// counts).
+    pub fn value_count(&self) -> usize {
+        self.conditions
+            .iter()
+            .map(|c| match c {
+                Condition::In(values) => values.len(),
+                _ => 1,
+            })
+            .sum()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SortKey {
     pub column: &'static str,

@@ -10,6 +10,11 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
 pub const MAX_SOURCE_CHARS: usize = 30;
 pub const MAX_SOURCE_ID_CHARS: usize = 128;
+/// Failure mails go to at most this many addresses of `mail_exceptions_to`,
+/// written in at most this many characters: each becomes a recipient of
+/// every mail queued for the webhook.
+pub const MAX_MAIL_EXCEPTIONS: usize = 20;
+pub const MAX_MAIL_EXCEPTIONS_CHARS: usize = 2000;
 pub const DEFAULT_SOURCE: &str = "R-Service API";
 
 /// An uploaded file referenced from the description.
@@ -52,8 +57,31 @@ pub enum Verification {
     Pending {
         code_hash: String,
         expires_at: i64,
+        /// `{"callback": ...}` with the code redacted: what is stored and
+        /// shown.
         payload: serde_json::Value,
+        /// The code, sealed with the server key, to go into what is sent.
+        sealed_code: Vec<u8>,
     },
+}
+
+/// What stands for the code in a stored verification callback.
+pub const REDACTED_CODE: &str = "REDACTED";
+
+/// The verification callback of webhook `id` (§8), with `code` (or
+/// [`REDACTED_CODE`]).
+pub fn callback_url(public_url: &str, id: i64, code: &str, expires_at: i64) -> String {
+    format!("{public_url}/v1/webhooks/{id}/verify?code={code}&expires_at={expires_at}")
+}
+
+/// `payload` (JSON text) with the redacted code of its callback replaced
+/// by `code`.
+pub fn reveal_code(payload: &str, code: &str) -> String {
+    payload.replacen(
+        &format!("?code={REDACTED_CODE}&"),
+        &format!("?code={code}&"),
+        1,
+    )
 }
 
 /// A validated new webhook.
@@ -198,11 +226,21 @@ pub mod rules {
 
     /// Normalises `a@x.com, b@y.com` to `a@x.com,b@y.com`.
     pub fn mail_exceptions_to(value: &str) -> Result<Option<String>, String> {
+        if value.chars().count() > MAX_MAIL_EXCEPTIONS_CHARS {
+            return Err(format!(
+                "Mail exceptions to is too long (maximum is {MAX_MAIL_EXCEPTIONS_CHARS} characters)"
+            ));
+        }
         let addresses: Vec<&str> = value
             .split(',')
             .map(str::trim)
             .filter(|a| !a.is_empty())
             .collect();
+        if addresses.len() > MAX_MAIL_EXCEPTIONS {
+            return Err(format!(
+                "Mail exceptions to has too many addresses (maximum is {MAX_MAIL_EXCEPTIONS})"
+            ));
+        }
         for address in &addresses {
             if !email_address::EmailAddress::is_valid(address) || !address.contains('.') {
                 return Err(format!(

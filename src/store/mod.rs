@@ -511,7 +511,8 @@ const DELIVERY_COLUMNS: &str = "id, uuid, origin_uuid, webhook_id, event_id, eve
 /// join the 512 outcomes to the rows by a nested loop: 61 ms). By key and
 /// owner alone it took 5–7 ms either way.
 const CLAIM_COLUMNS: &str = "d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, \
-    d.webhook_id, e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links";
+    d.webhook_id, e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links, \
+    e.sealed_code";
 
 const POLICY_COLUMNS: &str = "id, account_id, name, disabled, jwt_alg, jwt_audience, \
      jwt_claim_expires_in, created_at, updated_at";
@@ -602,13 +603,14 @@ macro_rules! impl_store {
                 account: &AccountId,
                 event: &crate::domain::event::NewEvent,
                 kind: &str,
+                sealed_code: Option<&[u8]>,
                 now: i64,
             ) -> StoreResult<i64> {
                 let links = (!event.links.is_empty()).then(|| event.links.to_json().to_string());
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO events (account_id, kind, event, object_id, person_id, person_name, \
-                     payload, links, webhook_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                     payload, links, webhook_id, created_at, sealed_code) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                 )
                 .bind(account.as_str())
                 .bind(kind)
@@ -620,22 +622,23 @@ macro_rules! impl_store {
                 .bind(links)
                 .bind(event.webhook_id)
                 .bind(now)
+                .bind(sealed_code)
                 .fetch_one(&mut **tx)
                 .await?;
                 Ok(id)
             }
 
             /// An event for one webhook and its delivery, whatever the
-            /// webhook's state (tests, verification).
+            /// webhook's state (tests, verification with its sealed code).
             async fn insert_direct(
                 tx: &mut sqlx::Transaction<'static, Db>,
                 account: &AccountId,
                 event: &crate::domain::event::NewEvent,
-                kind: EventKind,
+                (kind, sealed_code): (EventKind, Option<&[u8]>),
                 now: i64,
                 now_ms: i64,
             ) -> StoreResult<()> {
-                let event_id = Self::insert_event(tx, account, event, kind.as_str(), now).await?;
+                let event_id = Self::insert_event(tx, account, event, kind.as_str(), sealed_code, now).await?;
                 let sql = const_format::concatcp!(
                     "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, event, object_id, kind, \
                      status, attempts, next_attempt_at, created_at, updated_at) \
@@ -1002,7 +1005,7 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    Verification::Pending { code_hash, expires_at, payload } => {
+                    Verification::Pending { code_hash, expires_at, payload, sealed_code } => {
                         let done = sqlx::query(
                             "UPDATE webhooks SET verified = FALSE, verify_code_hash = $1, \
                              verify_expires_at = $2 WHERE account_id = $3 AND id = $4",
@@ -1020,7 +1023,7 @@ macro_rules! impl_store {
                                 payload.clone(),
                                 webhook_id,
                             );
-                            Self::insert_direct(&mut tx, account, &event, EventKind::Verify, now, now_ms).await?;
+                            Self::insert_direct(&mut tx, account, &event, (EventKind::Verify, Some(sealed_code)), now, now_ms).await?;
                         }
                     }
                 }
@@ -1029,8 +1032,8 @@ macro_rules! impl_store {
             }
 
             async fn confirm_verification(&self, webhook_id: i64, code_hash: &str, now: i64) -> StoreResult<bool> {
-                let mut tx = self.begin_write().await?;
-                // Wrong codes, the common case of abuse, cost a read, not the writer.
+                // Wrong codes, the common case of abuse, cost a read, not
+                // the writer: the write transaction begins only on a match.
                 let matches: Option<(i64,)> = sqlx::query_as(
                     "SELECT id FROM webhooks WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3",
                 )
@@ -1042,6 +1045,7 @@ macro_rules! impl_store {
                 if matches.is_none() {
                     return Ok(false);
                 }
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(
                     "UPDATE webhooks SET verified = TRUE, verify_code_hash = NULL, verify_expires_at = NULL \
                      WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3",
@@ -1071,7 +1075,7 @@ macro_rules! impl_store {
                     serde_json::json!({}),
                     webhook_id,
                 );
-                Self::insert_direct(&mut tx, account, &event, EventKind::Test, now, now_ms).await?;
+                Self::insert_direct(&mut tx, account, &event, (EventKind::Test, None), now, now_ms).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -1543,15 +1547,17 @@ macro_rules! impl_store {
                             record.error.as_deref(),
                             record.remote_ip.as_deref(),
                             record.trigger.as_str(),
+                            i64::from(record.response_headers_truncated),
                         )
                     })
                     .collect();
                 let insert = const_format::concatcp!(
                     "INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, response_status, \
-                     response_headers, response_body, response_truncated, error, remote_ip, trigger) \
+                     response_headers, response_body, response_truncated, error, remote_ip, trigger, \
+                     response_headers_truncated) \
                      SELECT CAST(j.value->>0 AS BIGINT), CAST(j.value->>1 AS BIGINT), CAST(j.value->>2 AS BIGINT), \
                      CAST(j.value->>3 AS BIGINT), j.value->>4, j.value->>5, CAST(j.value->>6 AS BOOLEAN), \
-                     j.value->>7, j.value->>8, j.value->>9 FROM ", <$store>::ROWS_IN, "$1", <$store>::ROWS_AS, " ORDER BY j.key"
+                     j.value->>7, j.value->>8, j.value->>9, CAST(j.value->>10 AS BOOLEAN) FROM ", <$store>::ROWS_IN, "$1", <$store>::ROWS_AS, " ORDER BY j.key"
                 );
                 for (_, json) in super::json_row_chunks(&attempts, super::MAX_ROWS_JSON)? {
                     sqlx::query(insert).bind(json).execute(&mut *tx).await?;
@@ -1638,8 +1644,9 @@ macro_rules! impl_store {
                     .await?;
                 let Some(row) = row else { return Ok(None) };
                 let attempts: Vec<rows::AttemptRow> = sqlx::query_as(
-                    "SELECT started_at, duration_ms, response_status, response_headers, response_body, \
-                     response_truncated, error, remote_ip, trigger FROM delivery_attempts \
+                    "SELECT started_at, duration_ms, response_status, response_headers, \
+                     response_headers_truncated, response_body, response_truncated, error, remote_ip, \
+                     trigger FROM delivery_attempts \
                      WHERE delivery_id = $1 ORDER BY id",
                 )
                 .bind(id)

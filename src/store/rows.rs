@@ -149,6 +149,7 @@ pub struct ClaimRow {
     person_name: Option<String>,
     payload: String,
     links: Option<String>,
+    sealed_code: Option<Vec<u8>>,
 }
 
 impl ClaimRow {
@@ -207,6 +208,7 @@ impl ClaimRow {
             person_name: self.person_name.clone(),
             payload,
             links,
+            sealed_code: self.sealed_code.clone(),
         })
     }
 }
@@ -225,6 +227,7 @@ pub fn stored_event(id: i64, event: &NewEvent, payload: String) -> Result<Stored
         person_name: event.person_name.clone(),
         payload,
         links: event.links.clone(),
+        sealed_code: None,
     })
 }
 
@@ -282,6 +285,7 @@ pub struct AttemptRow {
     duration_ms: i64,
     response_status: Option<i64>,
     response_headers: Option<String>,
+    response_headers_truncated: bool,
     response_body: Option<String>,
     response_truncated: bool,
     error: Option<String>,
@@ -298,6 +302,7 @@ impl AttemptRow {
             response_headers: self
                 .response_headers
                 .and_then(|h| serde_json::from_str(&h).ok()),
+            response_headers_truncated: self.response_headers_truncated,
             response_body: self.response_body,
             response_truncated: self.response_truncated,
             error: self.error,

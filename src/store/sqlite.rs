@@ -107,6 +107,10 @@ impl SqliteStore {
             // a batch's `RETURNING` (a thread switch each time).
             .row_buffer_size(1024);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            owner_only(options.get_filename())
+                .map_err(|e| super::StoreError::Database(e.into()))?;
+        }
         // No ping before each use (sqlx's default): a connection to a file in
         // this process cannot have been dropped by a server, and the ping is
         // one more round trip to the connection's thread on every acquire.
@@ -199,6 +203,29 @@ async fn checkpoints(pool: SqlitePool, stop: CancellationToken) {
         }
     }
     pool.close().await;
+}
+
+/// Makes the database file readable and writable by its owner alone
+/// (mode 0600), creating it so when missing, before SQLite opens it: it
+/// holds token hashes, sealed keys and messages. SQLite gives the WAL and
+/// shared-memory files it makes the mode of the database file; any left
+/// from before are tightened too.
+fn owner_only(database: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(database)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        let path = std::path::Path::new(&name);
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }
 
 impl_store!(SqliteStore, {

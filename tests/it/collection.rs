@@ -17,7 +17,80 @@ on_both_databases!(
     filters_by_dates,
     rejects_unknown_filters_and_bad_values,
     sorts_by_requested_fields,
+    caps_filter_values_and_query_length,
 );
+
+async fn caps_filter_values_and_query_length(app: TestApp) {
+    let token = app.admin("wdc").await;
+    let repeated: Vec<String> = (1..=1000).map(|i| format!("id={i}")).collect();
+    let response = app
+        .get(
+            &format!("/v1/webhooks?{}", repeated[..600].join("&")),
+            &token,
+        )
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+    assert_eq!(
+        response.body["message"],
+        "Too many values for filter id (maximum is 50)"
+    );
+    let list: Vec<String> = (1..=51).map(|i| i.to_string()).collect();
+    let response = app
+        .get(&format!("/v1/webhooks?id={}", list.join(",")), &token)
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+    let response = app
+        .get(&format!("/v1/webhooks?id={}", list[..50].join(",")), &token)
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let response = app
+        .get(
+            &format!("/v1/webhooks?{}", repeated[..50].join("&")),
+            &token,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    // A whole query of 1,000 filters: refused for its length, never a 500.
+    let response = app
+        .get(&format!("/v1/webhooks?{}", repeated.join("&")), &token)
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+    let long = format!("/v1/webhooks?name={}", "a".repeat(9000));
+    let response = app.get(&long, &token).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.body["message"],
+        "The query string is too long (maximum is 8192 bytes)"
+    );
+    let hook = app.webhook(&token, "request.create").await;
+    let path = format!(
+        "/v1/webhooks/{}/deliveries?{}",
+        hook["id"],
+        repeated[..100].join("&")
+    );
+    let response = app.get(&path, &token).await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+}
 
 fn ids(body: &Value) -> Vec<i64> {
     body.as_array()

@@ -12,7 +12,51 @@ on_both_databases!(
     bodies_over_the_limit_are_413,
     unknown_routes_are_404_and_wrong_methods_405,
     healthz_answers_when_the_database_does,
+    ids_that_are_not_utf8_are_a_json_404,
 );
+
+async fn ids_that_are_not_utf8_are_a_json_404(app: TestApp) {
+    let token = app.admin("wdc").await;
+    for (method, path) in [
+        (Method::DELETE, "/v1/webhook_policies/%16%B7"),
+        (Method::GET, "/v1/webhook_policies/%FF"),
+        (Method::GET, "/v1/webhooks/%C0%AF"),
+        (Method::PATCH, "/v1/webhooks/%FF"),
+        (Method::GET, "/v1/webhooks/%FF/deliveries"),
+        (Method::POST, "/v1/webhooks/%FF/test"),
+        (Method::GET, "/v1/webhook_deliveries/%FE"),
+        (Method::POST, "/v1/webhook_deliveries/%FE/redeliver"),
+    ] {
+        let response = app
+            .send(
+                method.clone(),
+                path,
+                Some(&token),
+                &[],
+                Some(b"{}".to_vec()),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{method} {path}");
+        assert_eq!(
+            response.body,
+            json!({ "message": "Not Found" }),
+            "{method} {path}"
+        );
+        assert_eq!(response.header("content-type"), "application/json");
+    }
+    // The verification callback needs no token.
+    let response = app
+        .send(
+            Method::GET,
+            "/v1/webhooks/%FF/verify?code=x",
+            None,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    assert_eq!(response.body, json!({ "message": "Not Found" }));
+}
 
 async fn malformed_json_is_a_400_naming_the_problem(app: TestApp) {
     let token = app.admin("wdc").await;

@@ -673,6 +673,7 @@ async fn an_outcome_is_recorded_only_while_its_lease_holds(app: TestApp) {
             duration_ms: 1,
             response_status: Some(200),
             response_headers: None,
+            response_headers_truncated: false,
             response_body: Some(owner.into()),
             response_truncated: false,
             error: None,

@@ -18,6 +18,7 @@ on_both_backends!(
     history_shows_every_attempt_with_its_answer,
     lists_filter_by_status_newest_first,
     long_response_bodies_are_cut_at_16_kib,
+    many_large_response_headers_are_cut_at_16_kib,
     redelivery_sends_the_message_again_with_an_origin,
     recover_redelivers_each_lost_message_once,
     retention_removes_only_finished_deliveries,
@@ -226,6 +227,61 @@ async fn long_response_bodies_are_cut_at_16_kib(backend: Backend) {
     assert_eq!(attempt["response_body"].as_str().unwrap().len(), 16 * 1024);
     assert_eq!(attempt["response_body_truncated"], true);
     server.abort();
+}
+
+async fn many_large_response_headers_are_cut_at_16_kib(backend: Backend) {
+    let Some(app) = app_with(backend, |_| {}).await else {
+        return;
+    };
+    let receiver = Receiver::scripted(|_| {
+        (0..95).fold(Reply::ok(), |reply, i| {
+            reply.header(format!("x-h{i}"), "v".repeat(4000))
+        })
+    })
+    .await;
+    let token = app.admin("wdc").await;
+    let hook = app.task_hook(&token, &receiver).await;
+    app.publish(&token, json!({ "event": "task.update", "object_id": 1 }))
+        .await;
+    let delivery = app
+        .newest_delivery_when("wdc", &hook, "success", |d| {
+            d.status == DeliveryStatus::Succeeded
+        })
+        .await;
+    let body = app
+        .get(&format!("/v1/webhook_deliveries/{}", delivery.id), &token)
+        .await
+        .body;
+    let attempt = &body["history"][0];
+    assert_eq!(attempt["response_headers_truncated"], true);
+    let headers = attempt["response_headers"].as_object().unwrap();
+    let stored: usize = headers
+        .iter()
+        .map(|(name, value)| name.len() + value.as_str().unwrap().len())
+        .sum();
+    assert!(stored <= 16 * 1024, "{stored} bytes of headers stored");
+    assert!(!headers.is_empty());
+    // A few small headers are kept whole.
+    let small = Receiver::scripted(|_| Reply::ok().header("x-small", "1")).await;
+    let hook = app
+        .create_webhook(
+            &token,
+            json!({ "event": "request.create", "uri": small.url("/") }),
+        )
+        .await;
+    app.publish(&token, json!({ "event": "request.create", "object_id": 1 }))
+        .await;
+    let delivery = app
+        .newest_delivery_when("wdc", &hook, "success", |d| {
+            d.status == DeliveryStatus::Succeeded
+        })
+        .await;
+    let body = app
+        .get(&format!("/v1/webhook_deliveries/{}", delivery.id), &token)
+        .await
+        .body;
+    assert_eq!(body["history"][0]["response_headers_truncated"], false);
+    assert_eq!(body["history"][0]["response_headers"]["x-small"], "1");
 }
 
 async fn redelivery_sends_the_message_again_with_an_origin(backend: Backend) {

@@ -7,10 +7,144 @@ use herald::domain::time::now_epoch;
 use serde_json::json;
 
 use crate::on_both_backends;
-use crate::support::receiver::{Received, Receiver};
+use crate::support::receiver::{Received, Receiver, Reply};
+use crate::support::served::{exchange, get_request};
 use crate::support::{Backend, TestApp, delivery_settings};
 
+#[tokio::test]
+async fn a_wrong_code_is_answered_while_another_write_holds_the_writer() {
+    use sqlx::Connection;
+    let Some(app) = app(Backend::Sqlite).await else {
+        return;
+    };
+    let receiver = Receiver::ok().await;
+    let token = app.admin("wdc").await;
+    let hook = app.task_hook(&token, &receiver).await;
+    receiver.wait_for(1).await;
+    // Another connection holds SQLite's one writer for the whole request.
+    let mut holder = sqlx::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let wrong = format!(
+        "/v1/webhooks/{}/verify?code=AAAAAAAAAAAAAAAAAAAAAAAA",
+        hook["id"]
+    );
+    let response = app.send(Method::GET, &wrong, None, &[], None).await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND, "{}", response.body);
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+}
+
+/// The code of the callback in `message`.
+fn code_of(message: &Received) -> String {
+    let callback = callback_of(message);
+    let code = callback.split("code=").nth(1).unwrap().split('&').next();
+    code.unwrap().to_string()
+}
+
+async fn wrong_codes_are_limited_per_client_address(backend: Backend) {
+    let mut settings = delivery_settings();
+    settings.require_verification = Some(true);
+    settings.verify_rate_limit = Some(3);
+    let Some(app) = TestApp::start(backend, settings).await else {
+        return;
+    };
+    let served = app.serve().await;
+    let receiver = Receiver::ok().await;
+    let token = app.admin("wdc").await;
+    let hook = app.task_hook(&token, &receiver).await;
+    let callback = callback_of(&receiver.wait_for(1).await[0]);
+    let wrong = format!(
+        "/v1/webhooks/{}/verify?code=AAAAAAAAAAAAAAAAAAAAAAAA",
+        hook["id"]
+    );
+    for _ in 0..3 {
+        let mut stream = served.connect_from("127.0.0.2").await;
+        let answer = exchange(&mut stream, &get_request(&wrong, None)).await;
+        assert_eq!(answer.status, 404, "{answer:?}");
+    }
+    let mut stream = served.connect_from("127.0.0.2").await;
+    let answer = exchange(&mut stream, &get_request(&callback, None)).await;
+    assert_eq!(answer.status, 429, "{answer:?}");
+    assert_eq!(answer.json()["message"], "Too Many Requests");
+    assert!(answer.head.contains("retry-after:"), "{}", answer.head);
+    // Another address has its own budget.
+    let mut stream = served.connect_from("127.0.0.3").await;
+    let answer = exchange(&mut stream, &get_request(&callback, None)).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(app.webhook_now(&token, &hook).await["verified"], true);
+}
+
+async fn the_code_is_sent_on_every_attempt_but_stored_and_shown_redacted(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    // The first attempt fails: the retry must carry the code again.
+    let receiver = Receiver::scripted(|n| {
+        if n == 0 {
+            Reply::status(500)
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let token = app.admin("wdc").await;
+    let hook = app.task_hook(&token, &receiver).await;
+    let sent = receiver.wait_for(2).await;
+    let code = code_of(&sent[0]);
+    assert_eq!(code_of(&sent[1]), code);
+    assert_ne!(code, "REDACTED");
+
+    let delivery = app
+        .newest_delivery_when("wdc", &hook, "the verify message delivered", |d| {
+            d.status == herald::domain::delivery::DeliveryStatus::Succeeded
+        })
+        .await;
+    let shown = app
+        .get(&format!("/v1/webhook_deliveries/{}", delivery.id), &token)
+        .await;
+    assert!(!shown.body.to_string().contains(&code), "{}", shown.body);
+    let stored = stored_verify_payloads(&app).await;
+    assert!(!stored.is_empty());
+    let kept = delivery.message.clone().unwrap().to_string();
+    for text in stored.iter().chain([&kept]) {
+        assert!(!text.contains(&code), "a code stored in plain text: {text}");
+        assert!(text.contains("?code=REDACTED&"), "{text}");
+    }
+    // And the code sent works.
+    let response = app
+        .send(Method::GET, &callback_of(&sent[1]), None, &[], None)
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+}
+
+/// The payloads of the verify events as stored, read with SQL.
+async fn stored_verify_payloads(app: &TestApp) -> Vec<String> {
+    use sqlx::Connection;
+    const SQL: &str = "SELECT payload FROM events WHERE kind = 'verify'";
+    let rows: Vec<(String,)> = if app.database_url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        sqlx::query_as(SQL).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        sqlx::query_as(SQL).fetch_all(&mut conn).await.unwrap()
+    };
+    rows.into_iter().map(|(payload,)| payload).collect()
+}
+
 on_both_backends!(
+    wrong_codes_are_limited_per_client_address,
+    the_code_is_sent_on_every_attempt_but_stored_and_shown_redacted,
     new_webhooks_get_events_only_after_the_callback,
     wrong_and_expired_codes_are_404,
     a_uri_verified_in_the_account_needs_no_new_handshake,

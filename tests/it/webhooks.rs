@@ -17,6 +17,7 @@ on_both_databases!(
     names_fields_of_the_wrong_json_type,
     rejects_unknown_fields_and_ignores_readonly_ones,
     source_comes_from_body_then_header_then_default,
+    caps_the_failure_mail_recipients,
     accepts_the_contract_boolean_spellings,
     get_finds_the_record_and_404s_otherwise,
     patch_changes_only_given_fields,
@@ -119,6 +120,44 @@ async fn rejects_uris_that_are_not_absolute_http(app: TestApp) {
     }
 }
 
+async fn caps_the_failure_mail_recipients(app: TestApp) {
+    let token = app.admin("wdc").await;
+    let addresses = |n: usize| {
+        (0..n)
+            .map(|i| format!("ops{i}@example.com"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let create = |mail: String| json!({ "event": "request.create", "uri": "https://example.com/", "mail_exceptions_to": mail });
+    let hook = app.create_webhook(&token, create(addresses(20))).await;
+    assert_eq!(hook["mail_exceptions_to"], addresses(20));
+    for (mail, message) in [
+        (
+            addresses(21),
+            "Mail exceptions to has too many addresses (maximum is 20)",
+        ),
+        (
+            addresses(30_000),
+            "Mail exceptions to is too long (maximum is 2000 characters)",
+        ),
+        (
+            format!("{}@example.com", "a".repeat(2000)),
+            "Mail exceptions to is too long (maximum is 2000 characters)",
+        ),
+    ] {
+        let response = app.post("/v1/webhooks", &token, create(mail.clone())).await;
+        assert_eq!(
+            response.errors(),
+            vec![("mail_exceptions_to".to_string(), message.to_string())]
+        );
+        let path = format!("/v1/webhooks/{}", hook["id"]);
+        let response = app
+            .patch(&path, &token, json!({ "mail_exceptions_to": mail }))
+            .await;
+        assert_eq!(response.error_fields(), vec!["mail_exceptions_to"]);
+    }
+}
+
 async fn rejects_literal_private_addresses_unless_allowed(app: TestApp) {
     let token = app.admin("wdc").await;
     for uri in [
@@ -128,6 +167,19 @@ async fn rejects_literal_private_addresses_unless_allowed(app: TestApp) {
         "http://2130706433/",
         "http://[::ffff:192.168.1.1]/",
         "http://169.254.169.254/latest",
+        // IPv4-translated, local-use NAT64 and discard-only, in each spelling.
+        "http://[::ffff:0:127.0.0.1]/",
+        "http://[::ffff:0:7f00:1]/",
+        "http://[0:0:0:0:ffff:0:a00:1]/",
+        "http://[64:ff9b:1::a00:1]/",
+        "http://[64:ff9b:1::8.8.8.8]/",
+        "http://[64:ff9b:1:0:0:0:808:808]/",
+        "http://[100::1]/",
+        "http://[100:0:0:0:1:2:3:4]/",
+        "http://[100::]/",
+        "http://[2001:db8::1]/",
+        "http://[3fff::1]/",
+        "http://198.18.0.1/",
     ] {
         let response = app
             .post(

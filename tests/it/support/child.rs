@@ -29,6 +29,21 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Flags for tests that deliver to receivers on loopback, quickly.
+const QUICK_DELIVERY: [&str; 11] = [
+    "--allow-private-targets",
+    "--require-verification",
+    "false",
+    "--rate-limit",
+    "0",
+    "--retry-schedule",
+    "200ms",
+    "--delivery-timeout",
+    "1s",
+    "--delivery-concurrency",
+    "4",
+];
+
 /// A `herald serve` child process, killed when dropped.
 pub struct Herald {
     child: KillOnDrop,
@@ -43,6 +58,13 @@ impl Herald {
 
     /// With more `serve` flags.
     pub fn start_with(database: &str, data_dir: &std::path::Path, extra: &[&str]) -> Herald {
+        let flags = [extra, &QUICK_DELIVERY].concat();
+        Herald::start_plain(database, data_dir, &flags)
+    }
+
+    /// With only these `serve` flags besides the database, a random port on
+    /// loopback and the data folder; logging at `trace`.
+    pub fn start_plain(database: &str, data_dir: &std::path::Path, flags: &[&str]) -> Herald {
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args([
                 "serve",
@@ -53,22 +75,7 @@ impl Herald {
                 "--data-dir",
             ])
             .arg(data_dir)
-            .args(extra)
-            .args([
-                "--allow-private-targets",
-                "--require-verification",
-                "false",
-                "--rate-limit",
-                "0",
-            ])
-            .args([
-                "--retry-schedule",
-                "200ms",
-                "--delivery-timeout",
-                "1s",
-                "--delivery-concurrency",
-                "4",
-            ])
+            .args(flags)
             .env("HERALD_LOG", "trace")
             .env_remove("HERALD_CONFIG")
             .stdout(Stdio::null())

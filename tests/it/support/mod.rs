@@ -35,6 +35,7 @@ pub fn postgres_base_url() -> String {
 
 pub mod child;
 pub mod receiver;
+pub mod served;
 pub mod smtp;
 
 enum Resource {

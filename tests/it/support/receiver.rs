@@ -31,7 +31,7 @@ impl Received {
 #[derive(Clone, Debug)]
 pub struct Reply {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(String, String)>,
     pub delay: Duration,
 }
 
@@ -48,8 +48,8 @@ impl Reply {
         Reply::status(200)
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
-        self.headers.push((name, value.into()));
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Reply {
+        self.headers.push((name.into(), value.into()));
         self
     }
 
@@ -161,7 +161,10 @@ async fn record(
     }
     let mut response = StatusCode::from_u16(reply.status).unwrap().into_response();
     for (name, value) in reply.headers {
-        response.headers_mut().insert(name, value.parse().unwrap());
+        response.headers_mut().insert(
+            axum::http::HeaderName::try_from(name).unwrap(),
+            value.parse().unwrap(),
+        );
     }
     response
 }

@@ -1,0 +1,18 @@
+-- Whether an attempt's response headers were cut at the sender's caps.
+ALTER TABLE delivery_attempts ADD COLUMN response_headers_truncated BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- A verification message's code, sealed with the server key (AES-256-GCM);
+-- its payload holds the callback with the code redacted.
+ALTER TABLE events ADD COLUMN sealed_code BYTEA;
+
+-- Codes stored in plain text before: redacted in the messages kept with
+-- deliveries, and in the payloads of verification events that have nothing
+-- left to send (those still queued keep theirs until sent).
+UPDATE deliveries
+SET message = regexp_replace(message, '\?code=[A-Za-z0-9_-]{24}&', '?code=REDACTED&')
+WHERE kind = 'verify' AND message IS NOT NULL;
+UPDATE events
+SET payload = regexp_replace(payload, '\?code=[A-Za-z0-9_-]{24}&', '?code=REDACTED&')
+WHERE kind = 'verify'
+  AND NOT EXISTS (SELECT 1 FROM deliveries d
+                  WHERE d.event_id = events.id AND d.status IN ('pending', 'in_flight'));
