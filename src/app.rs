@@ -17,9 +17,9 @@ use crate::api::rate_limit::RateLimiter;
 use crate::api::{auth, deliveries, events, health, webhook_policies, webhooks};
 use crate::config::Config;
 use crate::crypto::sealing::Sealer;
+use crate::delivery::publish::{LeaseTaker, Publisher};
 use crate::error::ApiError;
 use crate::store::Store;
-use crate::store::group_commit::{LeaseTaker, Publisher};
 
 /// What the handlers share. Every request clones it (axum's `State`), so
 /// it is one `Arc`: a clone is one counter, not a copy of each part (the

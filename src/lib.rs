@@ -47,7 +47,7 @@ pub async fn serve(
     let sealer = crypto::sealing::open_sealer(&config.secrets)?;
     let workers = shutdown.child_token();
     let mut tasks = Vec::new();
-    let mut taker: Option<Arc<dyn store::group_commit::LeaseTaker>> = None;
+    let mut taker: Option<Arc<dyn delivery::publish::LeaseTaker>> = None;
     if config.role.delivers() {
         let engine = delivery::Engine::new(
             store.clone(),

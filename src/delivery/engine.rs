@@ -9,9 +9,9 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::handoff::{Handed, Handoff};
 use super::lanes::{Admission, Lanes, Ticket};
 use super::message;
+use super::publish::handoff::{Handed, Handoff};
 use super::sender::{Sender, status_text};
 use super::signing::Signer;
 use crate::config::Config;

@@ -2,10 +2,10 @@
 //! guard, retries, and failure mails.
 
 pub mod engine;
-pub mod handoff;
 pub mod lanes;
 pub mod mail;
 pub mod message;
+pub mod publish;
 pub mod retention;
 pub mod retry;
 pub mod sender;

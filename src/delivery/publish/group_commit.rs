@@ -11,11 +11,11 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
-use super::{PublishRequest, Store, StoreResult};
 use crate::domain::AccountId;
 use crate::domain::delivery::{Lease, LeasedDelivery, PublishOutcome};
 use crate::domain::event::{IDEMPOTENCY_WINDOW_SECS, NewEvent, Published};
 use crate::domain::time::{now_epoch, now_millis};
+use crate::store::{PublishRequest, Store, StoreError, StoreResult};
 
 /// Most requests committed together.
 const MAX_GROUP: usize = 128;
@@ -88,8 +88,8 @@ impl Publisher {
         self.jobs
             .send(Job { request, reply })
             .await
-            .map_err(|_| super::StoreError::Closed)?;
-        answer.await.map_err(|_| super::StoreError::Closed)?
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 

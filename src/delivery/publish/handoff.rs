@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
+use super::group_commit::{LeaseTaker, Offer};
 use crate::domain::delivery::{Lease, LeasedDelivery};
 use crate::domain::time::now_millis;
-use crate::store::group_commit::{LeaseTaker, Offer};
 
 /// Deliveries leased in one publish, for the engine to load and send, with
 /// the attempt slots set aside for them.
