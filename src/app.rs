@@ -17,7 +17,7 @@ use crate::api::rate_limit::RateLimiter;
 use crate::api::{auth, deliveries, events, health, webhook_policies, webhooks};
 use crate::config::Config;
 use crate::crypto::sealing::Sealer;
-use crate::delivery::publish::{LeaseTaker, Publisher};
+use crate::delivery::publish::{Handoff, Publisher};
 use crate::error::ApiError;
 use crate::store::Store;
 
@@ -55,11 +55,11 @@ impl AppState {
         config: Arc<Config>,
         wake: Arc<Notify>,
         sealer: Sealer,
-        taker: Option<Arc<dyn LeaseTaker>>,
+        handoff: Option<Arc<Handoff>>,
     ) -> AppState {
         AppState(Arc::new(Shared {
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit)),
-            publisher: Publisher::start(store.clone(), wake.clone(), taker),
+            publisher: Publisher::start(store.clone(), wake.clone(), handoff),
             tokens: Arc::new(TokenCache::new()),
             store,
             config,

@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use super::lanes::{Admission, Lanes, Ticket};
 use super::message;
-use super::publish::handoff::{Handed, Handoff};
+use super::publish::{Handoff, Handover};
 use super::sender::{Sender, status_text};
 use super::signing::Signer;
 use crate::config::Config;
@@ -56,7 +56,7 @@ pub struct Engine {
     /// Attempts in flight, at most the configured concurrency.
     permits: Arc<Semaphore>,
     handoff: Arc<Handoff>,
-    handed: mpsc::UnboundedReceiver<Handed>,
+    handovers: mpsc::UnboundedReceiver<Handover>,
 }
 
 impl Engine {
@@ -74,7 +74,7 @@ impl Engine {
         let signer = Arc::new(Signer::new(sealer));
         let worker = uuid::Uuid::new_v4().simple().to_string();
         let permits = Arc::new(Semaphore::new(config.delivery.concurrency));
-        let (handoff, handed) = Handoff::new(
+        let (handoff, handovers) = Handoff::new(
             worker.clone(),
             lease_of(&config),
             permits.clone(),
@@ -90,7 +90,7 @@ impl Engine {
             worker,
             permits,
             handoff: Arc::new(handoff),
-            handed,
+            handovers,
         })
     }
 
@@ -114,7 +114,7 @@ impl Engine {
             worker,
             permits,
             handoff,
-            handed,
+            handovers,
         } = self;
         store.watch_for_work(wake.clone(), shutdown.clone());
         let concurrency = config.delivery.concurrency;
@@ -141,7 +141,7 @@ impl Engine {
                 shutdown: shutdown.clone(),
             }),
         });
-        let direct = tokio::spawn(send_handed(dispatcher.clone(), handed, shutdown.clone()));
+        let direct = tokio::spawn(send_handed(dispatcher.clone(), handovers, shutdown.clone()));
         let mut batch = 0u64;
         // After a full claim, the webhooks it found deliveries for: the
         // next claim would most likely reach their rows first.
@@ -341,7 +341,7 @@ fn lease_of(config: &Config) -> Duration {
 /// leases.
 async fn send_handed(
     dispatcher: Arc<Dispatcher>,
-    mut handed: mpsc::UnboundedReceiver<Handed>,
+    mut handed: mpsc::UnboundedReceiver<Handover>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -359,8 +359,8 @@ async fn send_handed(
 }
 
 /// Reads the webhooks of one handover's deliveries and starts them.
-async fn load_and_dispatch(dispatcher: Arc<Dispatcher>, handed: Handed) {
-    let Handed {
+async fn load_and_dispatch(dispatcher: Arc<Dispatcher>, handed: Handover) {
+    let Handover {
         lease,
         leased,
         slots,

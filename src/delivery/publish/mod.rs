@@ -4,5 +4,5 @@
 pub mod group_commit;
 pub mod handoff;
 
-pub use group_commit::{LeaseTaker, Offer, Publisher};
-pub use handoff::{Handed, Handoff};
+pub use group_commit::Publisher;
+pub use handoff::{Handoff, Handover, Offer};
