@@ -1,6 +1,6 @@
 //! Per-webhook lanes: at most `per_webhook` attempts in flight to one
 //! webhook (an eighth of that while its attempts keep failing), and a line of
-//! claimed deliveries waiting behind them no longer than those slots can
+//! leased deliveries waiting behind them no longer than those slots can
 //! start within the lease, so a slow or failing receiver holds a bounded
 //! share of the engine's slots while a fast one is not held back.
 
@@ -11,7 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::domain::delivery::Claimed;
 
-/// A claimed delivery with its engine slot, and the latest time it may
+/// A leased delivery with its engine slot, and the latest time it may
 /// still start (so its attempt and recording end within the lease).
 pub struct Ticket {
     pub delivery: Claimed,
@@ -19,7 +19,7 @@ pub struct Ticket {
     pub start_by_ms: i64,
 }
 
-/// What becomes of a claimed delivery.
+/// What becomes of a leased delivery.
 pub enum Admission {
     /// Send it now, on a new lane task.
     Send(Ticket),

@@ -11,8 +11,8 @@ use crate::domain::time::now_millis;
 use crate::store::Store;
 
 /// The shortest wait for which a failing webhook's queued deliveries are
-/// moved rather than passed over: moving a row costs several claims passing
-/// over it, so only a wait that many claims come in is worth a move.
+/// moved rather than passed over: moving a row costs as much as many claims
+/// passing over it, and a shorter wait sees too few claims to repay that.
 const DEFER_AT_LEAST: Duration = Duration::from_secs(1);
 
 /// Every claim passes over the queued deliveries of a webhook at its

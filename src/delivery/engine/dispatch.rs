@@ -47,7 +47,7 @@ impl Dispatcher {
     /// Returns how many went back.
     pub(super) async fn dispatch(
         &self,
-        claimed: Vec<Claimed>,
+        deliveries: Vec<Claimed>,
         lease_until_ms: i64,
         mut slots: Option<OwnedSemaphorePermit>,
     ) -> usize {
@@ -56,7 +56,7 @@ impl Dispatcher {
         let start_by_ms = lease_until_ms - (timeout + RECORD_MARGIN).as_millis() as i64;
         let now = now_millis();
         let mut handed_back = Vec::new();
-        for delivery in claimed {
+        for delivery in deliveries {
             let webhook = delivery.webhook_id();
             let Some(permit) = slots.as_mut().and_then(|s| s.split(1)) else {
                 // No slot left for it: it waits for another claim.
@@ -105,8 +105,8 @@ impl Dispatcher {
     }
 }
 
-/// Sends one webhook's deliveries on one of its slots: the claimed one,
-/// then any waiting in the webhook's line.
+/// A lane task: sends one webhook's deliveries on one of its slots, the
+/// dispatched one, then any waiting in the webhook's line.
 async fn run_lane(context: Arc<LaneContext>, webhook: i64, first: Ticket) {
     let c = context.as_ref();
     let mut ticket = Some(first);

@@ -45,9 +45,9 @@ async fn load_and_dispatch(dispatcher: Arc<Dispatcher>, handover: Handover) {
     let c = dispatcher.context.as_ref();
     let ids: Vec<i64> = leased.iter().map(|l| l.id).collect();
     match c.store.with_webhooks(&lease.owner, leased).await {
-        Ok(claimed) => {
+        Ok(deliveries) => {
             dispatcher
-                .dispatch(claimed, lease.until_ms, Some(slots))
+                .dispatch(deliveries, lease.until_ms, Some(slots))
                 .await;
         }
         Err(error) => {

@@ -1,5 +1,6 @@
-//! The delivery engine, this process's worker: wires its stages (claim,
-//! intake of handovers, dispatch, attempt, record, deferral) and stops them.
+//! The delivery engine, one per delivering process: wires its stages (claim
+//! loop, intake of handovers, dispatch, attempt, record, deferral) and
+//! stops them.
 
 mod attempt;
 mod claim;
@@ -33,6 +34,7 @@ const MAX_CLAIM: usize = 512;
 /// Time kept in a lease for recording the attempt's outcome.
 const RECORD_MARGIN: Duration = Duration::from_secs(5);
 
+/// This process's delivery engine; [`Engine::run`] drives it.
 pub struct Engine {
     store: Arc<dyn Store>,
     config: Arc<Config>,
@@ -40,7 +42,7 @@ pub struct Engine {
     signer: Arc<Signer>,
     wake: Arc<Notify>,
     mail_wake: Arc<Notify>,
-    /// This engine's id: the prefix of every lease owner it uses.
+    /// This engine's id as a worker: the prefix of every lease owner it uses.
     worker: String,
     /// Attempt slots: attempts in flight, at most the configured concurrency.
     slots: Arc<Semaphore>,

@@ -11,8 +11,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use crate::domain::delivery::{Lease, LeasedDelivery};
 use crate::domain::time::now_millis;
 
-/// A lease the engine offers one publish, with the attempt slots it set
-/// aside to honour it; dropped untaken, the slots are free again.
+/// A lease the handoff offers one group commit, with the attempt slots it
+/// set aside to honour it; dropped untaken, the slots are free again.
 pub struct Offer {
     pub lease: Lease,
     slots: OwnedSemaphorePermit,
