@@ -85,7 +85,7 @@ impl Dispatcher {
                     .spawn(run_lane(self.context.clone(), webhook, ticket));
                 None
             }
-            Admission::Queued => None,
+            Admission::Waiting => None,
             Admission::Full(ticket) => Some(ticket),
         }
     }
