@@ -19,9 +19,9 @@ use crate::api::rate_limit::RateLimiter;
 use crate::api::{auth, deliveries, events, health, webhook_policies, webhooks};
 use crate::config::Config;
 use crate::crypto::sealing::Sealer;
+use crate::delivery::publish::{Handoff, Publisher};
 use crate::error::ApiError;
 use crate::store::Store;
-use crate::store::group_commit::{LeaseTaker, Publisher};
 
 /// What the handlers share. Every request clones it (axum's `State`), so
 /// it is one `Arc`: a clone is one counter, not a copy of each part (the
@@ -59,11 +59,11 @@ impl AppState {
         config: Arc<Config>,
         wake: Arc<Notify>,
         sealer: Sealer,
-        taker: Option<Arc<dyn LeaseTaker>>,
+        handoff: Option<Arc<Handoff>>,
     ) -> AppState {
         AppState(Arc::new(Shared {
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit)),
-            publisher: Publisher::start(store.clone(), wake.clone(), taker),
+            publisher: Publisher::start(store.clone(), wake.clone(), handoff),
             tokens: Arc::new(TokenCache::new()),
             verify_limiter: RateLimiter::per_window(config.verify_rate_limit, 60),
             store,

@@ -23,10 +23,7 @@ pub const DEFAULT_VERIFY_RATE_LIMIT: u32 = 30;
 /// Attempts in flight at once unless set. PostgreSQL gains from more: each
 /// step of a delivery waits on a round trip, and more in flight hide them.
 /// On SQLite more only lengthens the lines behind busy webhooks, and what a
-/// claim takes beyond them goes back through its one writer (in A/B runs a
-/// drain of 300,000 went at 16,842/s with 256, 8,772 and 13,540/s with 512).
-/// On PostgreSQL, 1,024 against 512 in five A/B pairs: fan-out 10 and a
-/// drain of 200,000 each about 13 % faster, a few MB more memory.
+/// claim takes beyond them goes back through its one writer.
 pub const DEFAULT_DELIVERY_CONCURRENCY_SQLITE: usize = 256;
 pub const DEFAULT_DELIVERY_CONCURRENCY_POSTGRES: usize = 1024;
 

@@ -47,7 +47,7 @@ pub async fn serve(
     let sealer = crypto::sealing::open_sealer(&config.secrets)?;
     let workers = shutdown.child_token();
     let mut tasks = Vec::new();
-    let mut taker: Option<Arc<dyn store::group_commit::LeaseTaker>> = None;
+    let mut handoff = None;
     if config.role.delivers() {
         let engine = delivery::Engine::new(
             store.clone(),
@@ -56,7 +56,7 @@ pub async fn serve(
             wake.clone(),
             mail_wake.clone(),
         )?;
-        taker = Some(engine.handoff());
+        handoff = Some(engine.handoff());
         let mailer = delivery::Mailer::new(store.clone(), &config.mail, mail_wake)?;
         tasks.push(tokio::spawn(engine.run(workers.clone())));
         tasks.push(tokio::spawn(mailer.run(workers.clone())));
@@ -74,7 +74,7 @@ pub async fn serve(
         exempt: config.connection_limit_exempt.clone(),
         idle_timeout: config.connection_idle_timeout,
     };
-    let state = app::AppState::new(store, config, wake, sealer, taker);
+    let state = app::AppState::new(store, config, wake, sealer, handoff);
     let reserve = app::reserve_router(state.clone());
     let app = if role.serves_api() {
         app::router(state)

@@ -1,6 +1,6 @@
 //! Per-webhook lanes: at most `per_webhook` attempts in flight to one
 //! webhook (an eighth of that while its attempts keep failing), and a line of
-//! claimed deliveries waiting behind them no longer than those slots can
+//! leased deliveries waiting behind them no longer than those slots can
 //! start within the lease, so a slow or failing receiver holds a bounded
 //! share of the engine's slots while a fast one is not held back.
 
@@ -11,7 +11,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::domain::delivery::Claimed;
 
-/// A claimed delivery with its engine slot, and the latest time it may
+/// A leased delivery with its engine slot, and the latest time it may
 /// still start (so its attempt and recording end within the lease).
 pub struct Ticket {
     pub delivery: Claimed,
@@ -19,12 +19,12 @@ pub struct Ticket {
     pub start_by_ms: i64,
 }
 
-/// What becomes of a claimed delivery.
+/// What becomes of a leased delivery.
 pub enum Admission {
     /// Send it now, on a new lane task.
     Send(Ticket),
     /// It waits in its webhook's line; the lane's task will send it.
-    Queued,
+    Waiting,
     /// The webhook's line is full: hand the lease back.
     Full(Ticket),
 }
@@ -226,7 +226,7 @@ impl Lanes {
             Admission::Send(ticket)
         } else if lane.waiting.len() < line {
             lane.waiting.push_back(ticket);
-            Admission::Queued
+            Admission::Waiting
         } else {
             Admission::Full(ticket)
         }
@@ -346,11 +346,11 @@ mod tests {
         assert_eq!(lanes.saturated(), vec![7]);
         assert!(matches!(
             lanes.admit(7, ticket(3, 100, &slots), 0),
-            Admission::Queued
+            Admission::Waiting
         ));
         assert!(matches!(
             lanes.admit(7, ticket(4, 100, &slots), 0),
-            Admission::Queued
+            Admission::Waiting
         ));
         let Admission::Full(full) = lanes.admit(7, ticket(5, 100, &slots), 0) else {
             panic!("the line holds 2");
@@ -388,7 +388,7 @@ mod tests {
         ));
         assert!(matches!(
             lanes.admit(7, ticket(2, 100, &slots), 0),
-            Admission::Queued
+            Admission::Waiting
         ));
         let next = lanes.next(7, 100, Some(false), 101, false);
         assert!(next.ticket.is_none());
@@ -407,7 +407,7 @@ mod tests {
         ));
         assert!(matches!(
             lanes.admit(7, ticket(4, 100, &slots), 0),
-            Admission::Queued
+            Admission::Waiting
         ));
         let next = lanes.next(7, 100, Some(false), 0, true);
         assert!(next.ticket.is_none());
@@ -424,7 +424,7 @@ mod tests {
         ));
         assert!(matches!(
             lanes.admit(7, ticket(2, 100, &slots), 0),
-            Admission::Queued
+            Admission::Waiting
         ));
         // Unknown pace: the timeout is assumed, one round fits, the line is full.
         assert!(matches!(
@@ -438,7 +438,7 @@ mod tests {
             assert!(
                 matches!(
                     lanes.admit(7, ticket(id, 100, &slots), 0),
-                    Admission::Queued
+                    Admission::Waiting
                 ),
                 "{id}"
             );
@@ -493,11 +493,11 @@ mod tests {
         // Its line: what 2 slots start in one round at its pace.
         assert!(matches!(
             lanes.admit(7, ticket(17, 100, &slots), 0),
-            Admission::Queued
+            Admission::Waiting
         ));
         assert!(matches!(
             lanes.admit(7, ticket(18, 100, &slots), 0),
-            Admission::Queued
+            Admission::Waiting
         ));
         assert!(matches!(
             lanes.admit(7, ticket(19, 100, &slots), 0),
@@ -588,7 +588,7 @@ mod tests {
         // Failing: 1 slot, 5 still in flight, a line of 1.
         assert!(matches!(
             lanes.admit(7, ticket(9, 100, &slots), 0),
-            Admission::Queued
+            Admission::Waiting
         ));
         // Stopping: the waiting one goes back at once, over the limit too.
         let next = lanes.next(7, 100, Some(true), 0, true);

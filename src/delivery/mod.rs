@@ -1,11 +1,13 @@
-//! Delivering messages: the claim loop, the HTTP sender with its SSRF
-//! guard, retries, and failure mails.
+//! Delivering messages: publishing with its handoff, the engine (claim,
+//! dispatch on per-webhook lanes, attempt, record, deferral), the HTTP
+//! sender with its SSRF guard, retries, signing, failure mails and retention.
+//! `docs/architecture.md` draws the pipeline and defines its terms.
 
 pub mod engine;
-pub mod handoff;
 pub mod lanes;
 pub mod mail;
 pub mod message;
+pub mod publish;
 pub mod retention;
 pub mod retry;
 pub mod sender;

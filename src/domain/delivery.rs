@@ -51,7 +51,9 @@ impl DeliveryStatus {
     }
 }
 
-/// A lease a worker offers to take on new deliveries as they are stored.
+/// The lease of an offer: a publish stores up to `limit` of its new
+/// deliveries already leased under it, for the engine that made the offer
+/// to send without a claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
     pub owner: String,
@@ -89,13 +91,14 @@ pub struct LeasedDelivery {
     pub event: Arc<StoredEvent>,
 }
 
-/// A delivery a worker has leased, with what it needs to send it.
+/// A delivery leased to this engine, claimed or handed over, with all that
+/// sending it takes.
 #[derive(Clone, Debug)]
 pub struct Claimed {
     pub id: i64,
     pub uuid: String,
     pub origin_uuid: Option<String>,
-    /// The lease: only its holder may record the attempt.
+    /// Its lease owner: the attempt is recorded only while this lease holds.
     pub lease_owner: String,
     /// Attempts made before this one.
     pub attempts: i64,

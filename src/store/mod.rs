@@ -18,7 +18,6 @@ use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 use crate::domain::{AccountId, Caller, NewWebhook, Role, Verification, Webhook, WebhookChanges};
 
-pub mod group_commit;
 mod list_sql;
 pub mod postgres;
 mod rows;

@@ -1,5 +1,6 @@
-//! Deliveries this process publishes go straight to its engine, leased in
-//! the publish transaction: no claim stands between the 202 and the send.
+//! The handoff: deliveries this process publishes go straight to its
+//! engine, leased in the publish transaction, so no claim stands between the
+//! 202 and the send.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,22 +10,31 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::domain::delivery::{Lease, LeasedDelivery};
 use crate::domain::time::now_millis;
-use crate::store::group_commit::{LeaseTaker, Offer};
+
+/// A lease the handoff offers one group commit, with the attempt slots it
+/// set aside to honour it; dropped untaken, the slots are free again.
+pub struct Offer {
+    pub lease: Lease,
+    slots: OwnedSemaphorePermit,
+}
 
 /// Deliveries leased in one publish, for the engine to load and send, with
-/// the attempt slots set aside for them.
-pub struct Handed {
+/// one attempt slot set aside for each.
+pub struct Handover {
     pub lease: Lease,
     pub leased: Vec<LeasedDelivery>,
     pub slots: OwnedSemaphorePermit,
 }
 
+/// The engine's side of the handoff, shared with group commit: it makes
+/// offers while the engine is caught up and passes what a publish leased
+/// under one to the engine.
 pub struct Handoff {
     worker: String,
     lease: Duration,
     /// The engine's attempt slots: an offer sets aside as many as it may
     /// lease, so handed deliveries never wait for a slot.
-    permits: Arc<Semaphore>,
+    slots: Arc<Semaphore>,
     /// Most deliveries one offer takes.
     max: usize,
     /// Set while the engine's last claim left nothing due behind but the
@@ -37,26 +47,26 @@ pub struct Handoff {
     /// Set when the engine stops: no more offers.
     closed: AtomicBool,
     offers: AtomicU64,
-    handed: mpsc::UnboundedSender<Handed>,
+    handovers: mpsc::UnboundedSender<Handover>,
 }
 
 impl Handoff {
     pub fn new(
         worker: String,
         lease: Duration,
-        permits: Arc<Semaphore>,
+        slots: Arc<Semaphore>,
         max: usize,
-    ) -> (Handoff, mpsc::UnboundedReceiver<Handed>) {
-        let (handed, receiver) = mpsc::unbounded_channel();
+    ) -> (Handoff, mpsc::UnboundedReceiver<Handover>) {
+        let (handovers, receiver) = mpsc::unbounded_channel();
         let handoff = Handoff {
             worker,
             lease,
-            permits,
+            slots,
             max,
             caught_up: Mutex::new(None),
             closed: AtomicBool::new(false),
             offers: AtomicU64::new(0),
-            handed,
+            handovers,
         };
         (handoff, receiver)
     }
@@ -79,20 +89,20 @@ impl Handoff {
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
     }
-}
 
-impl LeaseTaker for Handoff {
-    fn offer(&self, wanted: usize) -> Option<Offer> {
-        if self.closed.load(Ordering::Relaxed) || self.handed.is_closed() {
+    /// The lease the engine would take up to `wanted` new deliveries under
+    /// now, if any (its limit may be lower), with its slots set aside.
+    pub fn offer(&self, wanted: usize) -> Option<Offer> {
+        if self.closed.load(Ordering::Relaxed) || self.handovers.is_closed() {
             return None;
         }
         let pass_over = self.lock_caught_up().clone()?;
-        let limit = self.permits.available_permits().min(self.max).min(wanted);
+        let limit = self.slots.available_permits().min(self.max).min(wanted);
         if limit == 0 {
             return None;
         }
         let slots = self
-            .permits
+            .slots
             .clone()
             .try_acquire_many_owned(u32::try_from(limit).ok()?)
             .ok()?;
@@ -104,28 +114,29 @@ impl LeaseTaker for Handoff {
                 limit,
                 pass_over,
             },
-            hold: Box::new(slots),
+            slots,
         })
     }
 
-    fn take(&self, offer: Offer, leased: Vec<LeasedDelivery>) {
-        let Ok(mut held) = offer.hold.downcast::<OwnedSemaphorePermit>() else {
-            // Only offers made by `offer` come back here.
-            tracing::error!("a lease offer came back without its slots");
-            return;
-        };
+    /// Deliveries committed leased under `offer`: they go to the engine,
+    /// each with one of the offer's slots.
+    pub fn take(&self, offer: Offer, leased: Vec<LeasedDelivery>) {
+        let Offer {
+            lease,
+            slots: mut held,
+        } = offer;
         // One slot per delivery leased; the rest are free again now.
         let Some(slots) = held.split(leased.len()) else {
             tracing::error!("more deliveries leased than slots set aside");
             return;
         };
         drop(held);
-        let handed = Handed {
-            lease: offer.lease,
+        let handover = Handover {
+            lease,
             leased,
             slots,
         };
-        if self.handed.send(handed).is_err() {
+        if self.handovers.send(handover).is_err() {
             // The engine has stopped; it hands back its leases once every
             // slot is back, so these are queued again then.
             tracing::debug!("engine stopped; deliveries handed over go back to the queue");

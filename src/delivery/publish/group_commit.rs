@@ -3,19 +3,20 @@
 //! one fsync instead of one each. Every request is still answered only
 //! after its commit. Where the database overlaps commits (PostgreSQL),
 //! several groups are in flight at once.
-//! New deliveries go straight to a worker of this process when it has room
-//! ([`LeaseTaker`]); the rest are queued and the workers woken.
+//! New deliveries go straight to this process's engine when it has room
+//! ([`Handoff`]); the rest are queued and the engine woken.
 
 use std::sync::Arc;
 
 use futures_util::FutureExt;
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
-use super::{PublishRequest, Store, StoreResult};
+use super::handoff::Handoff;
 use crate::domain::AccountId;
-use crate::domain::delivery::{Lease, LeasedDelivery, PublishOutcome};
+use crate::domain::delivery::PublishOutcome;
 use crate::domain::event::{IDEMPOTENCY_WINDOW_SECS, NewEvent, Published};
 use crate::domain::time::{now_epoch, now_millis};
+use crate::store::{PublishRequest, Store, StoreError, StoreResult};
 
 /// Most requests committed together.
 const MAX_GROUP: usize = 128;
@@ -23,7 +24,7 @@ const MAX_GROUP: usize = 128;
 /// Events a group needs to commit beside others (see [`commit_loop`]).
 const SIDE_BY_SIDE_EVENTS: usize = 100;
 
-/// Deliveries per event a group asks its taker to make room for: more than
+/// Deliveries per event a group asks the handoff to make room for: more than
 /// most events fan out to, so a small group leaves other slots free. A
 /// large group may take every free slot; groups committing beside it then
 /// queue their deliveries, as do any beyond the offer, to be claimed.
@@ -34,32 +35,18 @@ struct Job {
     reply: oneshot::Sender<StoreResult<Vec<Published>>>,
 }
 
-/// A lease a worker offers, with what it set aside to honour it (its
-/// attempt slots); dropped untaken, that is given back.
-pub struct Offer {
-    pub lease: Lease,
-    pub hold: Box<dyn std::any::Any + Send>,
-}
-
-/// A worker of this process that takes new deliveries as they are stored.
-pub trait LeaseTaker: Send + Sync {
-    /// The lease it would take up to `wanted` new deliveries under now, if
-    /// any (its limit may be lower).
-    fn offer(&self, wanted: usize) -> Option<Offer>;
-    /// Deliveries committed leased under `offer`: they are its to send.
-    fn take(&self, offer: Offer, leased: Vec<LeasedDelivery>);
-}
-
 #[derive(Clone)]
 pub struct Publisher {
     jobs: mpsc::Sender<Job>,
 }
 
-/// Where committed deliveries go.
+/// Where committed deliveries go: leased ones to the handoff, and a wake
+/// for this process's engine when some were queued.
 struct Outlets {
-    /// Wakes this process's workers when deliveries are queued.
+    /// Wakes this process's engine when deliveries are queued.
     wake: Arc<Notify>,
-    taker: Option<Arc<dyn LeaseTaker>>,
+    /// This process's engine, when it delivers.
+    handoff: Option<Arc<Handoff>>,
 }
 
 impl Publisher {
@@ -67,10 +54,10 @@ impl Publisher {
     pub fn start(
         store: Arc<dyn Store>,
         wake: Arc<Notify>,
-        taker: Option<Arc<dyn LeaseTaker>>,
+        handoff: Option<Arc<Handoff>>,
     ) -> Publisher {
         let (jobs, queue) = mpsc::channel(MAX_GROUP * 4);
-        tokio::spawn(commit_loop(store, queue, Outlets { wake, taker }));
+        tokio::spawn(commit_loop(store, queue, Outlets { wake, handoff }));
         Publisher { jobs }
     }
 
@@ -88,8 +75,8 @@ impl Publisher {
         self.jobs
             .send(Job { request, reply })
             .await
-            .map_err(|_| super::StoreError::Closed)?;
-        answer.await.map_err(|_| super::StoreError::Closed)?
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -157,8 +144,8 @@ async fn commit_group(store: &dyn Store, jobs: Vec<Job>, outlets: &Outlets) {
     }
 }
 
-/// One commit ([`Store::publish`]); then the leased deliveries go to their
-/// taker and the workers are woken for the queued ones.
+/// One commit ([`Store::publish`]); then the leased deliveries are handed
+/// over and the engine woken for the queued ones.
 async fn commit(
     store: &dyn Store,
     requests: &[PublishRequest],
@@ -166,7 +153,7 @@ async fn commit(
 ) -> StoreResult<Vec<Vec<Published>>> {
     let events: usize = requests.iter().map(|r| r.events.len()).sum();
     let wanted = events.saturating_mul(OFFER_PER_EVENT);
-    let offer = outlets.taker.as_ref().and_then(|t| t.offer(wanted));
+    let offer = outlets.handoff.as_ref().and_then(|h| h.offer(wanted));
     let PublishOutcome {
         answers,
         leased,
@@ -181,11 +168,11 @@ async fn commit(
         )
         .await?;
     // An offer not taken (nothing leased, or an error) is dropped: the
-    // worker gets its slots back.
-    if let (Some(taker), Some(offer)) = (&outlets.taker, offer)
+    // engine gets its slots back.
+    if let (Some(handoff), Some(offer)) = (&outlets.handoff, offer)
         && !leased.is_empty()
     {
-        taker.take(offer, leased);
+        handoff.take(offer, leased);
     }
     if queued > 0 {
         outlets.wake.notify_one();
