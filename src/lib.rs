@@ -1,7 +1,6 @@
 //! Herald: a self-hosted webhook service speaking the R-Service Webhooks API.
 
 pub mod api;
-pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -26,9 +25,12 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let store = store::connect(&config.database)
-        .await
-        .with_context(|| format!("opening the database {}", redact_url(&config.database)))?;
+    let store = store::connect(&config.database).await.with_context(|| {
+        format!(
+            "opening the database {}",
+            config::redact_url(&config.database)
+        )
+    })?;
     serve(store, config, listener, shutdown).await
 }
 
@@ -44,7 +46,7 @@ pub async fn serve(
     let config = Arc::new(config);
     let wake = Arc::new(Notify::new());
     let mail_wake = Arc::new(Notify::new());
-    let sealer = crypto::sealing::open_sealer(&config.secrets)?;
+    let sealer = config.secrets.open_sealer()?;
     let workers = shutdown.child_token();
     let mut tasks = Vec::new();
     let mut handoff = None;
@@ -68,18 +70,13 @@ pub async fn serve(
     }
 
     let role = config.role;
-    let limits = api::listener::ConnectionLimits {
-        max_connections: config.max_connections,
-        per_client: config.max_connections_per_client,
-        exempt: config.connection_limit_exempt.clone(),
-        idle_timeout: config.connection_idle_timeout,
-    };
-    let state = app::AppState::new(store, config, wake, sealer, handoff);
-    let reserve = app::reserve_router(state.clone());
+    let limits = config.connections.clone();
+    let state = api::AppState::new(store, config, wake, sealer, handoff);
+    let reserve = api::reserve_router(state.clone());
     let app = if role.serves_api() {
-        app::router(state)
+        api::router(state)
     } else {
-        app::health_router(state)
+        api::health_router(state)
     };
     tracing::info!(address = %listener.local_addr()?, role = role.as_str(), "herald listening");
     api::listener::serve(listener, app, reserve, limits, shutdown.clone()).await;
@@ -88,15 +85,4 @@ pub async fn serve(
         let _ = task.await;
     }
     Ok(())
-}
-
-/// A database URL fit for logs: any password replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
 }

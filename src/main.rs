@@ -3,9 +3,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use herald::api::auth::{generate_token, hash_token};
 use herald::cli::{Cli, Command, TokenCommand};
 use herald::config::{Config, Settings};
+use herald::crypto::tokens::{generate_token, hash_token};
 use herald::domain::AccountId;
 use herald::domain::time::now_epoch;
 use herald::store::{self, PersonSpec};
@@ -65,7 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store::connect(&config.database).await?;
             eprintln!(
                 "migrations applied to {}",
-                herald::redact_url(&config.database)
+                herald::config::redact_url(&config.database)
             );
             Ok(())
         }

@@ -6,30 +6,17 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::app::AppState;
+use crate::api::state::AppState;
+use crate::crypto::tokens::hash_token;
 use crate::domain::Caller;
 use crate::domain::time::now_epoch;
 use crate::error::ApiError;
 
 pub const ACCOUNT_HEADER: &str = "x-r-service-account";
-
-/// Tokens are stored only as this hash.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// A new random token, shown once.
-pub fn generate_token() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("hrld_{}", hex::encode(bytes))
-}
 
 /// Resolves the caller, enforces the account header and the rate limit, and
 /// puts `X-RateLimit-*` headers on the answer.
@@ -179,21 +166,5 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         caller_of(parts).map(Authenticated)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_random_and_hashed_with_sha256() {
-        let a = generate_token();
-        assert!(a.starts_with("hrld_") && a.len() == 69);
-        assert_ne!(a, generate_token());
-        assert_eq!(
-            hash_token("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 }

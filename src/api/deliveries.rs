@@ -1,16 +1,17 @@
 //! Delivery history, redelivery and recovery (§10).
 
-use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use axum::routing;
+use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
-use crate::api::RecordId;
 use crate::api::auth::Admin;
 use crate::api::collection::{self, CollectionSpec};
+use crate::api::extract::RecordId;
 use crate::api::json::JsonObject;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::domain::ValidationErrors;
 use crate::domain::delivery::{
     AttemptRecord, DeliveryRecord, DeliveryStatus, Redelivery, of_webhook,
@@ -75,6 +76,18 @@ const DEFAULT_FIELDS: [&str; 7] = [
 ];
 
 /// `GET /webhooks/:id/deliveries`: newest first unless `sort` says otherwise.
+/// The deliveries API (§10).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/{id}/deliveries", routing::get(list))
+        .route("/webhooks/{id}/recover", routing::post(recover))
+        .route("/webhook_deliveries/{id}", routing::get(get))
+        .route(
+            "/webhook_deliveries/{id}/redeliver",
+            routing::post(redeliver),
+        )
+}
+
 pub async fn list(
     State(state): State<AppState>,
     Admin(caller): Admin,

@@ -1,13 +1,14 @@
 //! `POST /v1/events` (§6): the host application publishes events.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing;
+use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
 use crate::api::auth::Publisher;
 use crate::api::json::JsonBody;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::domain::event::{Links, NewEvent, Published};
 use crate::domain::{AccountId, EventName, ValidationErrors};
 use crate::error::{ApiError, ApiResult};
@@ -16,6 +17,11 @@ pub const MAX_BATCH: usize = 1000;
 
 const MAX_TEXT: usize = 255;
 const AUTOMATION_RULE: &str = "automation_rule";
+
+/// Publishing (§6).
+pub fn router() -> Router<AppState> {
+    Router::new().route("/events", routing::post(publish))
+}
 
 /// 202 once the events and all their deliveries are committed.
 pub async fn publish(

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use crate::api::auth::Authenticated;
-use crate::app::AppState;
+use crate::api::state::AppState;
 
 /// 200 when the database answers, else 503.
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

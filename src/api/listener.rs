@@ -16,6 +16,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use ipnet::IpNet;
+
+use crate::config::ConnectionLimits;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -37,19 +39,6 @@ const MAX_READ_BUFFER: usize = 64 * 1024;
 
 /// How long a stopping server waits for the requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// The bounds on client connections.
-#[derive(Clone, Debug)]
-pub struct ConnectionLimits {
-    pub max_connections: usize,
-    /// 0: no cap per client.
-    pub per_client: usize,
-    /// Client addresses without the per-client cap.
-    pub exempt: Vec<IpNet>,
-    /// A connection that sends no complete request head for this long is
-    /// closed.
-    pub idle_timeout: Duration,
-}
 
 /// Serves `app` on `listener` until `shutdown`; then accepts no more
 /// connections and waits for the requests in flight to be answered (at

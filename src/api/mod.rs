@@ -1,51 +1,77 @@
-//! The HTTP API: one module per resource, plus the extractors they share.
+//! The HTTP API: one module per resource, each with its own `router()`,
+//! merged here into the list of every route; the state, extractors and
+//! layers they share.
 
 pub mod auth;
 pub mod collection;
 pub mod deliveries;
 pub mod events;
+pub mod extract;
 pub mod health;
 pub mod json;
 pub mod listener;
+pub mod middleware;
 pub mod rate_limit;
+pub mod state;
 pub mod webhook_policies;
 pub mod webhooks;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use axum::Router;
+use axum::routing::get;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path};
-use axum::http::request::Parts;
+pub use state::AppState;
 
+use crate::api::json::BodyRules;
 use crate::error::ApiError;
 
-/// The record id of a path such as `/webhooks/{id}`. One that is not a
-/// number (or not even UTF-8 once percent-decoded) names no record: 404,
-/// in the contract's JSON like every other error.
-pub struct RecordId(pub i64);
-
-impl<S: Send + Sync> FromRequestParts<S> for RecordId {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(text) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::NotFound)?;
-        text.parse().map(RecordId).map_err(|_| ApiError::NotFound)
-    }
+/// Every route of the API: `/healthz`, and under `/v1` each resource's,
+/// behind authentication but for the verification callback.
+pub fn router(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .route("/", get(health::root))
+        .merge(webhooks::router())
+        .merge(deliveries::router())
+        .merge(events::router())
+        .merge(webhook_policies::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    let v1 = authenticated.merge(webhooks::callback_router());
+    let body_rules = BodyRules {
+        limit: state.config.max_body_size,
+        timeout: state.config.request_timeout,
+    };
+    let routes = Router::new()
+        .route("/healthz", get(health::healthz))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    middleware::around(routes, body_rules)
 }
 
-/// The client's address, as the listener saw it; unspecified for a request
-/// that came through no socket (the tests' in-process requests).
-pub struct ClientIp(pub IpAddr);
+/// A worker-only process answers `/healthz` and nothing else.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .fallback(not_found)
+        .with_state(state)
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
+/// A connection on one of the places kept for health checks (every other
+/// place is taken) gets `/healthz`, and 503 for anything else.
+pub fn reserve_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .fallback(|| async { ApiError::Unavailable })
+        .with_state(state)
+}
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-        Ok(ClientIp(ip))
-    }
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }

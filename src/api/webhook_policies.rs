@@ -1,17 +1,18 @@
 //! The Webhook Policies API (§5): how messages to webhooks are signed.
 
-use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use axum::routing;
+use axum::{Json, Router};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
 
-use crate::api::RecordId;
 use crate::api::auth::Admin;
 use crate::api::collection::{self, CollectionSpec, State as ListState};
+use crate::api::extract::RecordId;
 use crate::api::json::JsonObject;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::crypto::keys;
 use crate::domain::ValidationErrors;
 use crate::domain::list::{FieldKind, ListField};
@@ -70,6 +71,18 @@ const READONLY: [&str; 7] = [
     "public_key_pem",
     "jwt_secret",
 ];
+
+/// The webhook policies API (§5).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/webhook_policies", routing::get(list).post(create))
+        .route("/webhook_policies/enabled", routing::get(list_enabled))
+        .route("/webhook_policies/disabled", routing::get(list_disabled))
+        .route(
+            "/webhook_policies/{id}",
+            routing::get(get).patch(update).put(update).delete(delete),
+        )
+}
 
 pub async fn list(
     state: State<AppState>,

@@ -112,16 +112,16 @@ impl Sealer {
     }
 }
 
-/// The server key the configuration names, or the one in the data
-/// directory (made there, with a warning, on first start).
-pub fn open_sealer(config: &crate::config::SecretsConfig) -> Result<Sealer, SealError> {
-    if let Some(key) = &config.secret_key {
+/// The server key given (`secret_key`, base64), or the one in `data_dir`
+/// (made there, with a warning, on first start).
+pub fn open_sealer(secret_key: Option<&str>, data_dir: &Path) -> Result<Sealer, SealError> {
+    if let Some(key) = secret_key {
         return Sealer::from_base64(key);
     }
-    let (sealer, created) = Sealer::load_or_create(&config.data_dir)?;
+    let (sealer, created) = Sealer::load_or_create(data_dir)?;
     if created {
         tracing::warn!(
-            path = %config.data_dir.join(KEY_FILE).display(),
+            path = %data_dir.join(KEY_FILE).display(),
             "generated a new secret key for policy keys; back it up: without it they cannot be read"
         );
     }

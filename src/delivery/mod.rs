@@ -1,6 +1,6 @@
 //! Delivering messages: publishing with its handoff, the engine (claim,
 //! dispatch on per-webhook lanes, attempt, record, deferral), the HTTP
-//! sender with its SSRF guard, retries, signing, failure mails and retention.
+//! sender with its SSRF guard, signing, failure mails and retention.
 //! `docs/architecture.md` draws the pipeline and defines its terms.
 
 pub mod engine;
@@ -9,7 +9,6 @@ pub mod mail;
 pub mod message;
 pub mod publish;
 pub mod retention;
-pub mod retry;
 pub mod sender;
 pub mod signing;
 pub mod ssrf;

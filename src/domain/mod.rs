@@ -8,6 +8,7 @@ pub mod list;
 pub mod mail;
 pub mod node_id;
 pub mod policy;
+pub mod retry;
 pub mod target;
 pub mod time;
 pub mod validation;

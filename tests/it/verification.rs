@@ -1,7 +1,7 @@
 //! The `webhook.verify` handshake (§8).
 
 use axum::http::{Method, StatusCode};
-use herald::api::auth::hash_token;
+use herald::crypto::tokens::hash_token;
 use herald::domain::AccountId;
 use herald::domain::time::now_epoch;
 use serde_json::json;

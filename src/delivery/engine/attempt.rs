@@ -5,12 +5,12 @@ use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::delivery::message;
-use crate::delivery::retry::parse_retry_after;
 use crate::delivery::sender::{Reply, Sender, status_text};
 use crate::delivery::signing::Signer;
 use crate::domain::Webhook;
 use crate::domain::delivery::{AttemptRecord, AttemptResult, Claimed, Trigger};
 use crate::domain::event::EventKind;
+use crate::domain::retry::parse_retry_after;
 use crate::domain::time::now_millis;
 
 /// One attempt: send the message and judge the answer.

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
-use herald::api::auth::{generate_token, hash_token};
-use herald::app::{AppState, router};
+use herald::api::{AppState, router};
 use herald::config::{Config, Settings};
-use herald::crypto::sealing::{Sealer, open_sealer};
+use herald::crypto::sealing::Sealer;
+use herald::crypto::tokens::{generate_token, hash_token};
 use herald::delivery::{Engine, Mailer};
 use herald::domain::{AccountId, Role};
 use herald::store::{self, PersonSpec, Store};
@@ -276,7 +276,7 @@ impl TestApp {
         let config = Arc::new(Config::from_settings(settings).unwrap());
         let store = store::connect(&database_url).await.unwrap();
         let wake = Arc::new(Notify::new());
-        let sealer = open_sealer(&config.secrets).unwrap();
+        let sealer = config.secrets.open_sealer().unwrap();
         Some(TestApp {
             router: router(AppState::new(
                 store.clone(),

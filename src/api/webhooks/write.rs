@@ -1,0 +1,163 @@
+//! Creating, changing, deleting and testing webhooks (§4, §8).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use crate::api::auth::Admin;
+use crate::api::extract::RecordId;
+use crate::api::json::JsonObject;
+use crate::api::state::AppState;
+use crate::domain::time::{now_epoch, now_millis};
+use crate::domain::webhook::{DEFAULT_SOURCE, rules};
+use crate::domain::{NewWebhook, WebhookChanges};
+use crate::error::{ApiError, ApiResult};
+
+use super::input::Input;
+use super::verification::verify;
+use super::{SOURCE_HEADER, record};
+
+pub async fn create(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let input = Input::read(body, &state, &caller.account).await?;
+    let mut errors = input.errors;
+    let event = match input.event {
+        Some(event) => Some(event),
+        None => {
+            if !errors.pairs().iter().any(|(f, _)| f == "event") {
+                errors.add("event", "Event can't be blank");
+            }
+            None
+        }
+    };
+    let uri = match input.uri {
+        Some(uri) => Some(uri),
+        None => {
+            if !errors.pairs().iter().any(|(f, _)| f == "uri") {
+                errors.add("uri", "Uri can't be blank");
+            }
+            None
+        }
+    };
+    let (Some(event), Some(uri)) = (event, uri) else {
+        return Err(errors.into());
+    };
+    let header_source = headers
+        .get(SOURCE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let source = match (input.source.flatten(), header_source) {
+        (Some(source), _) => source,
+        (None, Some(header)) => match rules::source(header) {
+            Ok(source) => source.unwrap_or_else(|| DEFAULT_SOURCE.to_string()),
+            Err(message) => {
+                errors.add("source", message);
+                String::new()
+            }
+        },
+        (None, None) => DEFAULT_SOURCE.to_string(),
+    };
+    let new = NewWebhook {
+        name: input.name.flatten(),
+        event,
+        uri,
+        description: input.description.flatten(),
+        disabled: input.disabled.unwrap_or(false),
+        mail_exceptions_to: input.mail_exceptions_to.flatten(),
+        source,
+        source_id: input.source_id.flatten(),
+        webhook_policy_id: input.webhook_policy_id.flatten(),
+        attachments: input.attachments,
+    };
+    let new = errors.into_result(new)?;
+    // Verified from the start when no handshake is needed, so no event
+    // published meanwhile passes it by.
+    let verified = !state.config.delivery.require_verification
+        || state
+            .store
+            .uri_verified(&caller.account, new.uri.as_str(), 0)
+            .await?;
+    let mut hook = state
+        .store
+        .insert_webhook(&caller.account, new, verified, now_epoch())
+        .await?;
+    if !hook.verified {
+        hook.verified = verify(&state, &hook).await?;
+    }
+    Ok(Json(Value::Object(record(&state, &hook))))
+}
+
+/// PATCH, and PUT as its alias (§2): fields absent stay as they are.
+pub async fn update(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    RecordId(id): RecordId,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Value>> {
+    let input = Input::read(body, &state, &caller.account).await?;
+    let mut errors = input.errors;
+    if input.event_cleared {
+        errors.add("event", "Event can't be blank");
+    }
+    if input.uri_cleared {
+        errors.add("uri", "Uri can't be blank");
+    }
+    let changes = WebhookChanges {
+        name: input.name,
+        event: input.event,
+        uri: input.uri,
+        description: input.description,
+        disabled: input.disabled,
+        mail_exceptions_to: input.mail_exceptions_to,
+        source: input.source,
+        source_id: input.source_id,
+        webhook_policy_id: input.webhook_policy_id,
+        attachments: input.attachments,
+    };
+    let changes = errors.into_result(changes)?;
+    let mut hook = state
+        .store
+        .update_webhook(&caller.account, id, &changes, now_epoch())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !hook.verified {
+        hook.verified = verify(&state, &hook).await?;
+    }
+    Ok(Json(Value::Object(record(&state, &hook))))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    RecordId(id): RecordId,
+) -> ApiResult<StatusCode> {
+    if state.store.delete_webhook(&caller.account, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// `POST /webhooks/:id/test` (§8): a message with `object_id` 12345, sent
+/// at once, whatever the webhook's state.
+pub async fn test(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    RecordId(id): RecordId,
+) -> ApiResult<StatusCode> {
+    if !state
+        .store
+        .enqueue_test(&caller.account, id, now_epoch(), now_millis())
+        .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    state.wake.notify_one();
+    Ok(StatusCode::NO_CONTENT)
+}

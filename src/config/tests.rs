@@ -1,0 +1,135 @@
+//! The checks of settings: defaults, precedence and named errors.
+
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn defaults() {
+    let config = Config::from_settings(Settings::default()).unwrap();
+    assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(config.database, DEFAULT_DATABASE);
+    assert_eq!(config.public_url, "http://127.0.0.1:8080");
+    assert_eq!(config.instance_domain, "127.0.0.1");
+    assert_eq!(config.account_url("wdc"), "https://wdc.example.com");
+    assert_eq!(config.rate_limit, 3600);
+    assert_eq!(config.delivery.timeout, Duration::from_secs(10));
+    assert_eq!(config.delivery.retry.max_attempts, 10);
+    assert_eq!(config.delivery.retry.schedule.len(), 9);
+    assert_eq!(config.delivery.disable_after_failures, 20);
+    assert!(config.delivery.require_verification);
+    assert_eq!(config.mail.interval, Duration::from_secs(1200));
+    assert!(config.mail.smtp_url.is_none());
+    assert_eq!(config.delivery.concurrency, 256);
+}
+
+#[test]
+fn concurrency_defaults_to_the_databases_and_yields_to_a_setting() {
+    let postgres = |concurrency| Settings {
+        database: Some("postgres://postgres@127.0.0.1/test".into()),
+        delivery_concurrency: concurrency,
+        ..Default::default()
+    };
+    let config = Config::from_settings(postgres(None)).unwrap();
+    assert_eq!(config.delivery.concurrency, 1024);
+    let config = Config::from_settings(postgres(Some(64))).unwrap();
+    assert_eq!(config.delivery.concurrency, 64);
+}
+
+#[test]
+fn flags_win_over_the_file() {
+    let file: Settings = toml::from_str("listen = \"0.0.0.0:9000\"\nrate_limit = 10\n").unwrap();
+    let flags = Settings {
+        rate_limit: Some(20),
+        ..Default::default()
+    };
+    let config = Config::from_settings(flags.over(file).unwrap()).unwrap();
+    assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+    assert_eq!(config.rate_limit, 20);
+}
+
+#[test]
+fn bad_values_are_named() {
+    let bad = |s: Settings| Config::from_settings(s).unwrap_err().to_string();
+    assert!(
+        bad(Settings {
+            listen: Some("nope".into()),
+            ..Default::default()
+        })
+        .starts_with("listen:")
+    );
+    assert!(
+        bad(Settings {
+            database: Some("mysql://x".into()),
+            ..Default::default()
+        })
+        .starts_with("database:")
+    );
+    assert!(
+        bad(Settings {
+            public_url: Some("ftp://x".into()),
+            ..Default::default()
+        })
+        .starts_with("public-url:")
+    );
+    assert!(
+        bad(Settings {
+            account_url_template: Some("https://x.com".into()),
+            ..Default::default()
+        })
+        .starts_with("account-url-template:")
+    );
+    assert!(
+        bad(Settings {
+            allow_target: Some(vec!["10.0.0.0/99".into()]),
+            ..Default::default()
+        })
+        .starts_with("allow-target:")
+    );
+    assert!(toml::from_str::<Settings>("unknown_key = 1").is_err());
+    assert!(
+        bad(Settings {
+            delivery_timeout: Some("soon".into()),
+            ..Default::default()
+        })
+        .starts_with("delivery-timeout:")
+    );
+    for timeout in ["0s", "2days", "soon"] {
+        assert!(
+            bad(Settings {
+                connection_idle_timeout: Some(timeout.into()),
+                ..Default::default()
+            })
+            .starts_with("connection-idle-timeout"),
+            "{timeout}"
+        );
+    }
+    assert!(
+        bad(Settings {
+            retry_schedule: Some("1s,x".into()),
+            ..Default::default()
+        })
+        .starts_with("retry-schedule:")
+    );
+    assert!(
+        bad(Settings {
+            smtp_url: Some("http://mail".into()),
+            ..Default::default()
+        })
+        .starts_with("smtp-url:")
+    );
+    assert!(
+        bad(Settings {
+            mail_from: Some("nobody".into()),
+            ..Default::default()
+        })
+        .starts_with("mail-from:")
+    );
+    assert!(
+        bad(Settings {
+            max_attempts: Some(0),
+            ..Default::default()
+        })
+        .starts_with("max-attempts")
+    );
+}
