@@ -38,10 +38,7 @@ pub fn router(state: AppState) -> Router {
             auth::authenticate,
         ));
     let v1 = authenticated.merge(webhooks::callback_router());
-    let body_rules = BodyRules {
-        limit: state.config.max_body_size,
-        timeout: state.config.request_timeout,
-    };
+    let body_rules = body_rules(&state);
     let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .nest("/v1", v1)
@@ -53,19 +50,32 @@ pub fn router(state: AppState) -> Router {
 
 /// A worker-only process answers `/healthz` and nothing else.
 pub fn health_router(state: AppState) -> Router {
-    Router::new()
+    let body_rules = body_rules(&state);
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .fallback(not_found)
-        .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    middleware::around(routes, body_rules)
 }
 
 /// A connection on one of the places kept for health checks (every other
 /// place is taken) gets `/healthz`, and 503 for anything else.
 pub fn reserve_router(state: AppState) -> Router {
-    Router::new()
+    let body_rules = body_rules(&state);
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .fallback(|| async { ApiError::Unavailable })
-        .with_state(state)
+        .method_not_allowed_fallback(|| async { ApiError::Unavailable })
+        .with_state(state);
+    middleware::around(routes, body_rules)
+}
+
+fn body_rules(state: &AppState) -> BodyRules {
+    BodyRules {
+        limit: state.config.max_body_size,
+        timeout: state.config.request_timeout,
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -8,9 +8,9 @@ use std::sync::Mutex;
 /// The window of per-token budgets.
 pub const WINDOW_SECS: i64 = 3600;
 
-/// Most keys remembered; past it, ended windows are forgotten (and, if
-/// every window is still running, all of them), so no stream of new keys
-/// grows memory without bound.
+/// Most keys remembered; past it, ended windows are forgotten, and if every
+/// window is still running, the tenth that started first, so no stream of
+/// new keys grows memory without bound, nor wipes the budgets of the rest.
 const MAX_KEYS: usize = 10_000;
 
 /// What one request's check found, for the `X-RateLimit-*` headers.
@@ -54,10 +54,10 @@ impl<K: Hash + Eq> RateLimiter<K> {
         }
         let window = self.window_secs;
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() >= MAX_KEYS {
+        if windows.len() >= MAX_KEYS && !windows.contains_key(&key) {
             windows.retain(|_, (start, _)| now < *start + window);
             if windows.len() >= MAX_KEYS {
-                windows.clear();
+                forget_oldest_tenth(&mut windows);
             }
         }
         let entry = windows.entry(key).or_insert((now, 0));
@@ -75,6 +75,21 @@ impl<K: Hash + Eq> RateLimiter<K> {
             allowed,
         })
     }
+}
+
+/// Forgets the tenth of the windows that started first.
+fn forget_oldest_tenth<K>(windows: &mut HashMap<K, (i64, u32)>) {
+    let mut starts: Vec<i64> = windows.values().map(|(start, _)| *start).collect();
+    let tenth = starts.len() / 10;
+    let (_, &mut cut, _) = starts.select_nth_unstable(tenth);
+    let mut forget = tenth + 1;
+    windows.retain(|_, (start, _)| {
+        let keep = *start > cut || forget == 0;
+        if !keep {
+            forget -= 1;
+        }
+        keep
+    });
 }
 
 #[cfg(test)]
@@ -110,6 +125,22 @@ mod tests {
         assert!(!limiter.check("a", 59).unwrap().allowed);
         assert!(limiter.check("b", 59).unwrap().allowed);
         assert!(limiter.check("a", 60).unwrap().allowed);
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_forgets_the_oldest_windows_not_every_one() {
+        let limiter = RateLimiter::per_window(1, 60);
+        assert!(limiter.check(u32::MAX, 30).unwrap().allowed);
+        assert!(!limiter.check(u32::MAX, 30).unwrap().allowed);
+        for key in 0..(MAX_KEYS as u32 * 2) {
+            limiter.check(key, 10 + i64::from(key % 10));
+        }
+        let windows = limiter.windows.lock().unwrap().len();
+        assert!(windows <= MAX_KEYS, "{windows} windows kept");
+        assert!(
+            !limiter.check(u32::MAX, 31).unwrap().allowed,
+            "a newer window was forgotten for older ones"
+        );
     }
 
     #[test]

@@ -66,11 +66,15 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Connections one client address may hold; 0 for no cap.
     pub per_client: usize,
-    /// Client addresses without the per-client cap.
-    pub exempt: Vec<IpNet>,
+    /// Proxies in front of Herald: no per-client cap, and their
+    /// `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpNet>,
     /// A connection that sends no complete request head for this long is
     /// closed, so idle ones cannot hold every place of `max_connections`.
     pub idle_timeout: Duration,
+    /// A connection whose client takes none of an answer for this long is
+    /// closed (`--request-timeout`).
+    pub write_timeout: Duration,
 }
 
 /// What a Herald process does; several can share one database.

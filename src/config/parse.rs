@@ -135,8 +135,9 @@ pub(super) fn connections(s: &Settings) -> Result<ConnectionLimits, ConfigError>
         per_client: s
             .max_connections_per_client
             .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_CLIENT),
-        exempt: cidr_list("connection-limit-exempt", &s.connection_limit_exempt)?,
+        trusted_proxies: cidr_list("trusted-proxy", &s.trusted_proxy)?,
         idle_timeout: client_timeout("connection-idle-timeout", &s.connection_idle_timeout)?,
+        write_timeout: request_timeout(s)?,
     })
 }
 

@@ -28,7 +28,8 @@ pub struct Settings {
     pub connection_idle_timeout: Option<String>,
 
     /// How long a request's body may take to arrive, from the end of its
-    /// head; a slower one gets 408 and its connection is closed [default: 30s].
+    /// head (a slower one gets 408 and its connection is closed), and how
+    /// long a client may take none of an answer [default: 30s].
     #[arg(long, env = "HERALD_REQUEST_TIMEOUT")]
     pub request_timeout: Option<String>,
 
@@ -37,15 +38,16 @@ pub struct Settings {
     #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_CLIENT")]
     pub max_connections_per_client: Option<usize>,
 
-    /// A CIDR range of client addresses without the per-client cap, such as
-    /// a load balancer's (repeatable; comma-separated in the environment
-    /// variable).
+    /// A CIDR range of proxies in front of Herald (a load balancer, a TLS
+    /// proxy): no per-client cap on their connections, and the last address
+    /// of their X-Forwarded-For is the client (repeatable; comma-separated
+    /// in the environment variable).
     #[arg(
-        long = "connection-limit-exempt",
-        env = "HERALD_CONNECTION_LIMIT_EXEMPT",
+        long = "trusted-proxy",
+        env = "HERALD_TRUSTED_PROXY",
         value_delimiter = ','
     )]
-    pub connection_limit_exempt: Option<Vec<String>>,
+    pub trusted_proxy: Option<Vec<String>>,
 
     /// Verification callbacks (GET/POST /v1/webhooks/:id/verify) per minute
     /// per client address; 0 for no limit [default: 30].

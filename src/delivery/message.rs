@@ -7,9 +7,10 @@ use super::signing::{ClaimsContext, Signer};
 use crate::config::Config;
 use crate::domain::Webhook;
 use crate::domain::delivery::Claimed;
+use crate::domain::event::EventKind;
 use crate::domain::event::{StoredEvent, message_body};
 use crate::domain::time::now_epoch;
-use crate::domain::webhook::reveal_code;
+use crate::domain::webhook::{redact_code, reveal_code};
 
 pub const DELIVERY_HEADER: &str = "x-r-service-delivery";
 pub const ORIGIN_HEADER: &str = "x-r-service-delivery-origin";
@@ -36,14 +37,20 @@ pub fn build(
         message_body(event, webhook, &account_url, &config.instance_domain)
             .map_err(|e| format!("cannot build the message: {e}"))
     };
-    // What is kept has a verification code redacted; what is sent has it.
-    let message = build(&claimed.event)?;
-    let revealed = match &claimed.event.sealed_code {
-        Some(sealed) => Some(build(&with_code(
-            &claimed.event,
-            &signer.unseal_text(sealed)?,
-        )?)?),
-        None => None,
+    // A verification code goes only into what is sent: what is kept has it
+    // redacted (a code sealed apart, or one stored in plain text before).
+    let event = &claimed.event;
+    let (message, revealed) = match (claimed.kind, &event.sealed_code) {
+        (EventKind::Verify, Some(sealed)) => {
+            let code = signer.unseal_text(sealed)?;
+            let sent = with_payload(event, reveal_code(event.payload.get(), &code))?;
+            (build(event)?, Some(build(&sent)?))
+        }
+        (EventKind::Verify, None) => match redact_code(event.payload.get()) {
+            Some(redacted) => (build(&with_payload(event, redacted)?)?, Some(build(event)?)),
+            None => (build(event)?, None),
+        },
+        _ => (build(event)?, None),
     };
     let sent = revealed.as_deref().unwrap_or(&message);
     let body = match &claimed.policy {
@@ -81,10 +88,10 @@ pub fn build(
     })
 }
 
-/// `event` with the verification code in its payload's callback.
-fn with_code(event: &StoredEvent, code: &str) -> Result<StoredEvent, String> {
-    let payload = RawValue::from_string(reveal_code(event.payload.get(), code))
-        .map_err(|e| format!("cannot build the message: {e}"))?;
+/// `event` with another payload (JSON text).
+fn with_payload(event: &StoredEvent, payload: String) -> Result<StoredEvent, String> {
+    let payload =
+        RawValue::from_string(payload).map_err(|e| format!("cannot build the message: {e}"))?;
     Ok(StoredEvent {
         payload,
         links: event.links.clone(),

@@ -3,6 +3,7 @@
 //! sender with its SSRF guard, signing, failure mails and retention.
 //! `docs/architecture.md` draws the pipeline and defines its terms.
 
+pub mod answer;
 pub mod engine;
 pub mod lanes;
 pub mod mail;

@@ -15,22 +15,12 @@ use crate::domain::target::TargetPolicy;
 pub const USER_AGENT: &str = "R-Service/1.0 (Herald)";
 /// How much of a response body is kept.
 pub const MAX_RESPONSE_BODY: usize = 16 * 1024;
-/// How much of a response's headers is kept: at most this many bytes of
-/// names and values...
-pub const MAX_RESPONSE_HEADER_BYTES: usize = 16 * 1024;
-/// ...and at most this many headers. A receiver decides what it answers,
-/// and every attempt's answer is stored for the retention period.
-pub const MAX_RESPONSE_HEADERS: usize = 100;
 
 /// A receiver's answer (any status).
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
-    /// The first headers, within [`MAX_RESPONSE_HEADERS`] and
-    /// [`MAX_RESPONSE_HEADER_BYTES`].
     pub headers: HeaderMap,
-    /// Whether headers beyond those were left out.
-    pub headers_truncated: bool,
     pub body: Vec<u8>,
     pub truncated: bool,
     pub remote: Option<SocketAddr>,
@@ -112,7 +102,7 @@ impl Sender {
             .map_err(|e| self.classify(&e))?;
         let status = response.status();
         let remote = response.remote_addr();
-        let (headers, headers_truncated) = capped_headers(std::mem::take(response.headers_mut()));
+        let headers = std::mem::take(response.headers_mut());
         let mut body = Vec::new();
         let mut truncated = false;
         loop {
@@ -137,7 +127,6 @@ impl Sender {
         Ok(Reply {
             status,
             headers,
-            headers_truncated,
             body,
             truncated,
             remote,
@@ -180,29 +169,6 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The first headers within the caps, and whether any were left out.
-fn capped_headers(all: HeaderMap) -> (HeaderMap, bool) {
-    let mut kept = HeaderMap::new();
-    let mut bytes = 0;
-    let mut truncated = false;
-    let mut name = None;
-    for (next, value) in all {
-        // `None` repeats the name of the header before it.
-        if next.is_some() {
-            name = next;
-        }
-        let Some(name) = &name else { continue };
-        let size = name.as_str().len() + value.len();
-        if kept.len() >= MAX_RESPONSE_HEADERS || bytes + size > MAX_RESPONSE_HEADER_BYTES {
-            truncated = true;
-            break;
-        }
-        bytes += size;
-        kept.append(name.clone(), value);
-    }
-    (kept, truncated)
-}
-
 fn literal_ip(url: &Url) -> Option<std::net::IpAddr> {
     match url.host()? {
         url::Host::Ipv4(ip) => Some(ip.into()),
@@ -216,38 +182,5 @@ pub fn status_text(status: StatusCode) -> String {
     match status.canonical_reason() {
         Some(reason) => format!("{} {reason}", status.as_u16()),
         None => status.as_u16().to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use reqwest::header::HeaderValue;
-
-    use super::*;
-
-    #[test]
-    fn headers_past_the_caps_are_left_out_and_said_to_be() {
-        let mut few = HeaderMap::new();
-        few.append("x-a", HeaderValue::from_static("1"));
-        few.append("x-a", HeaderValue::from_static("2"));
-        let (kept, truncated) = capped_headers(few.clone());
-        assert_eq!((kept, truncated), (few, false));
-
-        let mut large = HeaderMap::new();
-        for i in 0..95 {
-            let name = reqwest::header::HeaderName::try_from(format!("x-h{i}")).unwrap();
-            large.append(name, HeaderValue::from_str(&"v".repeat(4000)).unwrap());
-        }
-        let (kept, truncated) = capped_headers(large);
-        assert!(truncated);
-        assert_eq!(kept.len(), 4, "4 headers of 4 KB fit in 16 KiB");
-
-        let mut many = HeaderMap::new();
-        for i in 0..(MAX_RESPONSE_HEADERS + 5) {
-            many.append("x-many", HeaderValue::from_str(&i.to_string()).unwrap());
-        }
-        let (kept, truncated) = capped_headers(many);
-        assert!(truncated);
-        assert_eq!(kept.len(), MAX_RESPONSE_HEADERS);
     }
 }

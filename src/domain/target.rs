@@ -98,7 +98,15 @@ const V4_REFUSED: [([u8; 4], u8, &str); 16] = [
     ([255, 255, 255, 255], 32, "broadcast"),
 ];
 
+/// Addresses of 192.0.0.0/24 that IANA marks globally reachable (PCP and
+/// TURN anycast); the rest of that block is refused.
+const V4_IETF_REACHABLE: [Ipv4Addr; 2] =
+    [Ipv4Addr::new(192, 0, 0, 9), Ipv4Addr::new(192, 0, 0, 10)];
+
 fn v4_kind(ip: Ipv4Addr) -> Option<&'static str> {
+    if V4_IETF_REACHABLE.contains(&ip) {
+        return None;
+    }
     let bits = ip.to_bits();
     // The broadcast address is also in 240.0.0.0/4: the narrower range names it.
     V4_REFUSED
@@ -258,7 +266,8 @@ mod tests {
             "::2",
             "::0.0.0.2",
             "4000::1",
-            "192.0.0.9",
+            "192.0.0.8",
+            "192.0.0.11",
             "198.18.0.1",
             "198.19.255.255",
             "192.88.99.1",
@@ -286,6 +295,8 @@ mod tests {
             "192.31.196.1",
             "192.52.193.1",
             "192.175.48.1",
+            "192.0.0.9",
+            "192.0.0.10",
         ] {
             assert_eq!(kind(ip), None, "{ip}");
         }

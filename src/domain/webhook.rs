@@ -84,6 +84,17 @@ pub fn reveal_code(payload: &str, code: &str) -> String {
     )
 }
 
+/// `payload` (JSON text) with the code of its callback redacted, when it
+/// holds one in plain text (as verification messages stored before codes
+/// were sealed do); `None` when there is none to redact.
+pub fn redact_code(payload: &str) -> Option<String> {
+    let start = payload.find("?code=")? + "?code=".len();
+    let end = start + payload[start..].find(['&', '"'])?;
+    let code = &payload[start..end];
+    (code != REDACTED_CODE && !code.is_empty())
+        .then(|| format!("{}{REDACTED_CODE}{}", &payload[..start], &payload[end..]))
+}
+
 /// A validated new webhook.
 #[derive(Clone, Debug)]
 pub struct NewWebhook {
@@ -273,6 +284,19 @@ pub mod rules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_code_is_redacted_and_revealed_in_the_callback_alone() {
+        let plain = r#"{"callback":"https://h/v1/webhooks/7/verify?code=abcDEF123_-xyzABC456789&expires_at=9"}"#;
+        let redacted = redact_code(plain).unwrap();
+        assert_eq!(
+            redacted,
+            r#"{"callback":"https://h/v1/webhooks/7/verify?code=REDACTED&expires_at=9"}"#
+        );
+        assert_eq!(redact_code(&redacted), None, "nothing left to redact");
+        assert_eq!(reveal_code(&redacted, "abcDEF123_-xyzABC456789"), plain);
+        assert_eq!(redact_code(r#"{"note":"no callback"}"#), None);
+    }
 
     fn sample() -> Webhook {
         let new = NewWebhook {

@@ -16,6 +16,7 @@ on_both_backends!(
     a_caller_without_the_role_is_answered_before_its_body_comes,
     a_slow_body_gets_408_its_connection_is_closed_and_its_place_freed,
     one_client_cannot_hold_every_place_and_health_checks_get_through,
+    a_client_that_reads_no_answers_is_closed_and_its_place_freed,
 );
 
 /// A request head announcing a 1,000-byte JSON body, and one byte of it.
@@ -151,4 +152,52 @@ async fn one_client_cannot_hold_every_place_and_health_checks_get_through(backen
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+async fn a_client_that_reads_no_answers_is_closed_and_its_place_freed(backend: Backend) {
+    let settings = Settings {
+        request_timeout: Some("1s".into()),
+        max_connections: Some(1),
+        rate_limit: Some(0),
+        ..Settings::default()
+    };
+    let Some(app) = TestApp::start(backend, settings).await else {
+        return;
+    };
+    let admin = app.admin("wdc").await;
+    for _ in 0..5 {
+        let description = "d".repeat(60_000);
+        let body = serde_json::json!({
+            "event": "request.create", "uri": "https://example.com/", "description": description,
+        });
+        app.create_webhook(&admin, body).await;
+    }
+    let served = app.serve().await;
+    // Requests for large answers, pipelined, which it never reads: once the
+    // socket buffers are full, Herald's writes wait on it.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut greedy = socket.connect(served.address).await.unwrap();
+    let requests = get_request("/v1/webhooks?fields=description", Some(&admin)).repeat(200);
+    let sending = tokio::spawn(async move {
+        let _ = greedy.write_all(&requests).await;
+        greedy
+    });
+    // Its place is freed once Herald gives up on it.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let mut next = served.connect_from("127.0.0.2").await;
+        let answer = exchange(&mut next, &get_request("/v1", Some(&admin))).await;
+        if answer.status == 200 {
+            break;
+        }
+        assert_eq!(answer.status, 503, "{answer:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place was never freed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sending.abort();
 }

@@ -18,5 +18,6 @@ mod secrets;
 mod signing;
 mod ssrf;
 mod store;
+mod upgrade;
 mod verification;
 mod webhooks;

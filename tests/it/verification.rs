@@ -81,6 +81,48 @@ async fn wrong_codes_are_limited_per_client_address(backend: Backend) {
     assert_eq!(app.webhook_now(&token, &hook).await["verified"], true);
 }
 
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget(backend: Backend) {
+    let mut settings = delivery_settings();
+    settings.require_verification = Some(true);
+    settings.verify_rate_limit = Some(2);
+    settings.trusted_proxy = Some(vec!["127.0.0.5/32".into()]);
+    let Some(app) = TestApp::start(backend, settings).await else {
+        return;
+    };
+    let served = app.serve().await;
+    let receiver = Receiver::ok().await;
+    let token = app.admin("wdc").await;
+    let hook = app.task_hook(&token, &receiver).await;
+    let callback = callback_of(&receiver.wait_for(1).await[0]);
+    let wrong = format!(
+        "/v1/webhooks/{}/verify?code=AAAAAAAAAAAAAAAAAAAAAAAA",
+        hook["id"]
+    );
+    let through_proxy = |path: &str, client: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: herald.test\r\nX-Forwarded-For: 10.9.9.9, {client}\r\n\r\n")
+            .into_bytes()
+    };
+    for expected in [404, 404, 429] {
+        let mut stream = served.connect_from("127.0.0.5").await;
+        let answer = exchange(&mut stream, &through_proxy(&wrong, "203.0.113.7")).await;
+        assert_eq!(answer.status, expected, "{answer:?}");
+    }
+    // Another client behind the same proxy has its own budget.
+    let mut stream = served.connect_from("127.0.0.5").await;
+    let answer = exchange(&mut stream, &through_proxy(&callback, "203.0.113.8")).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    // A client that is no trusted proxy cannot pick its address.
+    for expected in [404, 404, 429] {
+        let mut stream = served.connect_from("127.0.0.6").await;
+        let answer = exchange(
+            &mut stream,
+            &through_proxy(&wrong, &format!("203.0.113.{expected}")),
+        )
+        .await;
+        assert_eq!(answer.status, expected, "{answer:?}");
+    }
+}
+
 async fn the_code_is_sent_on_every_attempt_but_stored_and_shown_redacted(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
@@ -125,7 +167,7 @@ async fn the_code_is_sent_on_every_attempt_but_stored_and_shown_redacted(backend
 }
 
 /// The payloads of the verify events as stored, read with SQL.
-async fn stored_verify_payloads(app: &TestApp) -> Vec<String> {
+pub async fn stored_verify_payloads(app: &TestApp) -> Vec<String> {
     use sqlx::Connection;
     const SQL: &str = "SELECT payload FROM events WHERE kind = 'verify'";
     let rows: Vec<(String,)> = if app.database_url.starts_with("sqlite:") {
@@ -144,6 +186,7 @@ async fn stored_verify_payloads(app: &TestApp) -> Vec<String> {
 
 on_both_backends!(
     wrong_codes_are_limited_per_client_address,
+    behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget,
     the_code_is_sent_on_every_attempt_but_stored_and_shown_redacted,
     new_webhooks_get_events_only_after_the_callback,
     wrong_and_expired_codes_are_404,

@@ -4,9 +4,9 @@
 use std::time::SystemTime;
 
 use crate::config::Config;
-use crate::delivery::message;
 use crate::delivery::sender::{Reply, Sender, status_text};
 use crate::delivery::signing::Signer;
+use crate::delivery::{answer, message};
 use crate::domain::Webhook;
 use crate::domain::delivery::{AttemptRecord, AttemptResult, Claimed, Trigger};
 use crate::domain::event::EventKind;
@@ -117,10 +117,12 @@ fn judge(
     record: &mut AttemptRecord,
 ) -> Option<std::time::Duration> {
     record.response_status = Some(i64::from(reply.status.as_u16()));
-    record.response_headers = Some(headers_json(&reply.headers));
-    record.response_headers_truncated = reply.headers_truncated;
-    record.response_body = Some(storable_text(&reply.body));
-    record.response_truncated = reply.truncated;
+    let (headers, headers_truncated) = answer::stored_headers(&reply.headers);
+    record.response_headers = Some(headers);
+    record.response_headers_truncated = headers_truncated;
+    let (body, body_truncated) = answer::stored_body(&reply.body);
+    record.response_body = Some(body);
+    record.response_truncated = reply.truncated || body_truncated;
     record.remote_ip = reply.remote.map(|addr| addr.ip().to_string());
     if reply.status.is_success() {
         result.succeeded = true;
@@ -155,29 +157,4 @@ fn retry_at(
         .retry
         .delay_after(attempt_no, retry_after, &mut rand::thread_rng())
         .map(|delay| now_millis() + delay.as_millis() as i64)
-}
-
-/// Bytes as text any database stores: invalid UTF-8 and NUL (which
-/// PostgreSQL refuses in text) become U+FFFD.
-fn storable_text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).replace('\0', "\u{FFFD}")
-}
-
-/// Response headers as a JSON object; repeated names become arrays.
-fn headers_json(headers: &reqwest::header::HeaderMap) -> serde_json::Value {
-    let mut map = serde_json::Map::new();
-    for name in headers.keys() {
-        let values: Vec<serde_json::Value> = headers
-            .get_all(name)
-            .iter()
-            .map(|v| serde_json::Value::String(storable_text(v.as_bytes())))
-            .collect();
-        let value = if values.len() == 1 {
-            values.into_iter().next().unwrap_or_default()
-        } else {
-            values.into()
-        };
-        map.insert(name.as_str().to_string(), value);
-    }
-    serde_json::Value::Object(map)
 }

@@ -75,6 +75,50 @@ impl Drop for Resource {
     }
 }
 
+/// A database of a test's own with no tables yet: an SQLite file in a
+/// folder of its own, or a PostgreSQL schema; it goes when dropped.
+pub struct EmptyDatabase {
+    pub url: String,
+    resource: Resource,
+}
+
+impl EmptyDatabase {
+    /// `None` (with the reason printed) when PostgreSQL does not answer,
+    /// except under CI, where that fails the test.
+    pub async fn create(backend: Backend) -> Option<EmptyDatabase> {
+        let (url, resource) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("herald.db").display());
+                (url, Resource::Dir(dir))
+            }
+            Backend::Postgres => {
+                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let base = postgres_base_url();
+                match sqlx::PgConnection::connect(&base).await {
+                    Ok(mut conn) => {
+                        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                            .execute(&mut conn)
+                            .await
+                            .unwrap();
+                    }
+                    Err(error) if std::env::var("CI").is_err() => {
+                        eprintln!("skipping PostgreSQL test: no server at {base}: {error}");
+                        return None;
+                    }
+                    Err(error) => panic!("PostgreSQL must run under CI ({base}): {error}"),
+                }
+                let separator = if base.contains('?') { '&' } else { '?' };
+                let url = format!(
+                    "{base}{separator}options[search_path]={schema}&application_name={schema}"
+                );
+                (url, Resource::Schema(schema))
+            }
+        };
+        Some(EmptyDatabase { url, resource })
+    }
+}
+
 /// Stops a test app's delivery workers when the last clone goes.
 struct Workers {
     shutdown: CancellationToken,
@@ -238,35 +282,25 @@ where
 
 impl TestApp {
     pub async fn start(backend: Backend, settings: Settings) -> Option<TestApp> {
-        let (database_url, resource) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join("herald.db").display());
-                (url, Resource::Dir(dir))
-            }
-            Backend::Postgres => {
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-                let base = postgres_base_url();
-                match sqlx::PgConnection::connect(&base).await {
-                    Ok(mut conn) => {
-                        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                            .execute(&mut conn)
-                            .await
-                            .unwrap();
-                    }
-                    Err(error) if std::env::var("CI").is_err() => {
-                        eprintln!("skipping PostgreSQL test: no server at {base}: {error}");
-                        return None;
-                    }
-                    Err(error) => panic!("PostgreSQL must run under CI ({base}): {error}"),
-                }
-                let separator = if base.contains('?') { '&' } else { '?' };
-                let url = format!(
-                    "{base}{separator}options[search_path]={schema}&application_name={schema}"
-                );
-                (url, Resource::Schema(schema))
-            }
-        };
+        let EmptyDatabase {
+            url: database_url,
+            resource,
+        } = EmptyDatabase::create(backend).await?;
+        TestApp::start_on(database_url, resource, settings).await
+    }
+
+    /// An app on a database made already (its migrations are applied now).
+    pub async fn start_on_existing(database: EmptyDatabase, settings: Settings) -> TestApp {
+        TestApp::start_on(database.url, database.resource, settings)
+            .await
+            .expect("the database exists")
+    }
+
+    async fn start_on(
+        database_url: String,
+        resource: Resource,
+        settings: Settings,
+    ) -> Option<TestApp> {
         let settings = Settings {
             database: Some(database_url.clone()),
             public_url: Some("http://herald.test".into()),

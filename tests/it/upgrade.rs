@@ -1,0 +1,115 @@
+//! Upgrades: a database made by an earlier schema, with data in it, is
+//! migrated by the next start, and what it held still reads right.
+
+use std::path::Path;
+
+use herald::config::Settings;
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::on_both_backends;
+use crate::support::{Backend, EmptyDatabase, TestApp};
+
+on_both_backends!(verification_codes_kept_in_plain_text_are_redacted_by_the_upgrade);
+
+/// Applies the migrations of `backend` up to `version` to `database`.
+async fn migrate_up_to(backend: Backend, database: &EmptyDatabase, version: u32) {
+    let folder = match backend {
+        Backend::Sqlite => "migrations/sqlite",
+        Backend::Postgres => "migrations/postgres",
+    };
+    let earlier = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(folder)).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name[..4].parse::<u32>().unwrap() <= version {
+            std::fs::copy(&path, earlier.path().join(name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(earlier.path()).await.unwrap();
+    match backend {
+        Backend::Sqlite => {
+            let options: sqlx::sqlite::SqliteConnectOptions = database.url.parse().unwrap();
+            let mut conn = sqlx::SqliteConnection::connect_with(&options.create_if_missing(true))
+                .await
+                .unwrap();
+            migrator.run(&mut conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&database.url).await.unwrap();
+            migrator.run(&mut conn).await.unwrap();
+        }
+    }
+}
+
+/// Runs `sql` on `database` (statements with no parameters).
+async fn execute(backend: Backend, database: &EmptyDatabase, sql: &str) {
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&database.url)
+                .await
+                .unwrap();
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&database.url).await.unwrap();
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
+const CODE: &str = "abcDEF123_-xyzABC4567890";
+
+async fn verification_codes_kept_in_plain_text_are_redacted_by_the_upgrade(backend: Backend) {
+    let Some(database) = EmptyDatabase::create(backend).await else {
+        return;
+    };
+    migrate_up_to(backend, &database, 4).await;
+    // As version 4 stored a verification: the code in the event's payload
+    // and in the message kept with its delivery, and a webhook whose name
+    // looks like a callback.
+    let callback = format!("http://herald.test/v1/webhooks/1/verify?code={CODE}&expires_at=9");
+    let payload = json!({ "callback": callback }).to_string();
+    let name = format!("see ?code={CODE}&x /verify?code={CODE}&");
+    let message = json!({
+        "webhook_id": 1, "account_id": "wdc", "name": name, "event": "webhook.verify",
+        "object_id": 1, "payload": { "callback": callback },
+    })
+    .to_string();
+    execute(
+        backend,
+        &database,
+        &format!(
+            "INSERT INTO accounts (id, name, created_at) VALUES ('wdc', 'wdc', 0);
+             INSERT INTO webhooks (account_id, name, event, uri, source, created_at, updated_at)
+               VALUES ('wdc', '{name}', 'task.update', 'https://example.com/', 'R-Service API', 0, 0);
+             INSERT INTO events (account_id, kind, event, object_id, payload, webhook_id, created_at)
+               VALUES ('wdc', 'verify', 'webhook.verify', 1, '{payload}', 1, 0);
+             INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, event, object_id, kind,
+                 status, attempts, next_attempt_at, message, created_at, updated_at)
+               VALUES ('u1', 'wdc', 1, 1, 'webhook.verify', 1, 'verify', 'succeeded', 1, 0,
+                 '{message}', 0, 0);"
+        ),
+    )
+    .await;
+
+    let app = TestApp::start_on_existing(database, Settings::default()).await;
+    let token = app.admin("wdc").await;
+    let shown = app.get("/v1/webhook_deliveries/1", &token).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert_eq!(shown.body["message"]["name"], name, "the name was changed");
+    let hook = app.get("/v1/webhooks/1", &token).await;
+    assert_eq!(hook.body["name"], name);
+    let kept = app
+        .deliveries("wdc", &json!({ "id": 1 }))
+        .await
+        .remove(0)
+        .message
+        .unwrap();
+    assert_eq!(kept["name"], name);
+    let expected = callback.replace(CODE, "REDACTED");
+    assert_eq!(kept["payload"]["callback"], expected);
+    for stored in crate::verification::stored_verify_payloads(&app).await {
+        assert_eq!(stored, json!({ "callback": expected }).to_string());
+    }
+}
