@@ -46,7 +46,7 @@ const SKIPPED_POLL: Duration = Duration::from_millis(50);
 const DEFER_AT_LEAST: Duration = Duration::from_secs(1);
 
 pub struct Engine {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     config: Arc<Config>,
     sender: Arc<Sender>,
     signer: Arc<Signer>,
@@ -61,7 +61,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         config: Arc<Config>,
         sealer: Sealer,
         wake: Arc<Notify>,
@@ -285,12 +285,7 @@ impl Engine {
 /// are moved to when it likely has, once per such wait ([`Lanes::to_defer`]),
 /// on a task of its own so that a large backlog being moved does not hold
 /// up the claims.
-fn defer_failing(
-    lanes: &Arc<Lanes>,
-    store: &Arc<dyn Store>,
-    tracker: &TaskTracker,
-    timeout: Duration,
-) {
+fn defer_failing(lanes: &Arc<Lanes>, store: &Arc<Store>, tracker: &TaskTracker, timeout: Duration) {
     for (webhook, until) in lanes.to_defer(timeout, DEFER_AT_LEAST, now_millis()) {
         let (lanes, store) = (lanes.clone(), store.clone());
         tracker.spawn(async move {
@@ -446,7 +441,7 @@ struct LaneContext {
     signer: Arc<Signer>,
     config: Arc<Config>,
     results: mpsc::Sender<AttemptResult>,
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     wake: Arc<Notify>,
     worker: String,
     shutdown: CancellationToken,
@@ -495,7 +490,7 @@ async fn run_lane(context: Arc<LaneContext>, webhook: i64, first: Ticket) {
 
 /// Hands leased deliveries back unattempted, due at `due_ms`; if that
 /// fails their leases run out and they fall due anyway.
-async fn hand_back(store: &dyn Store, worker: &str, ids: &[i64], due_ms: i64) {
+async fn hand_back(store: &Store, worker: &str, ids: &[i64], due_ms: i64) {
     if let Err(error) = store.release_claims(worker, ids, due_ms).await {
         tracing::warn!(
             error = format!("{:#}", anyhow::Error::from(error)),
@@ -632,7 +627,7 @@ fn headers_json(headers: &reqwest::header::HeaderMap) -> serde_json::Value {
 
 /// Records outcomes in batches; queues the mails their effects call for.
 async fn record(
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     config: Arc<Config>,
     mut outcomes: mpsc::Receiver<AttemptResult>,
     mail_wake: Arc<Notify>,
@@ -693,7 +688,7 @@ async fn record(
 }
 
 async fn queue_mails(
-    store: &dyn Store,
+    store: &Store,
     config: &Config,
     effect: &WebhookEffects,
 ) -> Result<(), crate::store::StoreError> {

@@ -18,11 +18,22 @@ use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 use crate::domain::{AccountId, Caller, NewWebhook, Role, Verification, Webhook, WebhookChanges};
 
+mod accounts;
+mod backend;
 pub mod group_commit;
+mod history;
 mod list_sql;
-pub mod postgres;
+mod mails;
+mod policies;
+mod postgres;
+mod publish;
+mod queue;
+mod retention;
 mod rows;
-pub mod sqlite;
+mod sqlite;
+mod webhooks;
+
+use backend::{Backend, Db, on_db};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -65,8 +76,10 @@ pub struct PersonSpec {
     pub role: Role,
 }
 
+/// The methods of `impl_store!`, on each backend, until they are written
+/// once on [`Store`].
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub(crate) trait StoreMethods: Send + Sync + 'static {
     /// Answers when the database does.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -338,17 +351,53 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
 }
 
+/// Herald's database, SQLite or PostgreSQL: the only way to it.
+pub struct Store {
+    db: Db,
+}
+
 /// Opens the database a URL names and applies pending migrations.
-pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(sqlite::SqliteStore::connect(url).await?)
+pub async fn connect(url: &str) -> StoreResult<Arc<Store>> {
+    let db = if url.starts_with("sqlite:") {
+        Backend::Sqlite(sqlite::SqliteDb::connect(url).await?)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Arc::new(postgres::PgStore::connect(url).await?)
+        Backend::Postgres(postgres::PgDb::connect(url).await?)
     } else {
         return Err(StoreError::UnsupportedUrl(url.to_string()));
     };
+    let store = Store { db };
     store.migrate().await?;
-    Ok(store)
+    Ok(Arc::new(store))
+}
+
+impl Store {
+    /// Answers when the database does.
+    pub async fn ping(&self) -> StoreResult<()> {
+        on_db!(&self.db, |db| db.ping().await)
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        on_db!(&self.db, |db| db.migrate().await)
+    }
+
+    /// How many publish transactions are worth running at once: one on
+    /// SQLite (one writer), several on PostgreSQL, whose commits overlap.
+    pub fn publish_concurrency(&self) -> usize {
+        on_db!(&self.db, |db| db.publish_concurrency())
+    }
+
+    /// How long attempt outcomes may gather before they are recorded. On
+    /// SQLite (one writer) fewer, larger transactions leave the writer free
+    /// more often for publishes; PostgreSQL records them as they come.
+    pub fn record_gather(&self) -> std::time::Duration {
+        on_db!(&self.db, |db| db.record_gather())
+    }
+
+    /// Wakes `wake` when another process queues work (PostgreSQL
+    /// LISTEN/NOTIFY), until `shutdown`. A no-op where there is no such channel.
+    pub fn watch_for_work(&self, wake: Arc<Notify>, shutdown: CancellationToken) {
+        on_db!(&self.db, |db| db.watch_for_work(wake, shutdown))
+    }
 }
 
 const WEBHOOK_COLUMNS: &str = "id, account_id, name, event, uri, description, disabled, \
@@ -725,7 +774,7 @@ macro_rules! impl_store {
         }
 
         #[async_trait::async_trait]
-        impl $crate::store::Store for $store {
+        impl $crate::store::StoreMethods for $store {
             #[tracing::instrument(skip(self))]
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.read).await?;

@@ -25,7 +25,7 @@ use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 use crate::domain::{AccountId, Caller, NewWebhook, Verification, Webhook, WebhookChanges};
 
-pub struct PgStore {
+pub struct PgDb {
     write: PgPool,
     /// The same pool: PostgreSQL runs readers and writers side by side.
     read: PgPool,
@@ -57,7 +57,7 @@ const PLANNED_EACH_TIME: [(&str, &str); 1] = [("plan_cache_mode", "force_custom_
 /// tables, so its best plan does not depend on how large they are. Each
 /// statement is planned once per connection (a generic plan), with
 /// sequential scans priced out and each event's webhooks looked up on
-/// their own ([`PgStore::EVENT_WEBHOOKS_FROM`]), so a plan made while the
+/// their own ([`PgDb::EVENT_WEBHOOKS_FROM`]), so a plan made while the
 /// webhooks were few does not read them all later. Planning the publish
 /// statement at each execution took a sixth of the server's time per event
 /// at 100 events/s (its bind, 0.32 ms). Statements that read deliveries or
@@ -73,7 +73,7 @@ const PUBLISH_PLANS: [(&str, &str); 2] = [
 /// The channel that tells workers in every process that work was queued.
 const WORK_CHANNEL: &str = "herald_work";
 
-impl PgStore {
+impl PgDb {
     /// Never a key change: inserts of deliveries that refer to the row (a
     /// foreign key's `KEY SHARE` lock) need not wait for it.
     const LOCK_FOR_UPDATE: &'static str = " FOR NO KEY UPDATE";
@@ -118,7 +118,7 @@ impl PgStore {
         ids.to_vec()
     }
 
-    pub async fn connect(url: &str) -> StoreResult<PgStore> {
+    pub async fn connect(url: &str) -> StoreResult<PgDb> {
         let options = PgConnectOptions::from_str(url)?;
         let pool = |size: u32| {
             PgPoolOptions::new()
@@ -131,24 +131,26 @@ impl PgStore {
         let publishing = pool(PUBLISH_CONCURRENCY as u32)
             .connect_with(options.options(PUBLISH_PLANS))
             .await?;
-        Ok(PgStore {
+        Ok(PgDb {
             write: general.clone(),
             read: general,
             publishing,
         })
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.write.begin().await
     }
 
     /// Publishing's statements alone ([`PUBLISH_PLANS`]).
-    fn publishing(&self) -> &PgPool {
+    pub(super) fn publishing(&self) -> &PgPool {
         &self.publishing
     }
 
     /// Publishing's transactions: [`Self::begin_write`] on its own pool.
-    async fn begin_publish(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pub(super) async fn begin_publish(
+        &self,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.publishing.begin().await
     }
 
@@ -164,14 +166,16 @@ impl PgStore {
     /// out: on a table not analyzed since it grew, the planner read all of
     /// a recording's 512 rows by a sequential scan of every delivery,
     /// finished ones included (about 1 ms per 5,000 rows).
-    async fn begin_relaxed(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pub(super) async fn begin_relaxed(
+        &self,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.write
             .begin_with("BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off")
             .await
     }
 }
 
-impl_store!(PgStore, {
+impl_store!(PgDb, {
     fn publish_concurrency(&self) -> usize {
         PUBLISH_CONCURRENCY
     }

@@ -28,7 +28,7 @@ use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 use crate::domain::{AccountId, Caller, NewWebhook, Verification, Webhook, WebhookChanges};
 
-pub struct SqliteStore {
+pub struct SqliteDb {
     /// One connection: SQLite allows one writer at a time, and queueing in
     /// the pool is cheaper and fairer than `SQLITE_BUSY` retries.
     write: SqlitePool,
@@ -48,7 +48,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 type Db = Sqlite;
 
-impl SqliteStore {
+impl SqliteDb {
     const LOCK_FOR_UPDATE: &'static str = "";
     /// One writer at a time: there is nothing to skip.
     const SKIP_LOCKED: &'static str = "";
@@ -87,7 +87,7 @@ impl SqliteStore {
         serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
     }
 
-    pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
+    pub async fn connect(url: &str) -> StoreResult<SqliteDb> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -138,7 +138,7 @@ impl SqliteStore {
             tokio::spawn(checkpoints(pool, stop.clone()));
             Some(stop.drop_guard())
         };
-        Ok(SqliteStore {
+        Ok(SqliteDb {
             write,
             read,
             _checkpointer: checkpointer,
@@ -148,7 +148,7 @@ impl SqliteStore {
     /// A write whose commit is on disk before it returns (an fsync of the
     /// WAL). Every write takes this or [`Self::begin_relaxed`], which sets
     /// the writer connection's mode for it.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.write
             .begin_with("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")
             .await
@@ -158,7 +158,7 @@ impl SqliteStore {
     /// for the disk. A power cut may lose the last few such commits; their
     /// deliveries are then sent again (at least once). A process crash
     /// loses nothing, and events are always written with [`Self::begin_write`].
-    async fn begin_relaxed(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pub(super) async fn begin_relaxed(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.write
             .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
             .await
@@ -166,12 +166,12 @@ impl SqliteStore {
 
     /// Publishing's statements alone: the one writer (PostgreSQL gives
     /// publishing a pool of its own, see `PgStore::publishing`).
-    fn publishing(&self) -> &SqlitePool {
+    pub(super) fn publishing(&self) -> &SqlitePool {
         &self.write
     }
 
     /// Publishing's transactions: [`Self::begin_write`].
-    async fn begin_publish(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pub(super) async fn begin_publish(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.begin_write().await
     }
 }
@@ -201,7 +201,7 @@ async fn checkpoints(pool: SqlitePool, stop: CancellationToken) {
     pool.close().await;
 }
 
-impl_store!(SqliteStore, {
+impl_store!(SqliteDb, {
     fn publish_concurrency(&self) -> usize {
         1
     }
@@ -238,7 +238,7 @@ mod tests {
     async fn each_transaction_sets_its_durability() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("h.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let store = SqliteDb::connect(&url).await.unwrap();
         let mut tx = store.begin_relaxed().await.unwrap();
         assert_eq!(synchronous(&mut tx).await, 1);
         tx.commit().await.unwrap();
@@ -257,7 +257,7 @@ mod tests {
     async fn the_checkpointer_copies_the_wal_into_the_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        let store = SqliteDb::connect(&format!("sqlite://{}", path.display()))
             .await
             .unwrap();
         let (auto,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
