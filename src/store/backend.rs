@@ -1,10 +1,13 @@
 //! The two backends behind one [`Store`](super::Store): a [`Backend`] value
 //! is SQLite's or PostgreSQL's, and [`on_db!`] runs one expression on either.
 
+use sqlx::{Postgres, Sqlite, Transaction};
+
 use super::postgres::PgDb;
 use super::sqlite::SqliteDb;
 
-/// A value of one backend or the other.
+/// A value of one backend or the other: its pools ([`Db`]), a transaction
+/// ([`Tx`]), a connection ([`Conn`]).
 pub(crate) enum Backend<S, P> {
     Sqlite(S),
     Postgres(P),
@@ -12,6 +15,9 @@ pub(crate) enum Backend<S, P> {
 
 /// The database a store works on.
 pub(crate) type Db = Backend<SqliteDb, PgDb>;
+
+/// A transaction on either backend.
+pub(crate) type Tx = Backend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>;
 
 /// `on_db!(value, |x| expression)`: the expression with `x` bound to what
 /// the [`Backend`] `value` holds, written once and compiled for each
@@ -25,4 +31,32 @@ macro_rules! on_db {
     };
 }
 
+/// `map_db!(value, |x| expression)`: like [`on_db!`], with the result
+/// wrapped in the same backend's variant, so the arms may differ in type.
+macro_rules! map_db {
+    ($value:expr, |$inner:ident| $body:expr) => {
+        match $value {
+            $crate::store::backend::Backend::Sqlite($inner) => {
+                $crate::store::backend::Backend::Sqlite($body)
+            }
+            $crate::store::backend::Backend::Postgres($inner) => {
+                $crate::store::backend::Backend::Postgres($body)
+            }
+        }
+    };
+}
+
 pub(crate) use on_db;
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        on_db!(self, |tx| tx.commit().await)
+    }
+}
+
+impl Db {
+    /// A write whose commit is durable before it returns.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        Ok(map_db!(self, |db| db.begin_write().await?))
+    }
+}

@@ -16,7 +16,7 @@ use crate::domain::event::NewEvent;
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
-use crate::domain::{AccountId, Caller, NewWebhook, Role, Verification, Webhook, WebhookChanges};
+use crate::domain::{AccountId, NewWebhook, Role, Verification, Webhook, WebhookChanges};
 
 mod accounts;
 mod backend;
@@ -84,22 +84,6 @@ pub(crate) trait StoreMethods: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     async fn migrate(&self) -> StoreResult<()>;
-
-    /// Creates the account when missing; keeps an existing one as it is.
-    async fn ensure_account(&self, id: &AccountId, name: &str, now: i64) -> StoreResult<()>;
-
-    /// Finds the person by e-mail, else by name (creating one when neither
-    /// matches), adds `role` to its roles and stores a token hash for it.
-    async fn create_token(
-        &self,
-        account: &AccountId,
-        person: &PersonSpec,
-        token_hash: &str,
-        now: i64,
-    ) -> StoreResult<i64>;
-
-    /// The caller behind a token hash; `None` for unknown or revoked tokens.
-    async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<Caller>>;
 
     async fn list_webhooks(
         &self,
@@ -781,106 +765,8 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip(self))]
-            async fn ensure_account(&self, id: &AccountId, name: &str, now: i64) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(id.as_str())
-                .bind(name)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
-            }
 
-            #[tracing::instrument(skip(self, token_hash))]
-            async fn create_token(
-                &self,
-                account: &AccountId,
-                person: &PersonSpec,
-                token_hash: &str,
-                now: i64,
-            ) -> StoreResult<i64> {
-                let mut tx = self.begin_write().await?;
-                let found: Option<(i64, String)> = if let Some(email) = &person.email {
-                    sqlx::query_as(
-                        "SELECT id, roles FROM people WHERE account_id = $1 AND lower(email) = lower($2) \
-                         ORDER BY id LIMIT 1",
-                    )
-                    .bind(account.as_str())
-                    .bind(email)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                } else if let Some(name) = &person.name {
-                    sqlx::query_as(
-                        "SELECT id, roles FROM people WHERE account_id = $1 AND name = $2 \
-                         ORDER BY id LIMIT 1",
-                    )
-                    .bind(account.as_str())
-                    .bind(name)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                } else {
-                    None
-                };
-                let person_id = match found {
-                    Some((id, roles)) => {
-                        let roles = rows::add_role(&roles, person.role);
-                        sqlx::query("UPDATE people SET roles = $1 WHERE id = $2")
-                            .bind(roles)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        id
-                    }
-                    None => {
-                        let (id,): (i64,) = sqlx::query_as(
-                            "INSERT INTO people (account_id, name, email, roles, created_at) \
-                             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                        )
-                        .bind(account.as_str())
-                        .bind(person.name.as_deref().unwrap_or("API user"))
-                        .bind(person.email.as_deref())
-                        .bind(rows::add_role("", person.role))
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        id
-                    }
-                };
-                let (token_id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO api_tokens (account_id, person_id, token_hash, created_at) \
-                     VALUES ($1, $2, $3, $4) RETURNING id",
-                )
-                .bind(account.as_str())
-                .bind(person_id)
-                .bind(token_hash)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| rows::unique_violation(e, "token"))?;
-                tx.commit().await?;
-                Ok(token_id)
-            }
 
-            #[tracing::instrument(skip_all)]
-            async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<Caller>> {
-                let row: Option<(i64, i64, String, String)> = sqlx::query_as(
-                    "SELECT t.id, t.person_id, t.account_id, p.roles FROM api_tokens t \
-                     JOIN people p ON p.id = t.person_id \
-                     WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-                )
-                .bind(token_hash)
-                .fetch_optional(&self.read)
-                .await?;
-                Ok(row.map(|(token_id, person_id, account, roles)| {
-                    Caller::with_roles(token_id, person_id, AccountId::from_trusted(account), &roles)
-                }))
-            }
 
             #[tracing::instrument(skip(self))]
             async fn list_webhooks(&self, account: &AccountId, query: &ListQuery) -> StoreResult<Page<Webhook>> {

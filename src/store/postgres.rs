@@ -12,8 +12,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    CLAIM_COLUMNS, DELIVERY_COLUMNS, POLICY_COLUMNS, PersonSpec, PolicyDeletion, PublishRequest,
-    StoreResult, WEBHOOK_COLUMNS, impl_store, list_sql, rows,
+    CLAIM_COLUMNS, DELIVERY_COLUMNS, POLICY_COLUMNS, PolicyDeletion, PublishRequest, StoreResult,
+    WEBHOOK_COLUMNS, impl_store, list_sql, rows,
 };
 use crate::domain::delivery::{
     AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, LeasedDelivery,
@@ -23,15 +23,15 @@ use crate::domain::event::{EventKind, Published};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
-use crate::domain::{AccountId, Caller, NewWebhook, Verification, Webhook, WebhookChanges};
+use crate::domain::{AccountId, NewWebhook, Verification, Webhook, WebhookChanges};
 
 pub struct PgDb {
-    write: PgPool,
+    pub(super) write: PgPool,
     /// The same pool: PostgreSQL runs readers and writers side by side.
-    read: PgPool,
+    pub(super) read: PgPool,
     /// Publishing's statements, on connections of their own that plan
     /// each statement once ([`PUBLISH_PLANS`]).
-    publishing: PgPool,
+    pub(super) publishing: PgPool,
 }
 
 type Db = Postgres;

@@ -15,8 +15,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
-    CLAIM_COLUMNS, DELIVERY_COLUMNS, POLICY_COLUMNS, PersonSpec, PolicyDeletion, PublishRequest,
-    StoreResult, WEBHOOK_COLUMNS, impl_store, list_sql, rows,
+    CLAIM_COLUMNS, DELIVERY_COLUMNS, POLICY_COLUMNS, PolicyDeletion, PublishRequest, StoreResult,
+    WEBHOOK_COLUMNS, impl_store, list_sql, rows,
 };
 use crate::domain::delivery::{
     AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, LeasedDelivery,
@@ -26,13 +26,13 @@ use crate::domain::event::{EventKind, Published};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
-use crate::domain::{AccountId, Caller, NewWebhook, Verification, Webhook, WebhookChanges};
+use crate::domain::{AccountId, NewWebhook, Verification, Webhook, WebhookChanges};
 
 pub struct SqliteDb {
     /// One connection: SQLite allows one writer at a time, and queueing in
     /// the pool is cheaper and fairer than `SQLITE_BUSY` retries.
-    write: SqlitePool,
-    read: SqlitePool,
+    pub(super) write: SqlitePool,
+    pub(super) read: SqlitePool,
     /// Stops the checkpointer when the store is dropped.
     _checkpointer: Option<DropGuard>,
 }
