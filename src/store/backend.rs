@@ -1,6 +1,10 @@
 //! The two backends behind one [`Store`](super::Store): a [`Backend`] value
 //! is SQLite's or PostgreSQL's, and [`on_db!`] runs one expression on either.
 
+use std::ops::DerefMut;
+
+use sqlx::postgres::PgConnection;
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::postgres::PgDb;
@@ -18,6 +22,10 @@ pub(crate) type Db = Backend<SqliteDb, PgDb>;
 
 /// A transaction on either backend.
 pub(crate) type Tx = Backend<Transaction<'static, Sqlite>, Transaction<'static, Postgres>>;
+
+/// A connection borrowed from a transaction or a pool: what statements run
+/// on when they may run in a transaction or alone.
+pub(crate) type Conn<'c> = Backend<&'c mut SqliteConnection, &'c mut PgConnection>;
 
 /// `on_db!(value, |x| expression)`: the expression with `x` bound to what
 /// the [`Backend`] `value` holds, written once and compiled for each
@@ -47,6 +55,29 @@ macro_rules! map_db {
 }
 
 pub(crate) use on_db;
+
+impl<S, P> Backend<S, P> {
+    /// `sqlite` on SQLite, `postgres` on PostgreSQL: the text of a statement
+    /// that differs between them.
+    pub fn pick<T>(&self, sqlite: T, postgres: T) -> T {
+        match self {
+            Backend::Sqlite(_) => sqlite,
+            Backend::Postgres(_) => postgres,
+        }
+    }
+}
+
+impl<S, P> Backend<S, P>
+where
+    S: DerefMut<Target = SqliteConnection>,
+    P: DerefMut<Target = PgConnection>,
+{
+    /// The connection of a transaction or pooled connection, to run
+    /// statements on.
+    pub fn conn(&mut self) -> Conn<'_> {
+        map_db!(self, |held| &mut **held)
+    }
+}
 
 impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {

@@ -16,7 +16,7 @@ use crate::domain::event::NewEvent;
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
-use crate::domain::{AccountId, NewWebhook, Role, Verification, Webhook, WebhookChanges};
+use crate::domain::{AccountId, Role, Webhook};
 
 mod accounts;
 mod backend;
@@ -84,71 +84,6 @@ pub(crate) trait StoreMethods: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     async fn migrate(&self) -> StoreResult<()>;
-
-    async fn list_webhooks(
-        &self,
-        account: &AccountId,
-        query: &ListQuery,
-    ) -> StoreResult<Page<Webhook>>;
-
-    async fn get_webhook(&self, account: &AccountId, id: i64) -> StoreResult<Option<Webhook>>;
-
-    async fn insert_webhook(
-        &self,
-        account: &AccountId,
-        new: NewWebhook,
-        verified: bool,
-        now: i64,
-    ) -> StoreResult<Webhook>;
-
-    /// Applies `changes` atomically; `None` when no such webhook is in the account.
-    async fn update_webhook(
-        &self,
-        account: &AccountId,
-        id: i64,
-        changes: &WebhookChanges,
-        now: i64,
-    ) -> StoreResult<Option<Webhook>>;
-
-    /// `false` when no such webhook is in the account. Its pending
-    /// deliveries are given up.
-    async fn delete_webhook(&self, account: &AccountId, id: i64) -> StoreResult<bool>;
-
-    /// Whether another webhook of the account with this URI is verified.
-    async fn uri_verified(
-        &self,
-        account: &AccountId,
-        uri: &str,
-        except_id: i64,
-    ) -> StoreResult<bool>;
-
-    /// Marks the webhook verified, or voids its code and queues a
-    /// `webhook.verify` message with a new one.
-    async fn set_verification(
-        &self,
-        account: &AccountId,
-        webhook_id: i64,
-        verification: &Verification,
-        now: i64,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-
-    /// Verifies the webhook when `code_hash` is its current, unexpired code.
-    async fn confirm_verification(
-        &self,
-        webhook_id: i64,
-        code_hash: &str,
-        now: i64,
-    ) -> StoreResult<bool>;
-
-    /// Queues a test message (object_id 12345); `false` when no such webhook.
-    async fn enqueue_test(
-        &self,
-        account: &AccountId,
-        webhook_id: i64,
-        now: i64,
-        now_ms: i64,
-    ) -> StoreResult<bool>;
 
     /// How many publish transactions are worth running at once: one on
     /// SQLite (one writer), several on PostgreSQL, whose commits overlap.
@@ -630,64 +565,6 @@ macro_rules! impl_store {
                     .collect()
             }
 
-            async fn insert_event(
-                tx: &mut sqlx::Transaction<'static, Db>,
-                account: &AccountId,
-                event: &crate::domain::event::NewEvent,
-                kind: &str,
-                now: i64,
-            ) -> StoreResult<i64> {
-                let links = (!event.links.is_empty()).then(|| event.links.to_json().to_string());
-                let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO events (account_id, kind, event, object_id, person_id, person_name, \
-                     payload, links, webhook_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                )
-                .bind(account.as_str())
-                .bind(kind)
-                .bind(event.event.as_str())
-                .bind(event.object_id)
-                .bind(event.person_id)
-                .bind(&event.person_name)
-                .bind(event.payload.to_string())
-                .bind(links)
-                .bind(event.webhook_id)
-                .bind(now)
-                .fetch_one(&mut **tx)
-                .await?;
-                Ok(id)
-            }
-
-            /// An event for one webhook and its delivery, whatever the
-            /// webhook's state (tests, verification).
-            async fn insert_direct(
-                tx: &mut sqlx::Transaction<'static, Db>,
-                account: &AccountId,
-                event: &crate::domain::event::NewEvent,
-                kind: EventKind,
-                now: i64,
-                now_ms: i64,
-            ) -> StoreResult<()> {
-                let event_id = Self::insert_event(tx, account, event, kind.as_str(), now).await?;
-                let sql = const_format::concatcp!(
-                    "INSERT INTO deliveries (uuid, account_id, webhook_id, event_id, event, object_id, kind, \
-                     status, attempts, next_attempt_at, created_at, updated_at) \
-                     VALUES (", <$store>::UUID_SQL, ", $1, $2, $3, $7, $8, $4, 'pending', 0, $5, $6, $6)"
-                );
-                sqlx::query(sql)
-                    .bind(account.as_str())
-                    .bind(event.webhook_id)
-                    .bind(event_id)
-                    .bind(kind.as_str())
-                    .bind(now_ms)
-                    .bind(now)
-                    .bind(event.event.as_str())
-                    .bind(event.object_id)
-                    .execute(&mut **tx)
-                    .await?;
-                Self::notify_work(&mut **tx).await
-            }
-
             /// A new pending delivery of delivery `id`'s message; returns its id.
             async fn insert_redelivery(
                 tx: &mut sqlx::Transaction<'static, Db>,
@@ -733,20 +610,6 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            /// The name of the policy `id` names, if any.
-
-            async fn policy_name(
-                conn: &mut <Db as sqlx::Database>::Connection,
-                id: Option<i64>,
-            ) -> StoreResult<Option<String>> {
-                let Some(id) = id else { return Ok(None) };
-                let found: Option<(String,)> = sqlx::query_as("SELECT name FROM webhook_policies WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                Ok(found.map(|(name,)| name))
-            }
-
             /// Tells other processes that work was queued (delivered on
             /// commit, or at once outside a transaction).
             async fn notify_work(conn: &mut <Db as sqlx::Database>::Connection) -> StoreResult<()> {
@@ -768,248 +631,14 @@ macro_rules! impl_store {
 
 
 
-            #[tracing::instrument(skip(self))]
-            async fn list_webhooks(&self, account: &AccountId, query: &ListQuery) -> StoreResult<Page<Webhook>> {
-                let mut count = list_sql::count("webhooks", account, query);
-                let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
-                let mut select = list_sql::select("webhooks", WEBHOOK_COLUMNS, account, query);
-                let rows: Vec<rows::WebhookRow> = select.build_query_as().fetch_all(&self.read).await?;
-                let items = rows.into_iter().map(rows::WebhookRow::into_domain).collect::<Result<_, _>>()?;
-                Ok(Page { items, total })
-            }
 
-            #[tracing::instrument(skip(self))]
-            async fn get_webhook(&self, account: &AccountId, id: i64) -> StoreResult<Option<Webhook>> {
-                let sql = const_format::concatcp!(
-                    "SELECT ", WEBHOOK_COLUMNS, " FROM webhooks WHERE account_id = $1 AND id = $2"
-                );
-                let row: Option<rows::WebhookRow> = sqlx::query_as(sql)
-                    .bind(account.as_str())
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.map(rows::WebhookRow::into_domain).transpose()
-            }
 
-            #[tracing::instrument(skip(self, new))]
-            async fn insert_webhook(
-                &self,
-                account: &AccountId,
-                new: NewWebhook,
-                verified: bool,
-                now: i64,
-            ) -> StoreResult<Webhook> {
-                let mut tx = self.begin_write().await?;
-                let hook = Webhook::from_new(0, account.clone(), new, verified, now);
-                let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO webhooks (account_id, name, event, uri, description, disabled, \
-                     mail_exceptions_to, source, source_id, webhook_policy_id, attachments, last_error, \
-                     verified, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
-                )
-                .bind(account.as_str())
-                .bind(&hook.name)
-                .bind(hook.event.as_str())
-                .bind(&hook.uri)
-                .bind(&hook.description)
-                .bind(hook.disabled)
-                .bind(&hook.mail_exceptions_to)
-                .bind(&hook.source)
-                .bind(&hook.source_id)
-                .bind(hook.webhook_policy_id)
-                .bind(rows::attachments_json(&hook.attachments))
-                .bind(&hook.last_error)
-                .bind(hook.verified)
-                .bind(hook.created_at)
-                .bind(hook.updated_at)
-                .fetch_one(&mut *tx)
-                .await?;
-                let mut hook = Webhook { id, ..hook };
-                hook.webhook_policy_name = Self::policy_name(&mut tx, hook.webhook_policy_id).await?;
-                tx.commit().await?;
-                Ok(hook)
-            }
 
-            #[tracing::instrument(skip(self, changes))]
-            async fn update_webhook(
-                &self,
-                account: &AccountId,
-                id: i64,
-                changes: &WebhookChanges,
-                now: i64,
-            ) -> StoreResult<Option<Webhook>> {
-                let mut tx = self.begin_write().await?;
-                let sql = const_format::concatcp!(
-                    "SELECT ", WEBHOOK_COLUMNS, " FROM webhooks WHERE account_id = $1 AND id = $2",
-                    <$store>::LOCK_FOR_UPDATE
-                );
-                let row: Option<rows::WebhookRow> = sqlx::query_as(sql)
-                    .bind(account.as_str())
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(row) = row else { return Ok(None) };
-                let mut hook = row.into_domain()?;
-                let was_disabled = hook.disabled;
-                if hook.apply(changes, now) {
-                    sqlx::query(
-                        "UPDATE webhooks SET name = $1, event = $2, uri = $3, description = $4, \
-                         disabled = $5, mail_exceptions_to = $6, source = $7, source_id = $8, \
-                         webhook_policy_id = $9, attachments = $10, updated_at = $11, \
-                         consecutive_failures = CASE WHEN $13 THEN 0 ELSE consecutive_failures END, \
-                         verified = $14, \
-                         verify_code_hash = CASE WHEN $14 THEN verify_code_hash ELSE NULL END \
-                         WHERE id = $12",
-                    )
-                    .bind(&hook.name)
-                    .bind(hook.event.as_str())
-                    .bind(&hook.uri)
-                    .bind(&hook.description)
-                    .bind(hook.disabled)
-                    .bind(&hook.mail_exceptions_to)
-                    .bind(&hook.source)
-                    .bind(&hook.source_id)
-                    .bind(hook.webhook_policy_id)
-                    .bind(rows::attachments_json(&hook.attachments))
-                    .bind(hook.updated_at)
-                    .bind(hook.id)
-                    .bind(was_disabled && !hook.disabled)
-                    .bind(hook.verified)
-                    .execute(&mut *tx)
-                    .await?;
-                    if changes.webhook_policy_id.is_some() {
-                        hook.webhook_policy_name = Self::policy_name(&mut tx, hook.webhook_policy_id).await?;
-                    }
-                    if hook.disabled && !was_disabled {
-                        Self::give_up(&mut tx, hook.id, "webhook disabled", true).await?;
-                    }
-                }
-                tx.commit().await?;
-                Ok(Some(hook))
-            }
 
-            #[tracing::instrument(skip(self))]
-            async fn delete_webhook(&self, account: &AccountId, id: i64) -> StoreResult<bool> {
-                let mut tx = self.begin_write().await?;
-                let done = sqlx::query("DELETE FROM webhooks WHERE account_id = $1 AND id = $2")
-                    .bind(account.as_str())
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() > 0 {
-                    Self::give_up(&mut tx, id, "webhook deleted", false).await?;
-                }
-                tx.commit().await?;
-                Ok(done.rows_affected() > 0)
-            }
 
-            async fn uri_verified(&self, account: &AccountId, uri: &str, except_id: i64) -> StoreResult<bool> {
-                let row: Option<(i64,)> = sqlx::query_as(
-                    "SELECT id FROM webhooks WHERE account_id = $1 AND uri = $2 AND verified = TRUE \
-                     AND id <> $3 LIMIT 1",
-                )
-                .bind(account.as_str())
-                .bind(uri)
-                .bind(except_id)
-                .fetch_optional(&self.read)
-                .await?;
-                Ok(row.is_some())
-            }
 
-            #[tracing::instrument(skip(self, verification))]
-            async fn set_verification(
-                &self,
-                account: &AccountId,
-                webhook_id: i64,
-                verification: &Verification,
-                now: i64,
-                now_ms: i64,
-            ) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                match verification {
-                    Verification::Verified => {
-                        sqlx::query(
-                            "UPDATE webhooks SET verified = TRUE, verify_code_hash = NULL, \
-                             verify_expires_at = NULL WHERE account_id = $1 AND id = $2",
-                        )
-                        .bind(account.as_str())
-                        .bind(webhook_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    Verification::Pending { code_hash, expires_at, payload } => {
-                        let done = sqlx::query(
-                            "UPDATE webhooks SET verified = FALSE, verify_code_hash = $1, \
-                             verify_expires_at = $2 WHERE account_id = $3 AND id = $4",
-                        )
-                        .bind(code_hash)
-                        .bind(expires_at)
-                        .bind(account.as_str())
-                        .bind(webhook_id)
-                        .execute(&mut *tx)
-                        .await?;
-                        if done.rows_affected() > 0 {
-                            let event = crate::domain::event::NewEvent::direct(
-                                crate::domain::EventName::verify(),
-                                webhook_id,
-                                payload.clone(),
-                                webhook_id,
-                            );
-                            Self::insert_direct(&mut tx, account, &event, EventKind::Verify, now, now_ms).await?;
-                        }
-                    }
-                }
-                tx.commit().await?;
-                Ok(())
-            }
 
-            async fn confirm_verification(&self, webhook_id: i64, code_hash: &str, now: i64) -> StoreResult<bool> {
-                let mut tx = self.begin_write().await?;
-                // Wrong codes, the common case of abuse, cost a read, not the writer.
-                let matches: Option<(i64,)> = sqlx::query_as(
-                    "SELECT id FROM webhooks WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3",
-                )
-                .bind(webhook_id)
-                .bind(code_hash)
-                .bind(now)
-                .fetch_optional(&self.read)
-                .await?;
-                if matches.is_none() {
-                    return Ok(false);
-                }
-                let done = sqlx::query(
-                    "UPDATE webhooks SET verified = TRUE, verify_code_hash = NULL, verify_expires_at = NULL \
-                     WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3",
-                )
-                .bind(webhook_id)
-                .bind(code_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(done.rows_affected() > 0)
-            }
 
-            #[tracing::instrument(skip(self))]
-            async fn enqueue_test(&self, account: &AccountId, webhook_id: i64, now: i64, now_ms: i64) -> StoreResult<bool> {
-                let mut tx = self.begin_write().await?;
-                let found: Option<(String,)> =
-                    sqlx::query_as("SELECT event FROM webhooks WHERE account_id = $1 AND id = $2")
-                        .bind(account.as_str())
-                        .bind(webhook_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let Some((event_name,)) = found else { return Ok(false) };
-                let event = crate::domain::event::NewEvent::direct(
-                    crate::domain::EventName::from_trusted(event_name),
-                    crate::domain::event::TEST_OBJECT_ID,
-                    serde_json::json!({}),
-                    webhook_id,
-                );
-                Self::insert_direct(&mut tx, account, &event, EventKind::Test, now, now_ms).await?;
-                tx.commit().await?;
-                Ok(true)
-            }
 
             #[tracing::instrument(skip_all, fields(requests = requests.len()))]
             async fn publish(
@@ -1550,9 +1179,9 @@ macro_rules! impl_store {
             #[tracing::instrument(skip(self))]
             async fn list_deliveries(&self, account: &AccountId, query: &ListQuery,
     ) -> StoreResult<Page<DeliveryRecord>> {
-                let mut count = list_sql::count("deliveries", account, query);
+                let mut count = list_sql::count("SELECT COUNT(*) FROM deliveries", account, query);
                 let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
-                let mut select = list_sql::select("deliveries", DELIVERY_COLUMNS, account, query);
+                let mut select = list_sql::select(const_format::concatcp!("SELECT ", DELIVERY_COLUMNS, " FROM deliveries"), account, query);
                 let rows: Vec<rows::DeliveryRow> = select.build_query_as().fetch_all(&self.read).await?;
                 let items = rows.into_iter().map(|r| r.into_domain()).collect::<Result<_, _>>()?;
                 Ok(Page { items, total })
@@ -1797,9 +1426,9 @@ macro_rules! impl_store {
 
             #[tracing::instrument(skip(self))]
             async fn list_policies(&self, account: &AccountId, query: &ListQuery) -> StoreResult<Page<Policy>> {
-                let mut count = list_sql::count("webhook_policies", account, query);
+                let mut count = list_sql::count("SELECT COUNT(*) FROM webhook_policies", account, query);
                 let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
-                let mut select = list_sql::select("webhook_policies", POLICY_COLUMNS, account, query);
+                let mut select = list_sql::select(const_format::concatcp!("SELECT ", POLICY_COLUMNS, " FROM webhook_policies"), account, query);
                 let rows: Vec<rows::PolicyRow> = select.build_query_as().fetch_all(&self.read).await?;
                 let items = rows.into_iter().map(rows::PolicyRow::into_domain).collect::<Result<_, _>>()?;
                 Ok(Page { items, total })

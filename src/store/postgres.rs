@@ -15,6 +15,7 @@ use super::{
     CLAIM_COLUMNS, DELIVERY_COLUMNS, POLICY_COLUMNS, PolicyDeletion, PublishRequest, StoreResult,
     WEBHOOK_COLUMNS, impl_store, list_sql, rows,
 };
+use crate::domain::AccountId;
 use crate::domain::delivery::{
     AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, LeasedDelivery,
     PublishOutcome, Redelivery, WebhookEffects,
@@ -23,7 +24,40 @@ use crate::domain::event::{EventKind, Published};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
-use crate::domain::{AccountId, NewWebhook, Verification, Webhook, WebhookChanges};
+
+// The statements that differ from SQLite's (`sqlite.rs` has one of each
+// name, or uses the shared statement where it needs no lock). A row read
+// to be changed is locked `FOR NO KEY UPDATE`: never a key change, so
+// inserts of deliveries that refer to it (a foreign key's `KEY SHARE`
+// lock) need not wait for it. Queue rows another transaction holds are
+// skipped (`FOR UPDATE SKIP LOCKED`). A list of ids bound as one parameter
+// ([`IdList`](super::params::IdList)) is a `bigint[]`, read with `= ANY($n)`.
+
+/// [`GET_WEBHOOK`](super::webhooks::GET_WEBHOOK), locked to be changed.
+pub(super) const LOCK_WEBHOOK: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
+     mail_exceptions_to, source, source_id, webhook_policy_id, \
+     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
+     attachments, last_error, verified, created_at, updated_at \
+     FROM webhooks WHERE account_id = $1 AND id = $2 FOR NO KEY UPDATE";
+
+/// Gives up the queued and in-flight deliveries of webhook `$2`, with
+/// reason `$1`.
+pub(super) const GIVE_UP: &str = "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, \
+     last_error = $1 WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $2 \
+     AND status IN ('pending', 'in_flight') FOR UPDATE SKIP LOCKED)";
+
+/// [`GIVE_UP`] for the deliveries of events only.
+pub(super) const GIVE_UP_EVENTS: &str = "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, \
+     last_error = $1 WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $2 \
+     AND status IN ('pending', 'in_flight') AND kind = 'event' FOR UPDATE SKIP LOCKED)";
+
+/// The delivery of a test or verification event to its one webhook.
+pub(super) const INSERT_DIRECT_DELIVERY: &str = "INSERT INTO deliveries (uuid, account_id, webhook_id, \
+     event_id, event, object_id, kind, status, attempts, next_attempt_at, created_at, updated_at) \
+     VALUES (gen_random_uuid()::text, $1, $2, $3, $7, $8, $4, 'pending', 0, $5, $6, $6)";
+
+/// Wakes the workers of every process ([`WORK_CHANNEL`]), on commit.
+pub(super) const NOTIFY_WORK: &str = "SELECT pg_notify('herald_work', '')";
 
 pub struct PgDb {
     pub(super) write: PgPool,

@@ -1,8 +1,8 @@
 //! The delivery queue: claiming due deliveries under a lease, loading what
 //! sending them takes, handing them back, recording attempts, deferring.
 
-use super::backend::on_db;
-use super::{Store, StoreMethods, StoreResult};
+use super::backend::{Backend, Conn, on_db};
+use super::{Store, StoreMethods, StoreResult, postgres};
 use crate::domain::delivery::{
     AttemptResult, Claimed, FailurePolicy, LeasedDelivery, WebhookEffects,
 };
@@ -85,4 +85,16 @@ impl Store {
     pub async fn next_due_at(&self) -> StoreResult<Option<i64>> {
         on_db!(&self.db, |db| db.next_due_at().await)
     }
+}
+
+/// Tells other processes that work was queued (delivered on commit, or at
+/// once outside a transaction): PostgreSQL's `NOTIFY`. Other SQLite
+/// processes poll; this process's workers are woken in-process.
+pub(super) async fn notify_work(conn: &mut Conn<'_>) -> StoreResult<()> {
+    if let Backend::Postgres(conn) = conn {
+        sqlx::query(postgres::NOTIFY_WORK)
+            .execute(&mut **conn)
+            .await?;
+    }
+    Ok(())
 }

@@ -18,6 +18,7 @@ use super::{
     CLAIM_COLUMNS, DELIVERY_COLUMNS, POLICY_COLUMNS, PolicyDeletion, PublishRequest, StoreResult,
     WEBHOOK_COLUMNS, impl_store, list_sql, rows,
 };
+use crate::domain::AccountId;
 use crate::domain::delivery::{
     AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, LeasedDelivery,
     PublishOutcome, Redelivery, WebhookEffects,
@@ -26,7 +27,31 @@ use crate::domain::event::{EventKind, Published};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
-use crate::domain::{AccountId, NewWebhook, Verification, Webhook, WebhookChanges};
+
+// The statements that differ from PostgreSQL's (`postgres.rs` has one of
+// each name). The writer is alone, so nothing is locked or skipped (no
+// `FOR UPDATE`, no `SKIP LOCKED`). A list of ids bound as one parameter
+// ([`IdList`](super::params::IdList)) is read with
+// `IN (SELECT value FROM json_each($n))`. New deliveries get a random
+// (version 4) UUID from `lower(hex(randomblob(4)) || '-' || …)`.
+
+/// Gives up the queued and in-flight deliveries of webhook `$2`, with
+/// reason `$1`.
+pub(super) const GIVE_UP: &str = "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, \
+     last_error = $1 WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $2 \
+     AND status IN ('pending', 'in_flight'))";
+
+/// [`GIVE_UP`] for the deliveries of events only.
+pub(super) const GIVE_UP_EVENTS: &str = "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, \
+     last_error = $1 WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $2 \
+     AND status IN ('pending', 'in_flight') AND kind = 'event')";
+
+/// The delivery of a test or verification event to its one webhook.
+pub(super) const INSERT_DIRECT_DELIVERY: &str = "INSERT INTO deliveries (uuid, account_id, webhook_id, \
+     event_id, event, object_id, kind, status, attempts, next_attempt_at, created_at, updated_at) \
+     VALUES (lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || \
+     substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || \
+     substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))), $1, $2, $3, $7, $8, $4, 'pending', 0, $5, $6, $6)";
 
 pub struct SqliteDb {
     /// One connection: SQLite allows one writer at a time, and queueing in

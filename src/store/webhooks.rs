@@ -1,24 +1,100 @@
-//! Webhooks: reading, creating, changing and deleting them, and their
-//! verification handshake (and test messages).
+//! Webhooks: reading, creating, changing and deleting them, their
+//! verification handshake and test messages.
 
-use super::backend::on_db;
-use super::{Store, StoreMethods, StoreResult};
+use super::backend::{Conn, on_db};
+use super::{Store, StoreResult, list_sql, postgres, queue, rows, sqlite};
+use crate::domain::event::{EventKind, NewEvent, TEST_OBJECT_ID};
 use crate::domain::list::{ListQuery, Page};
-use crate::domain::{AccountId, NewWebhook, Verification, Webhook, WebhookChanges};
+use crate::domain::{AccountId, EventName, NewWebhook, Verification, Webhook, WebhookChanges};
+
+const COUNT_WEBHOOKS: &str = "SELECT COUNT(*) FROM webhooks";
+
+/// The head of a list of webhooks; `list_sql` adds the filters.
+const LIST_WEBHOOKS: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
+     mail_exceptions_to, source, source_id, webhook_policy_id, \
+     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
+     attachments, last_error, verified, created_at, updated_at \
+     FROM webhooks";
+
+pub(super) const GET_WEBHOOK: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
+     mail_exceptions_to, source, source_id, webhook_policy_id, \
+     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
+     attachments, last_error, verified, created_at, updated_at \
+     FROM webhooks WHERE account_id = $1 AND id = $2";
+
+const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (account_id, name, event, uri, description, disabled, \
+     mail_exceptions_to, source, source_id, webhook_policy_id, attachments, last_error, \
+     verified, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id";
+
+/// Writes a changed webhook; `$13` when it is enabled again (its failures
+/// start over), `$14` whether it is verified (its code goes when not).
+const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET name = $1, event = $2, uri = $3, description = $4, \
+     disabled = $5, mail_exceptions_to = $6, source = $7, source_id = $8, \
+     webhook_policy_id = $9, attachments = $10, updated_at = $11, \
+     consecutive_failures = CASE WHEN $13 THEN 0 ELSE consecutive_failures END, \
+     verified = $14, \
+     verify_code_hash = CASE WHEN $14 THEN verify_code_hash ELSE NULL END \
+     WHERE id = $12";
+
+const DELETE_WEBHOOK: &str = "DELETE FROM webhooks WHERE account_id = $1 AND id = $2";
+
+const POLICY_NAME: &str = "SELECT name FROM webhook_policies WHERE id = $1";
+
+const URI_VERIFIED: &str = "SELECT id FROM webhooks WHERE account_id = $1 AND uri = $2 \
+     AND verified = TRUE AND id <> $3 LIMIT 1";
+
+const MARK_VERIFIED: &str = "UPDATE webhooks SET verified = TRUE, verify_code_hash = NULL, \
+     verify_expires_at = NULL WHERE account_id = $1 AND id = $2";
+
+const SET_VERIFY_CODE: &str = "UPDATE webhooks SET verified = FALSE, verify_code_hash = $1, \
+     verify_expires_at = $2 WHERE account_id = $3 AND id = $4";
+
+const CODE_MATCHES: &str = "SELECT id FROM webhooks \
+     WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3";
+
+const CONFIRM_CODE: &str = "UPDATE webhooks SET verified = TRUE, verify_code_hash = NULL, verify_expires_at = NULL \
+     WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3";
+
+const WEBHOOK_EVENT: &str = "SELECT event FROM webhooks WHERE account_id = $1 AND id = $2";
+
+const INSERT_EVENT: &str = "INSERT INTO events (account_id, kind, event, object_id, person_id, person_name, \
+     payload, links, webhook_id, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
 
 impl Store {
+    #[tracing::instrument(skip(self))]
     pub async fn list_webhooks(
         &self,
         account: &AccountId,
         query: &ListQuery,
     ) -> StoreResult<Page<Webhook>> {
-        on_db!(&self.db, |db| db.list_webhooks(account, query).await)
+        let page: Page<rows::WebhookRow> =
+            list_sql::fetch_page(&self.db, COUNT_WEBHOOKS, LIST_WEBHOOKS, account, query).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(rows::WebhookRow::into_domain)
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            total: page.total,
+        })
     }
 
+    #[tracing::instrument(skip(self))]
     pub async fn get_webhook(&self, account: &AccountId, id: i64) -> StoreResult<Option<Webhook>> {
-        on_db!(&self.db, |db| db.get_webhook(account, id).await)
+        let row: Option<rows::WebhookRow> = on_db!(&self.db, |db| {
+            sqlx::query_as(GET_WEBHOOK)
+                .bind(account.as_str())
+                .bind(id)
+                .fetch_optional(&db.read)
+                .await
+        })?;
+        row.map(rows::WebhookRow::into_domain).transpose()
     }
 
+    #[tracing::instrument(skip(self, new))]
     pub async fn insert_webhook(
         &self,
         account: &AccountId,
@@ -26,12 +102,37 @@ impl Store {
         verified: bool,
         now: i64,
     ) -> StoreResult<Webhook> {
-        on_db!(&self.db, |db| db
-            .insert_webhook(account, new, verified, now)
-            .await)
+        let mut tx = self.db.begin_write().await?;
+        let hook = Webhook::from_new(0, account.clone(), new, verified, now);
+        let attachments = rows::attachments_json(&hook.attachments);
+        let (id,): (i64,) = on_db!(&mut tx, |tx| {
+            sqlx::query_as(INSERT_WEBHOOK)
+                .bind(account.as_str())
+                .bind(&hook.name)
+                .bind(hook.event.as_str())
+                .bind(&hook.uri)
+                .bind(&hook.description)
+                .bind(hook.disabled)
+                .bind(&hook.mail_exceptions_to)
+                .bind(&hook.source)
+                .bind(&hook.source_id)
+                .bind(hook.webhook_policy_id)
+                .bind(&attachments)
+                .bind(&hook.last_error)
+                .bind(hook.verified)
+                .bind(hook.created_at)
+                .bind(hook.updated_at)
+                .fetch_one(&mut **tx)
+                .await
+        })?;
+        let mut hook = Webhook { id, ..hook };
+        hook.webhook_policy_name = policy_name(&mut tx.conn(), hook.webhook_policy_id).await?;
+        tx.commit().await?;
+        Ok(hook)
     }
 
     /// Applies `changes` atomically; `None` when no such webhook is in the account.
+    #[tracing::instrument(skip(self, changes))]
     pub async fn update_webhook(
         &self,
         account: &AccountId,
@@ -39,15 +140,52 @@ impl Store {
         changes: &WebhookChanges,
         now: i64,
     ) -> StoreResult<Option<Webhook>> {
-        on_db!(&self.db, |db| db
-            .update_webhook(account, id, changes, now)
-            .await)
+        let mut tx = self.db.begin_write().await?;
+        // SQLite's one writer is alone: the plain read is enough there.
+        let select = tx.pick(GET_WEBHOOK, postgres::LOCK_WEBHOOK);
+        let row: Option<rows::WebhookRow> = on_db!(&mut tx, |tx| {
+            sqlx::query_as(select)
+                .bind(account.as_str())
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+        })?;
+        let Some(row) = row else { return Ok(None) };
+        let mut hook = row.into_domain()?;
+        let was_disabled = hook.disabled;
+        if hook.apply(changes, now) {
+            let enabled_again = was_disabled && !hook.disabled;
+            write_changes(&mut tx.conn(), &hook, enabled_again).await?;
+            if changes.webhook_policy_id.is_some() {
+                hook.webhook_policy_name =
+                    policy_name(&mut tx.conn(), hook.webhook_policy_id).await?;
+            }
+            if hook.disabled && !was_disabled {
+                give_up(&mut tx.conn(), hook.id, "webhook disabled", true).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Some(hook))
     }
 
     /// `false` when no such webhook is in the account. Its pending
     /// deliveries are given up.
+    #[tracing::instrument(skip(self))]
     pub async fn delete_webhook(&self, account: &AccountId, id: i64) -> StoreResult<bool> {
-        on_db!(&self.db, |db| db.delete_webhook(account, id).await)
+        let mut tx = self.db.begin_write().await?;
+        let deleted = on_db!(&mut tx, |tx| {
+            sqlx::query(DELETE_WEBHOOK)
+                .bind(account.as_str())
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        if deleted > 0 {
+            give_up(&mut tx.conn(), id, "webhook deleted", false).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted > 0)
     }
 
     /// Whether another webhook of the account with this URI is verified.
@@ -57,13 +195,20 @@ impl Store {
         uri: &str,
         except_id: i64,
     ) -> StoreResult<bool> {
-        on_db!(&self.db, |db| db
-            .uri_verified(account, uri, except_id)
-            .await)
+        let row: Option<(i64,)> = on_db!(&self.db, |db| {
+            sqlx::query_as(URI_VERIFIED)
+                .bind(account.as_str())
+                .bind(uri)
+                .bind(except_id)
+                .fetch_optional(&db.read)
+                .await
+        })?;
+        Ok(row.is_some())
     }
 
     /// Marks the webhook verified, or voids its code and queues a
     /// `webhook.verify` message with a new one.
+    #[tracing::instrument(skip(self, verification))]
     pub async fn set_verification(
         &self,
         account: &AccountId,
@@ -72,9 +217,47 @@ impl Store {
         now: i64,
         now_ms: i64,
     ) -> StoreResult<()> {
-        on_db!(&self.db, |db| db
-            .set_verification(account, webhook_id, verification, now, now_ms)
-            .await)
+        let mut tx = self.db.begin_write().await?;
+        match verification {
+            Verification::Verified => {
+                on_db!(&mut tx, |tx| {
+                    sqlx::query(MARK_VERIFIED)
+                        .bind(account.as_str())
+                        .bind(webhook_id)
+                        .execute(&mut **tx)
+                        .await
+                        .map(|done| done.rows_affected())
+                })?;
+            }
+            Verification::Pending {
+                code_hash,
+                expires_at,
+                payload,
+            } => {
+                let updated = on_db!(&mut tx, |tx| {
+                    sqlx::query(SET_VERIFY_CODE)
+                        .bind(code_hash)
+                        .bind(expires_at)
+                        .bind(account.as_str())
+                        .bind(webhook_id)
+                        .execute(&mut **tx)
+                        .await
+                        .map(|done| done.rows_affected())
+                })?;
+                if updated > 0 {
+                    let event = NewEvent::direct(
+                        EventName::verify(),
+                        webhook_id,
+                        payload.clone(),
+                        webhook_id,
+                    );
+                    let kind = EventKind::Verify;
+                    insert_direct(&mut tx.conn(), account, &event, kind, now, now_ms).await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Verifies the webhook when `code_hash` is its current, unexpired code.
@@ -84,12 +267,34 @@ impl Store {
         code_hash: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        on_db!(&self.db, |db| db
-            .confirm_verification(webhook_id, code_hash, now)
-            .await)
+        let mut tx = self.db.begin_write().await?;
+        // Wrong codes, the common case of abuse, cost a read, not the writer.
+        let matches: Option<(i64,)> = on_db!(&self.db, |db| {
+            sqlx::query_as(CODE_MATCHES)
+                .bind(webhook_id)
+                .bind(code_hash)
+                .bind(now)
+                .fetch_optional(&db.read)
+                .await
+        })?;
+        if matches.is_none() {
+            return Ok(false);
+        }
+        let confirmed = on_db!(&mut tx, |tx| {
+            sqlx::query(CONFIRM_CODE)
+                .bind(webhook_id)
+                .bind(code_hash)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        tx.commit().await?;
+        Ok(confirmed > 0)
     }
 
     /// Queues a test message (object_id 12345); `false` when no such webhook.
+    #[tracing::instrument(skip(self))]
     pub async fn enqueue_test(
         &self,
         account: &AccountId,
@@ -97,8 +302,151 @@ impl Store {
         now: i64,
         now_ms: i64,
     ) -> StoreResult<bool> {
-        on_db!(&self.db, |db| db
-            .enqueue_test(account, webhook_id, now, now_ms)
-            .await)
+        let mut tx = self.db.begin_write().await?;
+        let found: Option<(String,)> = on_db!(&mut tx, |tx| {
+            sqlx::query_as(WEBHOOK_EVENT)
+                .bind(account.as_str())
+                .bind(webhook_id)
+                .fetch_optional(&mut **tx)
+                .await
+        })?;
+        let Some((event_name,)) = found else {
+            return Ok(false);
+        };
+        let event = NewEvent::direct(
+            EventName::from_trusted(event_name),
+            TEST_OBJECT_ID,
+            serde_json::json!({}),
+            webhook_id,
+        );
+        insert_direct(
+            &mut tx.conn(),
+            account,
+            &event,
+            EventKind::Test,
+            now,
+            now_ms,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
+}
+
+/// Writes `hook` as changed; `enabled_again` starts its failures over.
+async fn write_changes(
+    conn: &mut Conn<'_>,
+    hook: &Webhook,
+    enabled_again: bool,
+) -> StoreResult<()> {
+    let attachments = rows::attachments_json(&hook.attachments);
+    on_db!(conn, |conn| {
+        sqlx::query(UPDATE_WEBHOOK)
+            .bind(&hook.name)
+            .bind(hook.event.as_str())
+            .bind(&hook.uri)
+            .bind(&hook.description)
+            .bind(hook.disabled)
+            .bind(&hook.mail_exceptions_to)
+            .bind(&hook.source)
+            .bind(&hook.source_id)
+            .bind(hook.webhook_policy_id)
+            .bind(&attachments)
+            .bind(hook.updated_at)
+            .bind(hook.id)
+            .bind(enabled_again)
+            .bind(hook.verified)
+            .execute(&mut **conn)
+            .await
+            .map(|done| done.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// The name of the policy `id` names, if any.
+async fn policy_name(conn: &mut Conn<'_>, id: Option<i64>) -> StoreResult<Option<String>> {
+    let Some(id) = id else { return Ok(None) };
+    let found: Option<(String,)> = on_db!(conn, |conn| {
+        sqlx::query_as(POLICY_NAME)
+            .bind(id)
+            .fetch_optional(&mut **conn)
+            .await
+    })?;
+    Ok(found.map(|(name,)| name))
+}
+
+/// Gives up the webhook's queued and in-flight deliveries (with
+/// `events_only`, those of events: tests and verifications of a disabled
+/// webhook still go out). Rows another transaction holds are left to it,
+/// so this never waits for a recording or a claim in the other order (a
+/// deadlock on PostgreSQL, when a webhook was deleted while its outcomes
+/// were recorded): such a delivery is given up when next claimed, since
+/// its webhook is gone or disabled by then.
+pub(super) async fn give_up(
+    conn: &mut Conn<'_>,
+    webhook_id: i64,
+    reason: &str,
+    events_only: bool,
+) -> StoreResult<()> {
+    let give_up = if events_only {
+        conn.pick(sqlite::GIVE_UP_EVENTS, postgres::GIVE_UP_EVENTS)
+    } else {
+        conn.pick(sqlite::GIVE_UP, postgres::GIVE_UP)
+    };
+    on_db!(conn, |conn| {
+        sqlx::query(give_up)
+            .bind(reason)
+            .bind(webhook_id)
+            .execute(&mut **conn)
+            .await
+            .map(|done| done.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// An event for one webhook and its delivery, whatever the webhook's state
+/// (tests, verification).
+async fn insert_direct(
+    conn: &mut Conn<'_>,
+    account: &AccountId,
+    event: &NewEvent,
+    kind: EventKind,
+    now: i64,
+    now_ms: i64,
+) -> StoreResult<()> {
+    let links = (!event.links.is_empty()).then(|| event.links.to_json().to_string());
+    let (event_id,): (i64,) = on_db!(conn, |conn| {
+        sqlx::query_as(INSERT_EVENT)
+            .bind(account.as_str())
+            .bind(kind.as_str())
+            .bind(event.event.as_str())
+            .bind(event.object_id)
+            .bind(event.person_id)
+            .bind(&event.person_name)
+            .bind(event.payload.to_string())
+            .bind(&links)
+            .bind(event.webhook_id)
+            .bind(now)
+            .fetch_one(&mut **conn)
+            .await
+    })?;
+    let insert = conn.pick(
+        sqlite::INSERT_DIRECT_DELIVERY,
+        postgres::INSERT_DIRECT_DELIVERY,
+    );
+    on_db!(conn, |conn| {
+        sqlx::query(insert)
+            .bind(account.as_str())
+            .bind(event.webhook_id)
+            .bind(event_id)
+            .bind(kind.as_str())
+            .bind(now_ms)
+            .bind(now)
+            .bind(event.event.as_str())
+            .bind(event.object_id)
+            .execute(&mut **conn)
+            .await
+            .map(|done| done.rows_affected())
+    })?;
+    queue::notify_work(conn).await
 }
