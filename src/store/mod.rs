@@ -15,7 +15,6 @@ use crate::domain::delivery::{
 use crate::domain::event::NewEvent;
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
-use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 use crate::domain::{AccountId, Role, Webhook};
 
 mod accounts;
@@ -211,35 +210,6 @@ pub(crate) trait StoreMethods: Send + Sync + 'static {
     /// Wakes `wake` when another process queues work (PostgreSQL
     /// LISTEN/NOTIFY), until `shutdown`. A no-op where there is no such channel.
     fn watch_for_work(&self, wake: Arc<Notify>, shutdown: CancellationToken);
-
-    async fn insert_policy(
-        &self,
-        account: &AccountId,
-        new: &NewPolicy,
-        now: i64,
-    ) -> StoreResult<Policy>;
-
-    async fn get_policy(&self, account: &AccountId, id: i64) -> StoreResult<Option<Policy>>;
-
-    async fn list_policies(
-        &self,
-        account: &AccountId,
-        query: &ListQuery,
-    ) -> StoreResult<Page<Policy>>;
-
-    async fn update_policy(
-        &self,
-        account: &AccountId,
-        id: i64,
-        changes: &PolicyChanges,
-        now: i64,
-    ) -> StoreResult<Option<Policy>>;
-
-    /// Deletes an unused policy; `InUse` names the webhooks using it.
-    async fn delete_policy(&self, account: &AccountId, id: i64) -> StoreResult<PolicyDeletion>;
-
-    /// Whether the id names an enabled policy of the account.
-    async fn policy_linkable(&self, account: &AccountId, id: i64) -> StoreResult<bool>;
 
     /// `mail_exceptions_to` of the webhook, else the e-mails of the
     /// account's administrators.
@@ -480,9 +450,6 @@ const DELIVERY_COLUMNS: &str = "id, uuid, origin_uuid, webhook_id, event_id, eve
 /// owner alone it took 5–7 ms either way.
 const CLAIM_COLUMNS: &str = "d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, \
     d.webhook_id, e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links";
-
-const POLICY_COLUMNS: &str = "id, account_id, name, disabled, jwt_alg, jwt_audience, \
-     jwt_claim_expires_in, created_at, updated_at";
 
 /// The methods whose SQL is the same on both backends (`$n` placeholders
 /// work on SQLite too). Each backend passes the methods that differ.
@@ -1380,142 +1347,11 @@ macro_rules! impl_store {
                 Ok(next)
             }
 
-            #[tracing::instrument(skip(self, new))]
-            async fn insert_policy(&self, account: &AccountId, new: &NewPolicy, now: i64) -> StoreResult<Policy> {
-                let mut tx = self.begin_write().await?;
-                let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO webhook_policies (account_id, name, disabled, jwt_alg, jwt_audience, \
-                     jwt_claim_expires_in, sealed_key, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
-                )
-                .bind(account.as_str())
-                .bind(&new.name)
-                .bind(new.disabled)
-                .bind(new.jwt_alg.as_str())
-                .bind(&new.jwt_audience)
-                .bind(new.jwt_claim_expires_in)
-                .bind(&new.sealed_key)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(Policy {
-                    id,
-                    account: account.clone(),
-                    name: new.name.clone(),
-                    disabled: new.disabled,
-                    jwt_alg: new.jwt_alg,
-                    jwt_audience: new.jwt_audience.clone(),
-                    jwt_claim_expires_in: new.jwt_claim_expires_in,
-                    created_at: now,
-                    updated_at: now,
-                })
-            }
 
-            async fn get_policy(&self, account: &AccountId, id: i64) -> StoreResult<Option<Policy>> {
-                let sql = const_format::concatcp!(
-                    "SELECT ", POLICY_COLUMNS, " FROM webhook_policies WHERE account_id = $1 AND id = $2"
-                );
-                let row: Option<rows::PolicyRow> = sqlx::query_as(sql)
-                    .bind(account.as_str())
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.map(rows::PolicyRow::into_domain).transpose()
-            }
 
-            #[tracing::instrument(skip(self))]
-            async fn list_policies(&self, account: &AccountId, query: &ListQuery) -> StoreResult<Page<Policy>> {
-                let mut count = list_sql::count("SELECT COUNT(*) FROM webhook_policies", account, query);
-                let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
-                let mut select = list_sql::select(const_format::concatcp!("SELECT ", POLICY_COLUMNS, " FROM webhook_policies"), account, query);
-                let rows: Vec<rows::PolicyRow> = select.build_query_as().fetch_all(&self.read).await?;
-                let items = rows.into_iter().map(rows::PolicyRow::into_domain).collect::<Result<_, _>>()?;
-                Ok(Page { items, total })
-            }
 
-            #[tracing::instrument(skip(self, changes))]
-            async fn update_policy(
-                &self,
-                account: &AccountId,
-                id: i64,
-                changes: &PolicyChanges,
-                now: i64,
-            ) -> StoreResult<Option<Policy>> {
-                let mut tx = self.begin_write().await?;
-                let sql = const_format::concatcp!(
-                    "SELECT ", POLICY_COLUMNS, " FROM webhook_policies WHERE account_id = $1 AND id = $2",
-                    <$store>::LOCK_FOR_UPDATE
-                );
-                let row: Option<rows::PolicyRow> = sqlx::query_as(sql)
-                    .bind(account.as_str())
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(row) = row else { return Ok(None) };
-                let mut policy = row.into_domain()?;
-                if policy.apply(changes, now) {
-                    sqlx::query(
-                        "UPDATE webhook_policies SET disabled = $1, jwt_audience = $2, \
-                         jwt_claim_expires_in = $3, updated_at = $4 WHERE id = $5",
-                    )
-                    .bind(policy.disabled)
-                    .bind(&policy.jwt_audience)
-                    .bind(policy.jwt_claim_expires_in)
-                    .bind(policy.updated_at)
-                    .bind(policy.id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(Some(policy))
-            }
 
-            #[tracing::instrument(skip(self))]
-            async fn delete_policy(&self, account: &AccountId, id: i64) -> StoreResult<PolicyDeletion> {
-                let mut tx = self.begin_write().await?;
-                let users: Vec<(i64,)> =
-                    sqlx::query_as("SELECT id FROM webhooks WHERE webhook_policy_id = $1 ORDER BY id")
-                        .bind(id)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                let done = if users.is_empty() {
-                    sqlx::query("DELETE FROM webhook_policies WHERE account_id = $1 AND id = $2")
-                        .bind(account.as_str())
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                } else {
-                    0
-                };
-                let found: Option<(i64,)> = if done == 0 {
-                    sqlx::query_as("SELECT id FROM webhook_policies WHERE account_id = $1 AND id = $2")
-                        .bind(account.as_str())
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                } else {
-                    None
-                };
-                tx.commit().await?;
-                Ok(match (done, found) {
-                    (1.., _) => PolicyDeletion::Deleted,
-                    (0, None) => PolicyDeletion::NotFound,
-                    (0, Some(_)) => PolicyDeletion::InUse(users.into_iter().map(|(id,)| id).collect()),
-                })
-            }
 
-            async fn policy_linkable(&self, account: &AccountId, id: i64) -> StoreResult<bool> {
-                let found: Option<(i64,)> = sqlx::query_as(
-                    "SELECT id FROM webhook_policies WHERE account_id = $1 AND id = $2 AND disabled = FALSE",
-                )
-                .bind(account.as_str())
-                .bind(id)
-                .fetch_optional(&self.read)
-                .await?;
-                Ok(found.is_some())
-            }
 
             async fn mail_recipients(&self, account: &AccountId, webhook_id: i64) -> StoreResult<Vec<String>> {
                 let exceptions: Option<(Option<String>,)> =

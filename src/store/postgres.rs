@@ -12,8 +12,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    CLAIM_COLUMNS, DELIVERY_COLUMNS, POLICY_COLUMNS, PolicyDeletion, PublishRequest, StoreResult,
-    WEBHOOK_COLUMNS, impl_store, list_sql, rows,
+    CLAIM_COLUMNS, DELIVERY_COLUMNS, PublishRequest, StoreResult, WEBHOOK_COLUMNS, impl_store,
+    list_sql, rows,
 };
 use crate::domain::AccountId;
 use crate::domain::delivery::{
@@ -23,7 +23,6 @@ use crate::domain::delivery::{
 use crate::domain::event::{EventKind, Published};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
-use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 
 // The statements that differ from SQLite's (`sqlite.rs` has one of each
 // name, or uses the shared statement where it needs no lock). A row read
@@ -33,12 +32,17 @@ use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 // skipped (`FOR UPDATE SKIP LOCKED`). A list of ids bound as one parameter
 // ([`IdList`](super::params::IdList)) is a `bigint[]`, read with `= ANY($n)`.
 
-/// [`GET_WEBHOOK`](super::webhooks::GET_WEBHOOK), locked to be changed.
+/// `GET_WEBHOOK` of `webhooks.rs`, locked to be changed.
 pub(super) const LOCK_WEBHOOK: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
      mail_exceptions_to, source, source_id, webhook_policy_id, \
      (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
      attachments, last_error, verified, created_at, updated_at \
      FROM webhooks WHERE account_id = $1 AND id = $2 FOR NO KEY UPDATE";
+
+/// `GET_POLICY` of `policies.rs`, locked to be changed.
+pub(super) const LOCK_POLICY: &str = "SELECT id, account_id, name, disabled, jwt_alg, \
+     jwt_audience, jwt_claim_expires_in, created_at, updated_at \
+     FROM webhook_policies WHERE account_id = $1 AND id = $2 FOR NO KEY UPDATE";
 
 /// Gives up the queued and in-flight deliveries of webhook `$2`, with
 /// reason `$1`.

@@ -15,8 +15,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
-    CLAIM_COLUMNS, DELIVERY_COLUMNS, POLICY_COLUMNS, PolicyDeletion, PublishRequest, StoreResult,
-    WEBHOOK_COLUMNS, impl_store, list_sql, rows,
+    CLAIM_COLUMNS, DELIVERY_COLUMNS, PublishRequest, StoreResult, WEBHOOK_COLUMNS, impl_store,
+    list_sql, rows,
 };
 use crate::domain::AccountId;
 use crate::domain::delivery::{
@@ -26,7 +26,6 @@ use crate::domain::delivery::{
 use crate::domain::event::{EventKind, Published};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::mail::{Mail, NewMail};
-use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 
 // The statements that differ from PostgreSQL's (`postgres.rs` has one of
 // each name). The writer is alone, so nothing is locked or skipped (no

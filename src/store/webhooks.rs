@@ -16,7 +16,7 @@ const LIST_WEBHOOKS: &str = "SELECT id, account_id, name, event, uri, descriptio
      attachments, last_error, verified, created_at, updated_at \
      FROM webhooks";
 
-pub(super) const GET_WEBHOOK: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
+const GET_WEBHOOK: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
      mail_exceptions_to, source, source_id, webhook_policy_id, \
      (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
      attachments, last_error, verified, created_at, updated_at \
