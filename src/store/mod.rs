@@ -14,7 +14,6 @@ use crate::domain::delivery::{
 };
 use crate::domain::event::NewEvent;
 use crate::domain::list::{ListQuery, Page};
-use crate::domain::mail::{Mail, NewMail};
 use crate::domain::{AccountId, Role, Webhook};
 
 mod accounts;
@@ -191,11 +190,6 @@ pub(crate) trait StoreMethods: Send + Sync + 'static {
         now_ms: i64,
     ) -> StoreResult<Option<i64>>;
 
-    /// Deletes up to `batch` finished deliveries (with their attempts) last
-    /// changed before `cutoff`, then events, mails and idempotency keys no
-    /// longer needed. Returns how many rows went; call again while it is `batch`.
-    async fn purge(&self, cutoff: i64, idempotency_cutoff: i64, batch: i64) -> StoreResult<u64>;
-
     /// Makes deliveries leased by owners starting with `owner_prefix` due now.
     async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64>;
 
@@ -210,34 +204,6 @@ pub(crate) trait StoreMethods: Send + Sync + 'static {
     /// Wakes `wake` when another process queues work (PostgreSQL
     /// LISTEN/NOTIFY), until `shutdown`. A no-op where there is no such channel.
     fn watch_for_work(&self, wake: Arc<Notify>, shutdown: CancellationToken);
-
-    /// `mail_exceptions_to` of the webhook, else the e-mails of the
-    /// account's administrators.
-    async fn mail_recipients(
-        &self,
-        account: &AccountId,
-        webhook_id: i64,
-    ) -> StoreResult<Vec<String>>;
-
-    async fn enqueue_mail(&self, mail: &NewMail, now: i64, now_ms: i64) -> StoreResult<()>;
-
-    /// Leases up to `limit` due mails until `lease_until_ms`.
-    async fn claim_mails(
-        &self,
-        now_ms: i64,
-        lease_until_ms: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Mail>>;
-
-    /// Marks a mail sent (`retry_at_ms` None, no error), failed for good
-    /// (None, an error) or due again at `retry_at_ms`.
-    async fn finish_mail(
-        &self,
-        id: i64,
-        retry_at_ms: Option<i64>,
-        error: Option<&str>,
-        now_ms: i64,
-    ) -> StoreResult<()>;
 }
 
 /// Herald's database, SQLite or PostgreSQL: the only way to it.
@@ -1246,34 +1212,6 @@ macro_rules! impl_store {
                 Ok(Some(lost.len() as i64))
             }
 
-            #[tracing::instrument(skip(self))]
-            async fn purge(&self, cutoff: i64, idempotency_cutoff: i64, batch: i64) -> StoreResult<u64> {
-                let mut tx = self.begin_write().await?;
-                let mut removed = 0;
-                for sql in [
-                    "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries \
-                     WHERE status IN ('succeeded', 'given_up') AND updated_at < $1 ORDER BY updated_at LIMIT $2)",
-                    "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
-                     WHERE status IN ('succeeded', 'given_up') AND updated_at < $1 ORDER BY updated_at LIMIT $2)",
-                    "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at < $1 \
-                     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT $2)",
-                    "DELETE FROM mails WHERE id IN (SELECT id FROM mails WHERE status <> 'pending' \
-                     AND created_at < $1 LIMIT $2)",
-                ] {
-                    removed += sqlx::query(sql).bind(cutoff).bind(batch).execute(&mut *tx).await?.rows_affected();
-                }
-                removed += sqlx::query(
-                    "DELETE FROM idempotency_keys WHERE (account_id, key) IN (SELECT account_id, key \
-                     FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
-                )
-                .bind(idempotency_cutoff)
-                .bind(batch)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                tx.commit().await?;
-                Ok(removed)
-            }
 
             async fn release_claims(&self, owner_prefix: &str, ids: &[i64], due_ms: i64) -> StoreResult<u64> {
                 let mut tx = self.begin_relaxed().await?;
@@ -1353,92 +1291,9 @@ macro_rules! impl_store {
 
 
 
-            async fn mail_recipients(&self, account: &AccountId, webhook_id: i64) -> StoreResult<Vec<String>> {
-                let exceptions: Option<(Option<String>,)> =
-                    sqlx::query_as("SELECT mail_exceptions_to FROM webhooks WHERE account_id = $1 AND id = $2")
-                        .bind(account.as_str())
-                        .bind(webhook_id)
-                        .fetch_optional(&self.read)
-                        .await?;
-                if let Some((Some(list),)) = exceptions {
-                    return Ok(list.split(',').map(str::to_string).collect());
-                }
-                let admins: Vec<(String,)> = sqlx::query_as(
-                    "SELECT email FROM people WHERE account_id = $1 AND email IS NOT NULL \
-                     AND (',' || roles || ',') LIKE '%,administrator,%' ORDER BY id",
-                )
-                .bind(account.as_str())
-                .fetch_all(&self.read)
-                .await?;
-                Ok(admins.into_iter().map(|(e,)| e).collect())
-            }
 
-            async fn enqueue_mail(&self, mail: &NewMail, now: i64, now_ms: i64) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO mails (account_id, webhook_id, recipients, subject, body, status, attempts, \
-                     next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)",
-                )
-                .bind(&mail.account)
-                .bind(mail.webhook_id)
-                .bind(mail.recipients.join(","))
-                .bind(&mail.subject)
-                .bind(&mail.body)
-                .bind(now_ms)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
-            }
 
-            async fn claim_mails(&self, now_ms: i64, lease_until_ms: i64, limit: i64) -> StoreResult<Vec<Mail>> {
-                let mut tx = self.begin_write().await?;
-                let claim = const_format::concatcp!(
-                    "WITH due AS MATERIALIZED (SELECT id FROM mails \
-                     WHERE status = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT $3", <$store>::SKIP_LOCKED, ") \
-                     UPDATE mails SET next_attempt_at = $1 FROM due WHERE mails.id = due.id \
-                     RETURNING mails.id, mails.recipients, mails.subject, mails.body, mails.attempts"
-                );
-                let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(claim)
-                    .bind(lease_until_ms)
-                    .bind(now_ms)
-                    .bind(limit)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(id, recipients, subject, body, attempts)| Mail {
-                        id,
-                        recipients: recipients.split(',').filter(|r| !r.is_empty()).map(str::to_string).collect(),
-                        subject,
-                        body,
-                        attempts,
-                    })
-                    .collect())
-            }
 
-            async fn finish_mail(&self, id: i64, retry_at_ms: Option<i64>, error: Option<&str>, now_ms: i64) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                let status = match (retry_at_ms, error) {
-                    (Some(_), _) => "pending",
-                    (None, None) => "sent",
-                    (None, Some(_)) => "failed",
-                };
-                sqlx::query(
-                    "UPDATE mails SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
-                     last_error = $3 WHERE id = $4",
-                )
-                .bind(status)
-                .bind(retry_at_ms.unwrap_or(now_ms))
-                .bind(error)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
-            }
 
             $($specific)*
         }

@@ -22,7 +22,6 @@ use crate::domain::delivery::{
 };
 use crate::domain::event::{EventKind, Published};
 use crate::domain::list::{ListQuery, Page};
-use crate::domain::mail::{Mail, NewMail};
 
 // The statements that differ from SQLite's (`sqlite.rs` has one of each
 // name, or uses the shared statement where it needs no lock). A row read
@@ -62,6 +61,12 @@ pub(super) const INSERT_DIRECT_DELIVERY: &str = "INSERT INTO deliveries (uuid, a
 
 /// Wakes the workers of every process ([`WORK_CHANNEL`]), on commit.
 pub(super) const NOTIFY_WORK: &str = "SELECT pg_notify('herald_work', '')";
+
+/// Leases up to `$3` mails due at `$2` until `$1`.
+pub(super) const CLAIM_MAILS: &str = "WITH due AS MATERIALIZED (SELECT id FROM mails \
+     WHERE status = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     UPDATE mails SET next_attempt_at = $1 FROM due WHERE mails.id = due.id \
+     RETURNING mails.id, mails.recipients, mails.subject, mails.body, mails.attempts";
 
 pub struct PgDb {
     pub(super) write: PgPool,

@@ -25,7 +25,6 @@ use crate::domain::delivery::{
 };
 use crate::domain::event::{EventKind, Published};
 use crate::domain::list::{ListQuery, Page};
-use crate::domain::mail::{Mail, NewMail};
 
 // The statements that differ from PostgreSQL's (`postgres.rs` has one of
 // each name). The writer is alone, so nothing is locked or skipped (no
@@ -51,6 +50,12 @@ pub(super) const INSERT_DIRECT_DELIVERY: &str = "INSERT INTO deliveries (uuid, a
      VALUES (lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || \
      substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || \
      substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))), $1, $2, $3, $7, $8, $4, 'pending', 0, $5, $6, $6)";
+
+/// Leases up to `$3` mails due at `$2` until `$1`.
+pub(super) const CLAIM_MAILS: &str = "WITH due AS MATERIALIZED (SELECT id FROM mails \
+     WHERE status = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT $3) \
+     UPDATE mails SET next_attempt_at = $1 FROM due WHERE mails.id = due.id \
+     RETURNING mails.id, mails.recipients, mails.subject, mails.body, mails.attempts";
 
 pub struct SqliteDb {
     /// One connection: SQLite allows one writer at a time, and queueing in
