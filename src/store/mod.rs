@@ -9,11 +9,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::delivery::{
-    AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, LeasedDelivery,
-    PublishOutcome, Redelivery, WebhookEffects,
+    AttemptResult, Claimed, FailurePolicy, Lease, LeasedDelivery, PublishOutcome, WebhookEffects,
 };
 use crate::domain::event::NewEvent;
-use crate::domain::list::{ListQuery, Page};
 use crate::domain::{AccountId, Role, Webhook};
 
 mod accounts;
@@ -152,43 +150,6 @@ pub(crate) trait StoreMethods: Send + Sync + 'static {
         now: i64,
         now_ms: i64,
     ) -> StoreResult<Vec<WebhookEffects>>;
-
-    /// A page of the account's deliveries (filter by `webhook_id` for one webhook's).
-    async fn list_deliveries(
-        &self,
-        account: &AccountId,
-        query: &ListQuery,
-    ) -> StoreResult<Page<DeliveryRecord>>;
-
-    /// A delivery with its attempts, oldest first.
-    async fn get_delivery(
-        &self,
-        account: &AccountId,
-        id: i64,
-    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>>;
-
-    /// Queues a new delivery of a finished delivery's message, with a new
-    /// uuid and the first delivery's uuid as its origin.
-    async fn redeliver(
-        &self,
-        account: &AccountId,
-        id: i64,
-        now: i64,
-        now_ms: i64,
-    ) -> StoreResult<Redelivery>;
-
-    /// Redelivers, once each, the messages of a webhook given up between
-    /// `since` and `until` (epoch seconds) and not delivered or queued again
-    /// since; `None` when no such webhook is in the account.
-    async fn recover(
-        &self,
-        account: &AccountId,
-        webhook_id: i64,
-        since: i64,
-        until: i64,
-        now: i64,
-        now_ms: i64,
-    ) -> StoreResult<Option<i64>>;
 
     /// Makes deliveries leased by owners starting with `owner_prefix` due now.
     async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64>;
@@ -398,9 +359,6 @@ fn leased_deliveries(
     handed
 }
 
-const DELIVERY_COLUMNS: &str = "id, uuid, origin_uuid, webhook_id, event_id, event, object_id, kind, status, \
-     attempts, next_attempt_at, last_error, message, created_at, updated_at";
-
 /// A leased delivery with its event, as [`rows::ClaimRow`] reads it: `d`
 /// the delivery, `e` the event.
 ///
@@ -496,23 +454,6 @@ macro_rules! impl_store {
                         row.into_domain(webhook, policy, &mut events)
                     })
                     .collect()
-            }
-
-            /// A new pending delivery of delivery `id`'s message; returns its id.
-            async fn insert_redelivery(
-                tx: &mut sqlx::Transaction<'static, Db>,
-                id: i64,
-                now: i64,
-                now_ms: i64,
-            ) -> StoreResult<i64> {
-                let sql = const_format::concatcp!(
-                    "INSERT INTO deliveries (uuid, origin_uuid, account_id, webhook_id, event_id, event, object_id, \
-                     kind, status, attempts, next_attempt_at, created_at, updated_at) \
-                     SELECT ", <$store>::UUID_SQL, ", COALESCE(origin_uuid, uuid), account_id, webhook_id, event_id, \
-                     event, object_id, kind, 'pending', 0, $1, $2, $2 FROM deliveries WHERE id = $3 RETURNING id"
-                );
-                let (new_id,): (i64,) = sqlx::query_as(sql).bind(now_ms).bind(now).bind(id).fetch_one(&mut **tx).await?;
-                Ok(new_id)
             }
 
             /// Gives up the webhook's queued and in-flight deliveries (with
@@ -1109,108 +1050,9 @@ macro_rules! impl_store {
                 Ok(effects)
             }
 
-            #[tracing::instrument(skip(self))]
-            async fn list_deliveries(&self, account: &AccountId, query: &ListQuery,
-    ) -> StoreResult<Page<DeliveryRecord>> {
-                let mut count = list_sql::count("SELECT COUNT(*) FROM deliveries", account, query);
-                let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
-                let mut select = list_sql::select(const_format::concatcp!("SELECT ", DELIVERY_COLUMNS, " FROM deliveries"), account, query);
-                let rows: Vec<rows::DeliveryRow> = select.build_query_as().fetch_all(&self.read).await?;
-                let items = rows.into_iter().map(|r| r.into_domain()).collect::<Result<_, _>>()?;
-                Ok(Page { items, total })
-            }
 
-            async fn get_delivery(
-                &self,
-                account: &AccountId,
-                id: i64,
-    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
-                let sql = const_format::concatcp!(
-                    "SELECT ", DELIVERY_COLUMNS, " FROM deliveries WHERE account_id = $1 AND id = $2"
-                );
-                let row: Option<rows::DeliveryRow> = sqlx::query_as(sql)
-                    .bind(account.as_str())
-                    .bind(id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                let Some(row) = row else { return Ok(None) };
-                let attempts: Vec<rows::AttemptRow> = sqlx::query_as(
-                    "SELECT started_at, duration_ms, response_status, response_headers, response_body, \
-                     response_truncated, error, remote_ip, trigger FROM delivery_attempts \
-                     WHERE delivery_id = $1 ORDER BY id",
-                )
-                .bind(id)
-                .fetch_all(&self.read)
-                .await?;
-                Ok(Some((row.into_domain()?, attempts.into_iter().map(rows::AttemptRow::into_domain).collect())))
-            }
 
-            #[tracing::instrument(skip(self))]
-            async fn redeliver(&self, account: &AccountId, id: i64, now: i64, now_ms: i64) -> StoreResult<Redelivery> {
-                let mut tx = self.begin_write().await?;
-                let found: Option<(String,)> =
-                    sqlx::query_as("SELECT status FROM deliveries WHERE account_id = $1 AND id = $2")
-                        .bind(account.as_str())
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                match found.as_ref().map(|(s,)| s.as_str()) {
-                    None => return Ok(Redelivery::NotFound),
-                    Some("succeeded" | "given_up") => {}
-                    Some(_) => return Ok(Redelivery::NotFinished),
-                }
-                let new_id = Self::insert_redelivery(&mut tx, id, now, now_ms).await?;
-                Self::notify_work(&mut *tx).await?;
-                let sql = const_format::concatcp!("SELECT ", DELIVERY_COLUMNS, " FROM deliveries WHERE id = $1");
-                let row: rows::DeliveryRow = sqlx::query_as(sql).bind(new_id).fetch_one(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(Redelivery::Queued(Box::new(row.into_domain()?)))
-            }
 
-            #[tracing::instrument(skip(self))]
-            async fn recover(
-                &self,
-                account: &AccountId,
-                webhook_id: i64,
-                since: i64,
-                until: i64,
-                now: i64,
-                now_ms: i64,
-            ) -> StoreResult<Option<i64>> {
-                let mut tx = self.begin_write().await?;
-                let hook: Option<(i64,)> = sqlx::query_as("SELECT id FROM webhooks WHERE account_id = $1 AND id = $2")
-                    .bind(account.as_str())
-                    .bind(webhook_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if hook.is_none() {
-                    return Ok(None);
-                }
-                // The newest given-up delivery of each message (grouped by its
-                // first uuid) whose message was not delivered or queued again.
-                let lost: Vec<(i64,)> = sqlx::query_as(
-                    "SELECT MAX(d.id) FROM deliveries d \
-                     WHERE d.webhook_id = $1 AND d.kind = 'event' AND d.status = 'given_up' \
-                     AND d.updated_at >= $2 AND d.updated_at <= $3 \
-                     AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.webhook_id = d.webhook_id \
-                         AND COALESCE(x.origin_uuid, x.uuid) = COALESCE(d.origin_uuid, d.uuid) \
-                         AND x.status IN ('succeeded', 'pending', 'in_flight')) \
-                     GROUP BY COALESCE(d.origin_uuid, d.uuid) ORDER BY 1",
-                )
-                .bind(webhook_id)
-                .bind(since)
-                .bind(until)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (id,) in &lost {
-                    Self::insert_redelivery(&mut tx, *id, now, now_ms).await?;
-                }
-                if !lost.is_empty() {
-                    Self::notify_work(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(Some(lost.len() as i64))
-            }
 
 
             async fn release_claims(&self, owner_prefix: &str, ids: &[i64], due_ms: i64) -> StoreResult<u64> {

@@ -11,17 +11,11 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{
-    CLAIM_COLUMNS, DELIVERY_COLUMNS, PublishRequest, StoreResult, WEBHOOK_COLUMNS, impl_store,
-    list_sql, rows,
-};
-use crate::domain::AccountId;
+use super::{CLAIM_COLUMNS, PublishRequest, StoreResult, WEBHOOK_COLUMNS, impl_store, rows};
 use crate::domain::delivery::{
-    AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, LeasedDelivery,
-    PublishOutcome, Redelivery, WebhookEffects,
+    AttemptResult, Claimed, FailurePolicy, Lease, LeasedDelivery, PublishOutcome, WebhookEffects,
 };
 use crate::domain::event::{EventKind, Published};
-use crate::domain::list::{ListQuery, Page};
 
 // The statements that differ from SQLite's (`sqlite.rs` has one of each
 // name, or uses the shared statement where it needs no lock). A row read
@@ -67,6 +61,14 @@ pub(super) const CLAIM_MAILS: &str = "WITH due AS MATERIALIZED (SELECT id FROM m
      WHERE status = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
      UPDATE mails SET next_attempt_at = $1 FROM due WHERE mails.id = due.id \
      RETURNING mails.id, mails.recipients, mails.subject, mails.body, mails.attempts";
+
+/// A new pending delivery (due `$1`, made `$2`) of the message of delivery
+/// `$3`, its origin the first delivery of that message.
+pub(super) const INSERT_REDELIVERY: &str = "INSERT INTO deliveries (uuid, origin_uuid, account_id, \
+     webhook_id, event_id, event, object_id, kind, status, attempts, next_attempt_at, created_at, \
+     updated_at) \
+     SELECT gen_random_uuid()::text, COALESCE(origin_uuid, uuid), account_id, webhook_id, event_id, \
+     event, object_id, kind, 'pending', 0, $1, $2, $2 FROM deliveries WHERE id = $3 RETURNING id";
 
 pub struct PgDb {
     pub(super) write: PgPool,

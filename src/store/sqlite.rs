@@ -14,17 +14,11 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::{
-    CLAIM_COLUMNS, DELIVERY_COLUMNS, PublishRequest, StoreResult, WEBHOOK_COLUMNS, impl_store,
-    list_sql, rows,
-};
-use crate::domain::AccountId;
+use super::{CLAIM_COLUMNS, PublishRequest, StoreResult, WEBHOOK_COLUMNS, impl_store, rows};
 use crate::domain::delivery::{
-    AttemptRecord, AttemptResult, Claimed, DeliveryRecord, FailurePolicy, Lease, LeasedDelivery,
-    PublishOutcome, Redelivery, WebhookEffects,
+    AttemptResult, Claimed, FailurePolicy, Lease, LeasedDelivery, PublishOutcome, WebhookEffects,
 };
 use crate::domain::event::{EventKind, Published};
-use crate::domain::list::{ListQuery, Page};
 
 // The statements that differ from PostgreSQL's (`postgres.rs` has one of
 // each name). The writer is alone, so nothing is locked or skipped (no
@@ -56,6 +50,16 @@ pub(super) const CLAIM_MAILS: &str = "WITH due AS MATERIALIZED (SELECT id FROM m
      WHERE status = 'pending' AND next_attempt_at <= $2 ORDER BY id LIMIT $3) \
      UPDATE mails SET next_attempt_at = $1 FROM due WHERE mails.id = due.id \
      RETURNING mails.id, mails.recipients, mails.subject, mails.body, mails.attempts";
+
+/// A new pending delivery (due `$1`, made `$2`) of the message of delivery
+/// `$3`, its origin the first delivery of that message.
+pub(super) const INSERT_REDELIVERY: &str = "INSERT INTO deliveries (uuid, origin_uuid, account_id, \
+     webhook_id, event_id, event, object_id, kind, status, attempts, next_attempt_at, created_at, \
+     updated_at) \
+     SELECT lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || \
+     substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || \
+     substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))), COALESCE(origin_uuid, uuid), account_id, webhook_id, event_id, \
+     event, object_id, kind, 'pending', 0, $1, $2, $2 FROM deliveries WHERE id = $3 RETURNING id";
 
 pub struct SqliteDb {
     /// One connection: SQLite allows one writer at a time, and queueing in
