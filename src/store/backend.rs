@@ -90,4 +90,10 @@ impl Db {
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         Ok(map_db!(self, |db| db.begin_write().await?))
     }
+
+    /// Delivery bookkeeping (leases, outcomes), whose commit does not wait
+    /// for the disk: see each backend's `begin_relaxed`.
+    pub async fn begin_relaxed(&self) -> Result<Tx, sqlx::Error> {
+        Ok(map_db!(self, |db| db.begin_relaxed().await?))
+    }
 }

@@ -8,18 +8,18 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::delivery::{
-    AttemptResult, Claimed, FailurePolicy, Lease, LeasedDelivery, PublishOutcome, WebhookEffects,
-};
+use crate::domain::delivery::{Lease, LeasedDelivery, PublishOutcome};
 use crate::domain::event::NewEvent;
-use crate::domain::{AccountId, Role, Webhook};
+use crate::domain::{AccountId, Role};
 
 mod accounts;
+mod attempts;
 mod backend;
 pub mod group_commit;
 mod history;
 mod list_sql;
 mod mails;
+mod params;
 mod policies;
 mod postgres;
 mod publish;
@@ -30,6 +30,7 @@ mod sqlite;
 mod webhooks;
 
 use backend::{Backend, Db, on_db};
+use params::{MAX_ROWS_JSON, json_row_chunks};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -106,62 +107,6 @@ pub(crate) trait StoreMethods: Send + Sync + 'static {
         lease: Option<&Lease>,
     ) -> StoreResult<PublishOutcome>;
 
-    /// Leases up to `limit` due deliveries to `lease_owner` until
-    /// `lease_until_ms`, none of the webhooks in `skip_webhooks`.
-    async fn claim_due(
-        &self,
-        lease_owner: &str,
-        now_ms: i64,
-        lease_until_ms: i64,
-        limit: i64,
-        skip_webhooks: &[i64],
-    ) -> StoreResult<Vec<Claimed>>;
-
-    /// Those of `ids` still leased to `lease_owner`, with what sending them
-    /// takes: event, webhook (`None` if deleted) and policy. Read outside
-    /// any write transaction.
-    async fn load_claimed(&self, lease_owner: &str, ids: &[i64]) -> StoreResult<Vec<Claimed>>;
-
-    /// Deliveries a publish leased to `lease_owner` ([`PublishOutcome`]),
-    /// with what sending them takes: their webhooks (`None` if deleted) and
-    /// policies, each read once. Read outside any write transaction.
-    async fn with_webhooks(
-        &self,
-        lease_owner: &str,
-        leased: Vec<LeasedDelivery>,
-    ) -> StoreResult<Vec<Claimed>>;
-
-    /// Hands back leased deliveries that were not attempted: due again at
-    /// `due_ms`, no attempt counted. Only leases of owners starting with
-    /// `owner_prefix` are touched.
-    async fn release_claims(
-        &self,
-        owner_prefix: &str,
-        ids: &[i64],
-        due_ms: i64,
-    ) -> StoreResult<u64>;
-
-    /// Records finished attempts (each only if its lease still holds) and
-    /// their effect on webhooks, in one transaction.
-    async fn finish_attempts(
-        &self,
-        results: &[AttemptResult],
-        policy: FailurePolicy,
-        now: i64,
-        now_ms: i64,
-    ) -> StoreResult<Vec<WebhookEffects>>;
-
-    /// Makes deliveries leased by owners starting with `owner_prefix` due now.
-    async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64>;
-
-    /// Moves the queued (not leased) deliveries of `webhook_id` that fall
-    /// due before `until_ms` to `until_ms`, 10,000 rows a transaction, but
-    /// those another transaction holds; returns how many moved.
-    async fn defer_queued(&self, webhook_id: i64, until_ms: i64) -> StoreResult<u64>;
-
-    /// When the next pending delivery falls due.
-    async fn next_due_at(&self) -> StoreResult<Option<i64>>;
-
     /// Wakes `wake` when another process queues work (PostgreSQL
     /// LISTEN/NOTIFY), until `shutdown`. A no-op where there is no such channel.
     fn watch_for_work(&self, wake: Arc<Notify>, shutdown: CancellationToken);
@@ -213,76 +158,6 @@ impl Store {
     /// LISTEN/NOTIFY), until `shutdown`. A no-op where there is no such channel.
     pub fn watch_for_work(&self, wake: Arc<Notify>, shutdown: CancellationToken) {
         on_db!(&self.db, |db| db.watch_for_work(wake, shutdown))
-    }
-}
-
-const WEBHOOK_COLUMNS: &str = "id, account_id, name, event, uri, description, disabled, \
-     mail_exceptions_to, source, source_id, webhook_policy_id, \
-     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
-     attachments, last_error, verified, created_at, updated_at";
-
-/// Most bytes of JSON rows one statement takes: well under PostgreSQL's
-/// 255 MB limit on one `jsonb` value, however large the messages.
-const MAX_ROWS_JSON: usize = 16 << 20;
-
-/// Most queued deliveries [`Store::defer_queued`] moves in one transaction.
-const DEFER_CHUNK: i64 = 10_000;
-
-/// Rows as the one parameter of a backend's `ROWS_IN`…`ROWS_AS` row
-/// source: JSON arrays of arrays, each with the range of `rows` it holds.
-/// One statement text, and one round trip for any number of rows up to
-/// `max_bytes` of JSON (multi-row `VALUES` need a text per length and hit
-/// parameter limits); a row larger than that goes alone. Booleans go as 0
-/// or 1, and JSON documents as strings, so they are stored as written.
-pub(crate) fn json_row_chunks<T: serde::Serialize>(
-    rows: &[T],
-    max_bytes: usize,
-) -> StoreResult<Vec<(std::ops::Range<usize>, String)>> {
-    let mut chunks = Vec::new();
-    let mut text = String::from("[");
-    let mut start = 0;
-    for (i, row) in rows.iter().enumerate() {
-        let row = serde_json::to_string(row)
-            .map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))?;
-        if i > start && text.len() + row.len() + 2 > max_bytes {
-            text.push(']');
-            chunks.push((start..i, std::mem::replace(&mut text, String::from("["))));
-            start = i;
-        }
-        if i > start {
-            text.push(',');
-        }
-        text.push_str(&row);
-    }
-    if start < rows.len() {
-        text.push(']');
-        chunks.push((start..rows.len(), text));
-    }
-    Ok(chunks)
-}
-
-/// Webhooks read by id for deliveries about to be sent, with their
-/// policies.
-struct WebhooksById {
-    hooks: std::collections::HashMap<i64, Arc<Webhook>>,
-    policies: std::collections::HashMap<i64, Arc<crate::domain::policy::PolicyKey>>,
-}
-
-impl WebhooksById {
-    /// Webhook `id` (`None` once deleted) and its policy, if it has one.
-    fn get(
-        &self,
-        id: i64,
-    ) -> (
-        Option<Arc<Webhook>>,
-        Option<Arc<crate::domain::policy::PolicyKey>>,
-    ) {
-        let webhook = self.hooks.get(&id).cloned();
-        let policy = webhook
-            .as_ref()
-            .and_then(|w| w.webhook_policy_id)
-            .and_then(|policy| self.policies.get(&policy).cloned());
-        (webhook, policy)
     }
 }
 
@@ -359,22 +234,6 @@ fn leased_deliveries(
     handed
 }
 
-/// A leased delivery with its event, as [`rows::ClaimRow`] reads it: `d`
-/// the delivery, `e` the event.
-///
-/// A delivery with a `lease_owner` is in flight: every write that sets the
-/// owner sets `status = 'in_flight'`, and every write that moves it out of
-/// flight clears the owner. So statements that find leased rows by key and
-/// owner (loading, recording, handing back) do not test `status` as well:
-/// on PostgreSQL that test let the planner read the whole partial index of
-/// due deliveries (`status IN ('pending', 'in_flight')`) into a bitmap to
-/// AND with the keys', a million entries and 24 ms for each recording of
-/// 512 outcomes beside a backlog of 1,000,000 (or, with fresh statistics,
-/// join the 512 outcomes to the rows by a nested loop: 61 ms). By key and
-/// owner alone it took 5–7 ms either way.
-const CLAIM_COLUMNS: &str = "d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, \
-    d.webhook_id, e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links";
-
 /// The methods whose SQL is the same on both backends (`$n` placeholders
 /// work on SQLite too). Each backend passes the methods that differ.
 /// Expects `self.read` and `self.write` pools, and `self.publishing()` and
@@ -382,107 +241,6 @@ const CLAIM_COLUMNS: &str = "d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attem
 macro_rules! impl_store {
     ($store:ty, { $($specific:tt)* }) => {
         impl $store {
-            /// Leases up to `limit` rows due at `now_ms`, but the `skip`ped
-            /// webhooks', read as `T` by `sql` (see `claim_due`).
-            async fn lease_due<T>(
-                tx: &mut sqlx::Transaction<'static, Db>,
-                sql: &'static str,
-                skip: &[i64],
-                owner: &str,
-                until_ms: i64,
-                now_ms: i64,
-                limit: i64,
-            ) -> Result<Vec<T>, sqlx::Error>
-            where
-                T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
-            {
-                sqlx::query_as(sql)
-                    .bind(<$store>::id_list(skip))
-                    .bind(owner)
-                    .bind(until_ms)
-                    .bind(now_ms)
-                    .bind(limit)
-                    .fetch_all(&mut **tx)
-                    .await
-            }
-
-            /// The webhooks of `ids` and their policies, each read once.
-            async fn webhooks_by_id(
-                &self,
-                mut ids: Vec<i64>,
-            ) -> StoreResult<super::WebhooksById> {
-                ids.sort_unstable();
-                ids.dedup();
-                let select = const_format::concatcp!(
-                    "SELECT ", WEBHOOK_COLUMNS, " FROM webhooks WHERE id", <$store>::IN_ID_LIST
-                );
-                let found: Vec<rows::WebhookRow> =
-                    sqlx::query_as(select).bind(<$store>::id_list(&ids)).fetch_all(&self.read).await?;
-                let mut hooks = std::collections::HashMap::new();
-                for row in found {
-                    let hook = row.into_domain()?;
-                    hooks.insert(hook.id, Arc::new(hook));
-                }
-                let mut policy_ids: Vec<i64> = hooks.values().filter_map(|h| h.webhook_policy_id).collect();
-                policy_ids.sort_unstable();
-                policy_ids.dedup();
-                let mut policies = std::collections::HashMap::new();
-                if !policy_ids.is_empty() {
-                    let select = const_format::concatcp!(
-                        "SELECT id, jwt_alg, jwt_audience, jwt_claim_expires_in, sealed_key \
-                         FROM webhook_policies WHERE id", <$store>::IN_ID_LIST
-                    );
-                    let found: Vec<rows::PolicyKeyRow> =
-                        sqlx::query_as(select).bind(<$store>::id_list(&policy_ids)).fetch_all(&self.read).await?;
-                    for row in found {
-                        let key = row.into_domain()?;
-                        policies.insert(key.id, Arc::new(key));
-                    }
-                }
-                Ok(super::WebhooksById { hooks, policies })
-            }
-
-            /// Leased deliveries with their events, given their webhooks and
-            /// policies (each read once).
-            async fn claimed_rows_with_webhooks(&self, claimed: Vec<rows::ClaimRow>) -> StoreResult<Vec<Claimed>> {
-                let webhooks = self.webhooks_by_id(claimed.iter().map(|c| c.webhook_id).collect()).await?;
-                let mut events = std::collections::HashMap::new();
-                claimed
-                    .into_iter()
-                    .map(|row| {
-                        let (webhook, policy) = webhooks.get(row.webhook_id);
-                        row.into_domain(webhook, policy, &mut events)
-                    })
-                    .collect()
-            }
-
-            /// Gives up the webhook's queued and in-flight deliveries (with
-            /// `events_only`, those of events: tests and verifications of a
-            /// disabled webhook still go out). Rows another transaction
-            /// holds are left to it, so this never waits for a recording or
-            /// a claim in the other order (a deadlock on PostgreSQL, when a
-            /// webhook was deleted while its outcomes were recorded): such a
-            /// delivery is given up when next claimed, since its webhook is
-            /// gone or disabled by then.
-            async fn give_up(
-                tx: &mut sqlx::Transaction<'static, Db>,
-                webhook_id: i64,
-                reason: &str,
-                events_only: bool,
-            ) -> StoreResult<()> {
-                const GIVE_UP: &str = "UPDATE deliveries SET status = 'given_up', lease_owner = NULL, \
-                     last_error = $1 WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $2 \
-                     AND status IN ('pending', 'in_flight')";
-                const ALL: &str = const_format::concatcp!(GIVE_UP, <$store>::SKIP_LOCKED, ")");
-                const EVENTS: &str =
-                    const_format::concatcp!(GIVE_UP, " AND kind = 'event'", <$store>::SKIP_LOCKED, ")");
-                sqlx::query(if events_only { EVENTS } else { ALL })
-                    .bind(reason)
-                    .bind(webhook_id)
-                    .execute(&mut **tx)
-                    .await?;
-                Ok(())
-            }
 
             /// Tells other processes that work was queued (delivered on
             /// commit, or at once outside a transaction).
@@ -801,331 +559,18 @@ macro_rules! impl_store {
                 Ok(PublishOutcome { answers, leased, queued })
             }
 
-            #[tracing::instrument(skip(self))]
-            async fn claim_due(
-                &self,
-                lease_owner: &str,
-                now_ms: i64,
-                lease_until_ms: i64,
-                limit: i64,
-                skip_webhooks: &[i64],
-            ) -> StoreResult<Vec<Claimed>> {
-                // Webhooks in `skip` have all the attempts in flight they may
-                // have; their deliveries stay queued for later claims. The due
-                // rows are picked once (a materialized CTE), then updated by
-                // primary key: a planner misled by stale statistics cannot
-                // turn the pick into a per-row rescan. The picked rows are
-                // locked (PostgreSQL) or the writer is alone (SQLite), so they
-                // still match when updated.
-                const DUE: &str = const_format::concatcp!(
-                    "WITH due AS MATERIALIZED (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
-                     AND next_attempt_at <= $4 AND NOT (webhook_id", <$store>::IN_ID_LIST, ") \
-                     ORDER BY next_attempt_at LIMIT $5", <$store>::SKIP_LOCKED, ")"
-                );
-                const LEASE: &str = "UPDATE deliveries SET status = 'in_flight', lease_owner = $2, \
-                     next_attempt_at = $3 FROM due WHERE deliveries.id = due.id RETURNING deliveries.";
-                const IDS: &str = const_format::concatcp!(DUE, " ", LEASE, "id");
-                // Each leased row's event by key: the planner cannot tell how
-                // many rows `leased` holds, and joined plainly it hashed all
-                // the events (45 of 60 ms for 512 rows beside 60,000 events);
-                // `OFFSET 0` keeps the lookup from being flattened into that.
-                const WITH_EVENTS: &str = const_format::concatcp!(
-                    DUE, ", leased AS (", LEASE, "id, deliveries.uuid, deliveries.origin_uuid, \
-                     deliveries.lease_owner, deliveries.attempts, deliveries.kind, deliveries.webhook_id, \
-                     deliveries.event_id) SELECT ", CLAIM_COLUMNS, " FROM leased d CROSS JOIN LATERAL \
-                     (SELECT * FROM events WHERE events.id = d.event_id OFFSET 0) e"
-                );
-                let mut tx = self.begin_relaxed().await?;
-                let (ids, loaded) = if <$store>::CLAIM_RETURNS_EVENTS {
-                    let rows: Vec<rows::ClaimRow> =
-                        Self::lease_due(&mut tx, WITH_EVENTS, skip_webhooks, lease_owner, lease_until_ms, now_ms, limit).await?;
-                    tx.commit().await?;
-                    let ids: Vec<i64> = rows.iter().map(rows::ClaimRow::id).collect();
-                    (ids, self.claimed_rows_with_webhooks(rows).await)
-                } else {
-                    let leased: Vec<(i64,)> =
-                        Self::lease_due(&mut tx, IDS, skip_webhooks, lease_owner, lease_until_ms, now_ms, limit).await?;
-                    tx.commit().await?;
-                    let ids: Vec<i64> = leased.into_iter().map(|(id,)| id).collect();
-                    let loaded = self.load_claimed(lease_owner, &ids).await;
-                    (ids, loaded)
-                };
-                match loaded {
-                    Ok(claimed) => Ok(claimed),
-                    Err(error) => {
-                        // Not sent, so not kept: due again for any worker.
-                        if let Err(release) = self.release_claims(lease_owner, &ids, now_ms).await {
-                            tracing::warn!(error = %release, "could not hand back deliveries; their leases will run out");
-                        }
-                        Err(error)
-                    }
-                }
-            }
-
-            async fn load_claimed(&self, lease_owner: &str, ids: &[i64]) -> StoreResult<Vec<Claimed>> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // The leases keep these rows as they are: no transaction
-                // (two round trips fewer on PostgreSQL).
-                // By primary key: the leased rows, with their events (a
-                // lease held means in flight: see `CLAIM_COLUMNS`).
-                let select = const_format::concatcp!(
-                    "SELECT ", CLAIM_COLUMNS, " FROM deliveries d JOIN events e ON e.id = d.event_id \
-                     WHERE d.lease_owner = $2 AND d.id", <$store>::IN_ID_LIST
-                );
-                let claimed: Vec<rows::ClaimRow> = sqlx::query_as(select)
-                    .bind(<$store>::id_list(ids))
-                    .bind(lease_owner)
-                    .fetch_all(&self.read)
-                    .await?;
-                self.claimed_rows_with_webhooks(claimed).await
-            }
-
-            async fn with_webhooks(
-                &self,
-                lease_owner: &str,
-                leased: Vec<LeasedDelivery>,
-            ) -> StoreResult<Vec<Claimed>> {
-                if leased.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let webhooks = self.webhooks_by_id(leased.iter().map(|l| l.webhook_id).collect()).await?;
-                Ok(leased
-                    .into_iter()
-                    .map(|l| {
-                        let (webhook, policy) = webhooks.get(l.webhook_id);
-                        Claimed {
-                            id: l.id,
-                            uuid: l.uuid,
-                            origin_uuid: None,
-                            lease_owner: lease_owner.to_string(),
-                            attempts: 0,
-                            kind: l.event.kind,
-                            webhook,
-                            policy,
-                            event: l.event,
-                        }
-                    })
-                    .collect())
-            }
-
-            #[tracing::instrument(skip(self, results), fields(count = results.len()))]
-            async fn finish_attempts(
-                &self,
-                results: &[AttemptResult],
-                policy: FailurePolicy,
-                now: i64,
-                now_ms: i64,
-            ) -> StoreResult<Vec<WebhookEffects>> {
-                let mut tx = self.begin_relaxed().await?;
-                let mut effects = Vec::new();
-                // Deliveries first, one statement per 16 MiB of rows; only
-                // rows whose lease still holds come back.
-                let rows: Vec<_> = results
-                    .iter()
-                    .map(|result| {
-                        let status = if result.succeeded {
-                            "succeeded"
-                        } else if result.retry_at_ms.is_some() {
-                            "pending"
-                        } else {
-                            "given_up"
-                        };
-                        (
-                            result.delivery_id,
-                            result.lease_owner.as_str(),
-                            status,
-                            i64::from(result.attempted),
-                            result.retry_at_ms.unwrap_or(now_ms),
-                            result.error.as_deref(),
-                            result.message.as_deref(),
-                        )
-                    })
-                    .collect();
-                let update = const_format::concatcp!(
-                    "WITH v AS (SELECT CAST(j.value->>0 AS BIGINT) AS id, j.value->>1 AS owner, j.value->>2 AS status, \
-                     CAST(j.value->>3 AS BIGINT) AS attempted, CAST(j.value->>4 AS BIGINT) AS next_at, \
-                     j.value->>5 AS error, j.value->>6 AS message FROM ", <$store>::ROWS_IN, "$2", <$store>::ROWS_AS, ") \
-                     UPDATE deliveries SET status = v.status, attempts = deliveries.attempts + v.attempted, \
-                     next_attempt_at = v.next_at, lease_owner = NULL, last_error = v.error, updated_at = $3, \
-                     message = COALESCE(deliveries.message, v.message) FROM v \
-                     WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner",
-                    <$store>::ROWS_BY_KEY,
-                    " RETURNING deliveries.id"
-                );
-                let mut recorded = std::collections::HashSet::new();
-                for (range, json) in super::json_row_chunks(&rows, super::MAX_ROWS_JSON)? {
-                    let ids: Vec<i64> = results[range].iter().map(|r| r.delivery_id).collect();
-                    let ids: Vec<(i64,)> = sqlx::query_as(update)
-                        .bind(<$store>::id_list(&ids))
-                        .bind(json)
-                        .bind(now)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    recorded.extend(ids.into_iter().map(|(id,)| id));
-                }
-                let kept: Vec<&AttemptResult> = results.iter().filter(|r| recorded.contains(&r.delivery_id)).collect();
-                let attempts: Vec<_> = kept
-                    .iter()
-                    .filter_map(|r| r.record.as_ref().map(|record| (*r, record)))
-                    .map(|(result, record)| {
-                        (
-                            result.delivery_id,
-                            record.started_at,
-                            record.duration_ms,
-                            record.response_status,
-                            record.response_headers.as_ref().map(|h| h.to_string()),
-                            record.response_body.as_deref(),
-                            i64::from(record.response_truncated),
-                            record.error.as_deref(),
-                            record.remote_ip.as_deref(),
-                            record.trigger.as_str(),
-                        )
-                    })
-                    .collect();
-                let insert = const_format::concatcp!(
-                    "INSERT INTO delivery_attempts (delivery_id, started_at, duration_ms, response_status, \
-                     response_headers, response_body, response_truncated, error, remote_ip, trigger) \
-                     SELECT CAST(j.value->>0 AS BIGINT), CAST(j.value->>1 AS BIGINT), CAST(j.value->>2 AS BIGINT), \
-                     CAST(j.value->>3 AS BIGINT), j.value->>4, j.value->>5, CAST(j.value->>6 AS BOOLEAN), \
-                     j.value->>7, j.value->>8, j.value->>9 FROM ", <$store>::ROWS_IN, "$1", <$store>::ROWS_AS, " ORDER BY j.key"
-                );
-                for (_, json) in super::json_row_chunks(&attempts, super::MAX_ROWS_JSON)? {
-                    sqlx::query(insert).bind(json).execute(&mut *tx).await?;
-                }
-                let counting: Vec<&&AttemptResult> =
-                    kept.iter().filter(|r| r.attempted && r.kind != EventKind::Test).collect();
-                let mut succeeded: Vec<i64> = counting.iter().filter(|r| r.succeeded).map(|r| r.webhook_id).collect();
-                succeeded.sort_unstable();
-                succeeded.dedup();
-                if !succeeded.is_empty() {
-                    let reset = const_format::concatcp!(
-                        "UPDATE webhooks SET consecutive_failures = 0 WHERE consecutive_failures <> 0 AND id",
-                        <$store>::IN_ID_LIST
-                    );
-                    sqlx::query(reset).bind(<$store>::id_list(&succeeded)).execute(&mut *tx).await?;
-                }
-                for result in counting.into_iter().filter(|r| !r.succeeded) {
-                    let sql = const_format::concatcp!(
-                        "SELECT ", WEBHOOK_COLUMNS, ", consecutive_failures, last_failure_mail_at \
-                         FROM webhooks WHERE id = $1", <$store>::LOCK_FOR_UPDATE
-                    );
-                    let row: Option<rows::WebhookFailureRow> = sqlx::query_as(sql)
-                        .bind(result.webhook_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = row else { continue };
-                    let (mut webhook, failures, last_mail) = row.into_parts()?;
-                    let failures = failures + 1;
-                    let threshold = policy.disable_after_failures;
-                    let disabled_now = !webhook.disabled
-                        && (result.gone || (threshold > 0 && failures >= threshold));
-                    let failure_mail_due = last_mail.is_none_or(|t| now - t >= policy.mail_interval_secs);
-                    sqlx::query(
-                        "UPDATE webhooks SET consecutive_failures = $1, last_error = $2, \
-                         disabled = (disabled OR $3), \
-                         last_failure_mail_at = CASE WHEN $4 THEN $5 ELSE last_failure_mail_at END, \
-                         updated_at = CASE WHEN $3 THEN $5 ELSE updated_at END WHERE id = $6",
-                    )
-                    .bind(failures)
-                    .bind(&result.error)
-                    .bind(disabled_now)
-                    .bind(failure_mail_due)
-                    .bind(now)
-                    .bind(result.webhook_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    if disabled_now {
-                        Self::give_up(&mut tx, result.webhook_id, "webhook disabled", true).await?;
-                    }
-                    webhook.last_error = result.error.clone();
-                    if disabled_now {
-                        webhook.disabled = true;
-                        webhook.updated_at = now;
-                    }
-                    effects.push(WebhookEffects { webhook, disabled_now, failure_mail_due, failures });
-                }
-                tx.commit().await?;
-                Ok(effects)
-            }
 
 
 
 
 
 
-            async fn release_claims(&self, owner_prefix: &str, ids: &[i64], due_ms: i64) -> StoreResult<u64> {
-                let mut tx = self.begin_relaxed().await?;
-                // By key and lease (a lease held means in flight: see
-                // `CLAIM_COLUMNS`).
-                let release = const_format::concatcp!(
-                    "UPDATE deliveries SET status = 'pending', next_attempt_at = $2, lease_owner = NULL \
-                     WHERE lease_owner LIKE $3 AND id", <$store>::IN_ID_LIST
-                );
-                let done = sqlx::query(release)
-                    .bind(<$store>::id_list(ids))
-                    .bind(due_ms)
-                    .bind(format!("{owner_prefix}%"))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(done.rows_affected())
-            }
 
-            async fn release_leases(&self, owner_prefix: &str, now_ms: i64) -> StoreResult<u64> {
-                let mut tx = self.begin_relaxed().await?;
-                let done = sqlx::query(
-                    "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_owner = NULL \
-                     WHERE status = 'in_flight' AND lease_owner LIKE $2",
-                )
-                .bind(now_ms)
-                .bind(format!("{owner_prefix}%"))
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(done.rows_affected())
-            }
 
-            async fn defer_queued(&self, webhook_id: i64, until_ms: i64) -> StoreResult<u64> {
-                // Found through the due index: `+` keeps SQLite off the
-                // by-webhook one, which would also read the webhook's
-                // finished deliveries, and SQLite uses a partial index only
-                // for a query that repeats its condition, hence `status IN`
-                // beside `status = 'pending'`. Moved a chunk a transaction,
-                // so a large backlog does not hold the writer for long.
-                // Rows another transaction holds (a claim, a hand-back) are
-                // left to it: waiting for them could deadlock.
-                const DEFER: &str = const_format::concatcp!(
-                    "UPDATE deliveries SET next_attempt_at = $2 WHERE id IN \
-                     (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
-                     AND status = 'pending' AND next_attempt_at < $2 AND +webhook_id = $1 LIMIT $3",
-                    <$store>::SKIP_LOCKED, ")"
-                );
-                let mut moved = 0;
-                loop {
-                    let mut tx = self.begin_relaxed().await?;
-                    let done = sqlx::query(DEFER)
-                        .bind(webhook_id)
-                        .bind(until_ms)
-                        .bind(super::DEFER_CHUNK)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                    moved += done.rows_affected();
-                    if done.rows_affected() < super::DEFER_CHUNK.unsigned_abs() {
-                        return Ok(moved);
-                    }
-                }
-            }
 
-            async fn next_due_at(&self) -> StoreResult<Option<i64>> {
-                let (next,): (Option<i64>,) =
-                    sqlx::query_as("SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'in_flight')")
-                        .fetch_one(&self.read)
-                        .await?;
-                Ok(next)
-            }
+
+
+
 
 
 
@@ -1142,39 +587,3 @@ macro_rules! impl_store {
     };
 }
 pub(crate) use impl_store;
-
-#[cfg(test)]
-mod tests {
-    use super::json_row_chunks;
-
-    #[test]
-    fn json_rows_are_cut_by_size_in_order_and_a_large_row_goes_alone() {
-        let rows: Vec<(i64, String)> = (0..10)
-            .map(|i| (i, if i == 4 { "x".repeat(100) } else { "ab".into() }))
-            .collect();
-        let chunks = json_row_chunks(&rows, 40).unwrap();
-        let mut seen = Vec::new();
-        let mut next = 0;
-        for (range, json) in &chunks {
-            assert_eq!(range.start, next, "chunks follow each other");
-            next = range.end;
-            assert!(json.len() <= 40 || range.len() == 1, "{json}");
-            let parsed: Vec<(i64, String)> = serde_json::from_str(json).unwrap();
-            assert_eq!(parsed, rows[range.clone()]);
-            seen.extend(parsed);
-        }
-        assert_eq!(seen, rows);
-        assert!(
-            chunks.iter().any(|(r, _)| *r == (4..5)),
-            "the large row alone"
-        );
-        assert!(chunks.len() > 2);
-        let all = json_row_chunks(&rows, usize::MAX).unwrap();
-        assert_eq!(all.len(), 1);
-        assert!(
-            json_row_chunks::<(i64, String)>(&[], 40)
-                .unwrap()
-                .is_empty()
-        );
-    }
-}

@@ -11,10 +11,8 @@ use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{CLAIM_COLUMNS, PublishRequest, StoreResult, WEBHOOK_COLUMNS, impl_store, rows};
-use crate::domain::delivery::{
-    AttemptResult, Claimed, FailurePolicy, Lease, LeasedDelivery, PublishOutcome, WebhookEffects,
-};
+use super::{PublishRequest, StoreResult, impl_store};
+use crate::domain::delivery::{Lease, PublishOutcome};
 use crate::domain::event::{EventKind, Published};
 
 // The statements that differ from SQLite's (`sqlite.rs` has one of each
@@ -55,6 +53,66 @@ pub(super) const INSERT_DIRECT_DELIVERY: &str = "INSERT INTO deliveries (uuid, a
 
 /// Wakes the workers of every process ([`WORK_CHANNEL`]), on commit.
 pub(super) const NOTIFY_WORK: &str = "SELECT pg_notify('herald_work', '')";
+
+/// Leases up to `$5` deliveries due at `$4` to `$2` until `$3`, none of
+/// the webhooks in the list `$1`.
+/// Returns the leased rows joined to their events (a data-modifying
+/// `WITH`): one statement, not a second reading them by id. Each leased
+/// row's event is looked up by key: the planner cannot tell how many rows
+/// `leased` holds, and joined plainly it hashed all the events to find a
+/// claim's few; `OFFSET 0` keeps the lookup from being flattened into such
+/// a join.
+pub(super) const CLAIM_DUE: &str = include_str!("sql/claim_due.postgres.sql");
+
+/// The deliveries of the list `$1` still leased to `$2`, with their events.
+pub(super) const LOAD_CLAIMED: &str = "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, \
+     d.attempts, d.kind, d.webhook_id, e.id AS event_id, e.event, e.object_id, e.person_id, \
+     e.person_name, e.payload, e.links FROM deliveries d JOIN events e ON e.id = d.event_id \
+     WHERE d.lease_owner = $2 AND d.id = ANY($1)";
+
+/// The webhooks of the list `$1`.
+pub(super) const WEBHOOKS_BY_ID: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
+     mail_exceptions_to, source, source_id, webhook_policy_id, \
+     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
+     attachments, last_error, verified, created_at, updated_at \
+     FROM webhooks WHERE id = ANY($1)";
+
+/// The signing keys of the policies of the list `$1`.
+pub(super) const POLICY_KEYS_BY_ID: &str = "SELECT id, jwt_alg, jwt_audience, \
+     jwt_claim_expires_in, sealed_key FROM webhook_policies WHERE id = ANY($1)";
+
+/// Hands back the deliveries of the list `$1` leased to owners like `$3`,
+/// due again at `$2`.
+pub(super) const RELEASE_CLAIMS: &str = "UPDATE deliveries SET status = 'pending', \
+     next_attempt_at = $2, lease_owner = NULL WHERE lease_owner LIKE $3 AND id = ANY($1)";
+
+/// SQLite's `DEFER_QUEUED` (whose comment says why `+webhook_id` and the
+/// repeated `status` test), but rows another transaction holds (a claim, a
+/// hand-back) are left to it: waiting for them could deadlock.
+pub(super) const DEFER_QUEUED: &str = "UPDATE deliveries SET next_attempt_at = $2 WHERE id IN \
+     (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
+     AND status = 'pending' AND next_attempt_at < $2 AND +webhook_id = $1 LIMIT $3 FOR UPDATE SKIP LOCKED)";
+
+/// Records the outcomes of the JSON rows `$2` at `$3`, each only while its
+/// lease holds; returns the ids recorded. The planner cannot see how many
+/// rows a JSON row source holds: the ids again, as the list `$1`, make it
+/// look `deliveries` rows up by key rather than scan an index of all due
+/// rows.
+pub(super) const RECORD_OUTCOMES: &str = include_str!("sql/record_outcomes.postgres.sql");
+
+/// Stores the attempts of the JSON rows `$1`, in order.
+pub(super) const INSERT_ATTEMPTS: &str = include_str!("sql/insert_attempts.postgres.sql");
+
+/// Starts the failures of the webhooks of the list `$1` over.
+pub(super) const RESET_FAILURES: &str = "UPDATE webhooks SET consecutive_failures = 0 \
+     WHERE consecutive_failures <> 0 AND id = ANY($1)";
+
+/// `WEBHOOK_FAILURES` of `attempts.rs`, locked to be changed.
+pub(super) const LOCK_WEBHOOK_FAILURES: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
+     mail_exceptions_to, source, source_id, webhook_policy_id, \
+     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
+     attachments, last_error, verified, created_at, updated_at, \
+     consecutive_failures, last_failure_mail_at FROM webhooks WHERE id = $1 FOR NO KEY UPDATE";
 
 /// Leases up to `$3` mails due at `$2` until `$1`.
 pub(super) const CLAIM_MAILS: &str = "WITH due AS MATERIALIZED (SELECT id FROM mails \
@@ -119,13 +177,6 @@ const PUBLISH_PLANS: [(&str, &str); 2] = [
 const WORK_CHANNEL: &str = "herald_work";
 
 impl PgDb {
-    /// Never a key change: inserts of deliveries that refer to the row (a
-    /// foreign key's `KEY SHARE` lock) need not wait for it.
-    const LOCK_FOR_UPDATE: &'static str = " FOR NO KEY UPDATE";
-    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
-    /// A claim returns its rows joined to their events (a data-modifying
-    /// `WITH`): one statement, not a second reading them by id.
-    const CLAIM_RETURNS_EVENTS: bool = true;
     /// A publish writes its events and their deliveries in one statement
     /// (a data-modifying `WITH`), alone when nothing else is written with
     /// it: one round trip and one plan where a transaction took four.
@@ -138,10 +189,6 @@ impl PgDb {
     /// `IN` the webhooks a lease passes over, bound as `$7` ([`Self::id_list`]).
     const IN_PASSED_OVER: &'static str = " = ANY($7)";
 
-    /// The planner cannot see how many rows a JSON row source holds; the
-    /// ids again, as a list in `$1`, make it look `deliveries` rows up by
-    /// key rather than scan an index of all due rows.
-    const ROWS_BY_KEY: &'static str = " AND deliveries.id = ANY($1)";
     /// `ROWS_IN, "$n", ROWS_AS`: the rows of [`super::json_row_chunks`] bound as
     /// `$n`, as a row source `j`: `j.key` is a row's position, `j.value->>i`
     /// its `i`th value (parsed once, as `jsonb`).

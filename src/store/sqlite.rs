@@ -14,10 +14,8 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::{CLAIM_COLUMNS, PublishRequest, StoreResult, WEBHOOK_COLUMNS, impl_store, rows};
-use crate::domain::delivery::{
-    AttemptResult, Claimed, FailurePolicy, Lease, LeasedDelivery, PublishOutcome, WebhookEffects,
-};
+use super::{PublishRequest, StoreResult, impl_store};
+use crate::domain::delivery::{Lease, PublishOutcome};
 use crate::domain::event::{EventKind, Published};
 
 // The statements that differ from PostgreSQL's (`postgres.rs` has one of
@@ -44,6 +42,56 @@ pub(super) const INSERT_DIRECT_DELIVERY: &str = "INSERT INTO deliveries (uuid, a
      VALUES (lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || \
      substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || \
      substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))), $1, $2, $3, $7, $8, $4, 'pending', 0, $5, $6, $6)";
+
+/// Leases up to `$5` deliveries due at `$4` to `$2` until `$3`, none of
+/// the webhooks in the list `$1`.
+/// Returns their ids: an `UPDATE` cannot feed a join here, so the claimed
+/// rows are read after ([`LOAD_CLAIMED`]).
+pub(super) const CLAIM_DUE: &str = include_str!("sql/claim_due.sqlite.sql");
+
+/// The deliveries of the list `$1` still leased to `$2`, with their events.
+pub(super) const LOAD_CLAIMED: &str = "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, \
+     d.attempts, d.kind, d.webhook_id, e.id AS event_id, e.event, e.object_id, e.person_id, \
+     e.person_name, e.payload, e.links FROM deliveries d JOIN events e ON e.id = d.event_id \
+     WHERE d.lease_owner = $2 AND d.id IN (SELECT value FROM json_each($1))";
+
+/// The webhooks of the list `$1`.
+pub(super) const WEBHOOKS_BY_ID: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
+     mail_exceptions_to, source, source_id, webhook_policy_id, \
+     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
+     attachments, last_error, verified, created_at, updated_at \
+     FROM webhooks WHERE id IN (SELECT value FROM json_each($1))";
+
+/// The signing keys of the policies of the list `$1`.
+pub(super) const POLICY_KEYS_BY_ID: &str = "SELECT id, jwt_alg, jwt_audience, \
+     jwt_claim_expires_in, sealed_key FROM webhook_policies WHERE id IN (SELECT value FROM json_each($1))";
+
+/// Hands back the deliveries of the list `$1` leased to owners like `$3`,
+/// due again at `$2`.
+pub(super) const RELEASE_CLAIMS: &str = "UPDATE deliveries SET status = 'pending', \
+     next_attempt_at = $2, lease_owner = NULL WHERE lease_owner LIKE $3 AND id IN (SELECT value FROM json_each($1))";
+
+/// Moves up to `$3` queued deliveries of webhook `$1` due before `$2` to
+/// `$2`. Found through the due index: `+` keeps SQLite off the by-webhook
+/// one, which would also read the webhook's finished deliveries, and
+/// SQLite uses a partial index only for a query that repeats its
+/// condition, hence `status IN` beside `status = 'pending'`.
+pub(super) const DEFER_QUEUED: &str = "UPDATE deliveries SET next_attempt_at = $2 WHERE id IN \
+     (SELECT id FROM deliveries WHERE status IN ('pending', 'in_flight') \
+     AND status = 'pending' AND next_attempt_at < $2 AND +webhook_id = $1 LIMIT $3)";
+
+/// Records the outcomes of the JSON rows `$2` at `$3`, each only while its
+/// lease holds; returns the ids recorded. Rows joined by id to JSON rows
+/// are found by key as it is: the list of their ids (`$1`, for
+/// PostgreSQL's planner) is bound but not read.
+pub(super) const RECORD_OUTCOMES: &str = include_str!("sql/record_outcomes.sqlite.sql");
+
+/// Stores the attempts of the JSON rows `$1`, in order.
+pub(super) const INSERT_ATTEMPTS: &str = include_str!("sql/insert_attempts.sqlite.sql");
+
+/// Starts the failures of the webhooks of the list `$1` over.
+pub(super) const RESET_FAILURES: &str = "UPDATE webhooks SET consecutive_failures = 0 \
+     WHERE consecutive_failures <> 0 AND id IN (SELECT value FROM json_each($1))";
 
 /// Leases up to `$3` mails due at `$2` until `$1`.
 pub(super) const CLAIM_MAILS: &str = "WITH due AS MATERIALIZED (SELECT id FROM mails \
@@ -82,11 +130,6 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 type Db = Sqlite;
 
 impl SqliteDb {
-    const LOCK_FOR_UPDATE: &'static str = "";
-    /// One writer at a time: there is nothing to skip.
-    const SKIP_LOCKED: &'static str = "";
-    /// An `UPDATE` cannot feed a join here: claimed rows are read after.
-    const CLAIM_RETURNS_EVENTS: bool = false;
     /// Events and their deliveries take two statements (no data-modifying
     /// `WITH` in SQLite), always in one transaction.
     const PUBLISH_IN_ONE_STATEMENT: bool = false;
@@ -102,8 +145,6 @@ impl SqliteDb {
     /// `IN` the webhooks a lease passes over, bound as `$7` ([`Self::id_list`]).
     const IN_PASSED_OVER: &'static str = " IN (SELECT value FROM json_each($7))";
 
-    /// Rows joined by id to JSON rows are found by key as it is.
-    const ROWS_BY_KEY: &'static str = "";
     /// `ROWS_IN, "$n", ROWS_AS`: the rows of [`super::json_row_chunks`] bound as
     /// `$n`, as a row source `j`: `j.key` is a row's position, `j.value->>i`
     /// its `i`th value.
