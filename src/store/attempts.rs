@@ -12,14 +12,14 @@ use crate::domain::event::EventKind;
 /// A webhook with its failure bookkeeping, by id `$1`.
 const WEBHOOK_FAILURES: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
      mail_exceptions_to, source, source_id, webhook_policy_id, \
-     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
-     attachments, last_error, verified, created_at, updated_at, \
+     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) \
+     AS webhook_policy_name, attachments, last_error, verified, created_at, updated_at, \
      consecutive_failures, last_failure_mail_at FROM webhooks WHERE id = $1";
 
 /// Counts a failed attempt of webhook `$6` (`$1` failures in a row, error
 /// `$2`) at `$5`: `$3` disables it, `$4` marks a failure mail sent.
-const COUNT_FAILURE: &str = "UPDATE webhooks SET consecutive_failures = $1, last_error = $2, \
-     disabled = (disabled OR $3), \
+const COUNT_FAILURE: &str = "UPDATE webhooks \
+     SET consecutive_failures = $1, last_error = $2, disabled = (disabled OR $3), \
      last_failure_mail_at = CASE WHEN $4 THEN $5 ELSE last_failure_mail_at END, \
      updated_at = CASE WHEN $3 THEN $5 ELSE updated_at END WHERE id = $6";
 

@@ -3,12 +3,15 @@
 
 use std::ops::DerefMut;
 
-use sqlx::postgres::PgConnection;
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{FromRow, Postgres, Sqlite, Transaction};
 
+use super::StoreResult;
 use super::postgres::PgDb;
 use super::sqlite::SqliteDb;
+use crate::domain::AccountId;
 
 /// A value of one backend or the other: its pools ([`Db`]), a transaction
 /// ([`Tx`]), a connection ([`Conn`]).
@@ -26,6 +29,9 @@ pub(crate) type Tx = Backend<Transaction<'static, Sqlite>, Transaction<'static, 
 /// A connection borrowed from a transaction or a pool: what statements run
 /// on when they may run in a transaction or alone.
 pub(crate) type Conn<'c> = Backend<&'c mut SqliteConnection, &'c mut PgConnection>;
+
+/// A connection held from a pool, outside any transaction.
+pub(crate) type PoolConn = Backend<PoolConnection<Sqlite>, PoolConnection<Postgres>>;
 
 /// `on_db!(value, |x| expression)`: the expression with `x` bound to what
 /// the [`Backend`] `value` holds, written once and compiled for each
@@ -57,8 +63,8 @@ macro_rules! map_db {
 pub(crate) use on_db;
 
 impl<S, P> Backend<S, P> {
-    /// `sqlite` on SQLite, `postgres` on PostgreSQL: the text of a statement
-    /// that differs between them.
+    /// `sqlite` on SQLite, `postgres` on PostgreSQL: what differs between
+    /// them, mostly the text of a statement (two named consts).
     pub fn pick<T>(&self, sqlite: T, postgres: T) -> T {
         match self {
             Backend::Sqlite(_) => sqlite,
@@ -80,8 +86,34 @@ where
 }
 
 impl Tx {
+    /// Commits the transaction; dropped uncommitted, it rolls back.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         on_db!(self, |tx| tx.commit().await)
+    }
+
+    /// Row `id` of `account`, read to be changed in this transaction:
+    /// PostgreSQL locks it (`lock`); SQLite's one writer is alone, so the
+    /// plain read (`get`) is enough there. Both take the account as `$1`
+    /// and the id as `$2`.
+    pub async fn row_to_change<R>(
+        &mut self,
+        get: &'static str,
+        lock: &'static str,
+        account: &AccountId,
+        id: i64,
+    ) -> StoreResult<Option<R>>
+    where
+        R: Send + Unpin + for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow>,
+    {
+        let select = self.pick(get, lock);
+        let row = on_db!(self, |tx| {
+            sqlx::query_as(select)
+                .bind(account.as_str())
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+        })?;
+        Ok(row)
     }
 }
 
@@ -95,5 +127,15 @@ impl Db {
     /// for the disk: see each backend's `begin_relaxed`.
     pub async fn begin_relaxed(&self) -> Result<Tx, sqlx::Error> {
         Ok(map_db!(self, |db| db.begin_relaxed().await?))
+    }
+
+    /// Publishing's transactions, on publishing's connections.
+    pub async fn begin_publish(&self) -> Result<Tx, sqlx::Error> {
+        Ok(map_db!(self, |db| db.begin_publish().await?))
+    }
+
+    /// A connection of publishing's, for a statement that commits alone.
+    pub async fn acquire_publishing(&self) -> Result<PoolConn, sqlx::Error> {
+        Ok(map_db!(self, |db| db.publishing().acquire().await?))
     }
 }

@@ -14,9 +14,9 @@ const LIST_DELIVERIES: &str = "SELECT id, uuid, origin_uuid, webhook_id, event_i
      object_id, kind, status, attempts, next_attempt_at, last_error, message, created_at, \
      updated_at FROM deliveries";
 
-const GET_DELIVERY: &str = "SELECT id, uuid, origin_uuid, webhook_id, event_id, event, \
-     object_id, kind, status, attempts, next_attempt_at, last_error, message, created_at, \
-     updated_at FROM deliveries WHERE account_id = $1 AND id = $2";
+const GET_DELIVERY: &str = "SELECT id, uuid, origin_uuid, webhook_id, event_id, event, object_id, \
+     kind, status, attempts, next_attempt_at, last_error, message, created_at, updated_at \
+     FROM deliveries WHERE account_id = $1 AND id = $2";
 
 const DELIVERY_BY_ID: &str = "SELECT id, uuid, origin_uuid, webhook_id, event_id, event, \
      object_id, kind, status, attempts, next_attempt_at, last_error, message, created_at, \
@@ -33,13 +33,12 @@ const WEBHOOK_EXISTS: &str = "SELECT id FROM webhooks WHERE account_id = $1 AND 
 /// The newest given-up delivery of each message (grouped by its first
 /// uuid) of webhook `$1`, given up between `$2` and `$3`, whose message was
 /// not delivered or queued again since.
-const GIVEN_UP_MESSAGES: &str = "SELECT MAX(d.id) FROM deliveries d \
-     WHERE d.webhook_id = $1 AND d.kind = 'event' AND d.status = 'given_up' \
-     AND d.updated_at >= $2 AND d.updated_at <= $3 \
-     AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.webhook_id = d.webhook_id \
-         AND COALESCE(x.origin_uuid, x.uuid) = COALESCE(d.origin_uuid, d.uuid) \
-         AND x.status IN ('succeeded', 'pending', 'in_flight')) \
-     GROUP BY COALESCE(d.origin_uuid, d.uuid) ORDER BY 1";
+const GIVEN_UP_MESSAGES: &str = "SELECT MAX(d.id) FROM deliveries d WHERE d.webhook_id = $1 \
+     AND d.kind = 'event' AND d.status = 'given_up' AND d.updated_at >= $2 AND d.updated_at <= $3 \
+     AND NOT EXISTS \
+     (SELECT 1 FROM deliveries x WHERE x.webhook_id = d.webhook_id AND COALESCE(x.origin_uuid, \
+     x.uuid) = COALESCE(d.origin_uuid, d.uuid) AND x.status IN ('succeeded', 'pending', \
+     'in_flight')) GROUP BY COALESCE(d.origin_uuid, d.uuid) ORDER BY 1";
 
 impl Store {
     /// A page of the account's deliveries (filter by `webhook_id` for one webhook's).
@@ -49,18 +48,16 @@ impl Store {
         account: &AccountId,
         query: &ListQuery,
     ) -> StoreResult<Page<DeliveryRecord>> {
-        let page: Page<rows::DeliveryRow> =
-            list_sql::fetch_page(&self.db, COUNT_DELIVERIES, LIST_DELIVERIES, account, query)
-                .await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(rows::DeliveryRow::into_domain)
-            .collect::<Result<_, _>>()?;
-        Ok(Page {
-            items,
-            total: page.total,
-        })
+        let into_domain = rows::DeliveryRow::into_domain;
+        list_sql::fetch_page(
+            &self.db,
+            COUNT_DELIVERIES,
+            LIST_DELIVERIES,
+            account,
+            query,
+            into_domain,
+        )
+        .await
     }
 
     /// A delivery with its attempts, oldest first.

@@ -10,29 +10,36 @@ use super::backend::{Db, on_db};
 use crate::domain::AccountId;
 use crate::domain::list::{Condition, FieldKind, ListQuery, Page, Value};
 
-/// A page of rows `R` and how many match in all: `count_head` and
-/// `select_head` begin the statements, as [`count`] and [`select`] take them.
-pub async fn fetch_page<R>(
+/// A page of a collection and how many match in all: rows `R` made into
+/// `T`s. `count_head` and `select_head` begin the statements, as [`count`]
+/// and [`select`] take them.
+pub async fn fetch_page<R, T>(
     db: &Db,
     count_head: &str,
     select_head: &str,
     account: &AccountId,
     query: &ListQuery,
-) -> StoreResult<Page<R>>
+    into_domain: fn(R) -> StoreResult<T>,
+) -> StoreResult<Page<T>>
 where
     R: Send + Unpin + for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow>,
 {
-    on_db!(db, |db| {
+    let (total, rows): (i64, Vec<R>) = on_db!(db, |db| {
         let (total,): (i64,) = count(count_head, account, query)
             .build_query_as()
             .fetch_one(&db.read)
             .await?;
-        let items = select(select_head, account, query)
+        let rows = select(select_head, account, query)
             .build_query_as()
             .fetch_all(&db.read)
             .await?;
-        Ok(Page { items, total })
-    })
+        (total, rows)
+    });
+    let items = rows
+        .into_iter()
+        .map(into_domain)
+        .collect::<Result<_, _>>()?;
+    Ok(Page { items, total })
 }
 
 /// `count` (`SELECT COUNT(*) FROM table`) `WHERE <filters>`.

@@ -8,16 +8,15 @@ use crate::domain::mail::{Mail, NewMail};
 const MAIL_EXCEPTIONS_TO: &str =
     "SELECT mail_exceptions_to FROM webhooks WHERE account_id = $1 AND id = $2";
 
-const ADMINISTRATORS_EMAILS: &str = "SELECT email FROM people \
-     WHERE account_id = $1 AND email IS NOT NULL \
-     AND (',' || roles || ',') LIKE '%,administrator,%' ORDER BY id";
+const ADMINISTRATORS_EMAILS: &str = "SELECT email FROM people WHERE account_id = $1 \
+     AND email IS NOT NULL AND (',' || roles || ',') LIKE '%,administrator,%' ORDER BY id";
 
 const INSERT_MAIL: &str = "INSERT INTO mails (account_id, webhook_id, recipients, subject, body, \
      status, attempts, next_attempt_at, created_at) \
      VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)";
 
-const FINISH_MAIL: &str = "UPDATE mails SET status = $1, attempts = attempts + 1, \
-     next_attempt_at = $2, last_error = $3 WHERE id = $4";
+const FINISH_MAIL: &str = "UPDATE mails \
+     SET status = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $4";
 
 impl Store {
     /// `mail_exceptions_to` of the webhook, else the e-mails of the

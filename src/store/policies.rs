@@ -12,16 +12,17 @@ const COUNT_POLICIES: &str = "SELECT COUNT(*) FROM webhook_policies";
 const LIST_POLICIES: &str = "SELECT id, account_id, name, disabled, jwt_alg, jwt_audience, \
      jwt_claim_expires_in, created_at, updated_at FROM webhook_policies";
 
-const GET_POLICY: &str = "SELECT id, account_id, name, disabled, jwt_alg, \
-     jwt_audience, jwt_claim_expires_in, created_at, updated_at \
-     FROM webhook_policies WHERE account_id = $1 AND id = $2";
+const GET_POLICY: &str = "SELECT id, account_id, name, disabled, jwt_alg, jwt_audience, \
+     jwt_claim_expires_in, created_at, updated_at FROM webhook_policies WHERE account_id = $1 \
+     AND id = $2";
 
 const INSERT_POLICY: &str = "INSERT INTO webhook_policies (account_id, name, disabled, jwt_alg, \
      jwt_audience, jwt_claim_expires_in, sealed_key, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id";
 
-const UPDATE_POLICY: &str = "UPDATE webhook_policies SET disabled = $1, jwt_audience = $2, \
-     jwt_claim_expires_in = $3, updated_at = $4 WHERE id = $5";
+const UPDATE_POLICY: &str = "UPDATE webhook_policies \
+     SET disabled = $1, jwt_audience = $2, jwt_claim_expires_in = $3, updated_at = $4 \
+     WHERE id = $5";
 
 const POLICY_USERS: &str = "SELECT id FROM webhooks WHERE webhook_policy_id = $1 ORDER BY id";
 
@@ -29,8 +30,8 @@ const DELETE_POLICY: &str = "DELETE FROM webhook_policies WHERE account_id = $1 
 
 const POLICY_EXISTS: &str = "SELECT id FROM webhook_policies WHERE account_id = $1 AND id = $2";
 
-const POLICY_LINKABLE: &str = "SELECT id FROM webhook_policies \
-     WHERE account_id = $1 AND id = $2 AND disabled = FALSE";
+const POLICY_LINKABLE: &str = "SELECT id FROM webhook_policies WHERE account_id = $1 AND id = $2 \
+     AND disabled = FALSE";
 
 impl Store {
     #[tracing::instrument(skip(self, new))]
@@ -85,17 +86,16 @@ impl Store {
         account: &AccountId,
         query: &ListQuery,
     ) -> StoreResult<Page<Policy>> {
-        let page: Page<rows::PolicyRow> =
-            list_sql::fetch_page(&self.db, COUNT_POLICIES, LIST_POLICIES, account, query).await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(rows::PolicyRow::into_domain)
-            .collect::<Result<_, _>>()?;
-        Ok(Page {
-            items,
-            total: page.total,
-        })
+        let into_domain = rows::PolicyRow::into_domain;
+        list_sql::fetch_page(
+            &self.db,
+            COUNT_POLICIES,
+            LIST_POLICIES,
+            account,
+            query,
+            into_domain,
+        )
+        .await
     }
 
     #[tracing::instrument(skip(self, changes))]
@@ -107,15 +107,9 @@ impl Store {
         now: i64,
     ) -> StoreResult<Option<Policy>> {
         let mut tx = self.db.begin_write().await?;
-        // SQLite's one writer is alone: the plain read is enough there.
-        let select = tx.pick(GET_POLICY, postgres::LOCK_POLICY);
-        let row: Option<rows::PolicyRow> = on_db!(&mut tx, |tx| {
-            sqlx::query_as(select)
-                .bind(account.as_str())
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-        })?;
+        let row: Option<rows::PolicyRow> = tx
+            .row_to_change(GET_POLICY, postgres::LOCK_POLICY, account, id)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let mut policy = row.into_domain()?;
         if policy.apply(changes, now) {

@@ -13,6 +13,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use sqlx::FromRow;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
 use super::backend::{Backend, Conn, on_db};
 use super::params::IdList;
 use super::{Store, StoreResult, postgres, rows, sqlite};
@@ -21,8 +25,9 @@ use crate::domain::delivery::{Claimed, LeasedDelivery};
 use crate::domain::policy::PolicyKey;
 
 /// Makes the deliveries leased by owners starting with `$2` due at `$1`.
-const RELEASE_LEASES: &str = "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, \
-     lease_owner = NULL WHERE status = 'in_flight' AND lease_owner LIKE $2";
+const RELEASE_LEASES: &str = "UPDATE deliveries \
+     SET status = 'pending', next_attempt_at = $1, lease_owner = NULL WHERE status = 'in_flight' \
+     AND lease_owner LIKE $2";
 
 const NEXT_DUE: &str =
     "SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'in_flight')";
@@ -88,7 +93,10 @@ impl Store {
         if loaded.is_err() {
             // Not sent, so not kept: due again for any worker.
             if let Err(release) = self.release_claims(lease_owner, &ids, now_ms).await {
-                tracing::warn!(error = %release, "could not hand back deliveries; their leases will run out");
+                tracing::warn!(
+                    error = %release,
+                    "could not hand back deliveries; their leases will run out"
+                );
             }
         }
         loaded
@@ -230,12 +238,7 @@ impl Store {
         let select = self
             .db
             .pick(sqlite::WEBHOOKS_BY_ID, postgres::WEBHOOKS_BY_ID);
-        let found: Vec<rows::WebhookRow> = on_db!(&self.db, |db| {
-            sqlx::query_as(select)
-                .bind(IdList(&ids))
-                .fetch_all(&db.read)
-                .await
-        })?;
+        let found: Vec<rows::WebhookRow> = self.read_by_ids(select, &ids).await?;
         let mut hooks = HashMap::new();
         for row in found {
             let hook = row.into_domain()?;
@@ -249,18 +252,28 @@ impl Store {
             let select = self
                 .db
                 .pick(sqlite::POLICY_KEYS_BY_ID, postgres::POLICY_KEYS_BY_ID);
-            let found: Vec<rows::PolicyKeyRow> = on_db!(&self.db, |db| {
-                sqlx::query_as(select)
-                    .bind(IdList(&policy_ids))
-                    .fetch_all(&db.read)
-                    .await
-            })?;
+            let found: Vec<rows::PolicyKeyRow> = self.read_by_ids(select, &policy_ids).await?;
             for row in found {
                 let key = row.into_domain()?;
                 policies.insert(key.id, Arc::new(key));
             }
         }
         Ok(WebhooksById { hooks, policies })
+    }
+
+    /// The rows `R` that `select`, which takes a list of ids as `$1`, reads
+    /// for `ids`.
+    async fn read_by_ids<R>(&self, select: &'static str, ids: &[i64]) -> StoreResult<Vec<R>>
+    where
+        R: Send + Unpin + for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow>,
+    {
+        let rows = on_db!(&self.db, |db| {
+            sqlx::query_as(select)
+                .bind(IdList(ids))
+                .fetch_all(&db.read)
+                .await
+        })?;
+        Ok(rows)
     }
 
     /// Leased deliveries with their events, given their webhooks and

@@ -7,20 +7,20 @@ use super::{Store, StoreResult};
 /// The attempts of up to `$2` finished deliveries last changed before `$1`
 /// (those [`DELETE_DELIVERIES`] deletes next).
 const DELETE_ATTEMPTS: &str = "DELETE FROM delivery_attempts WHERE delivery_id IN \
-     (SELECT id FROM deliveries WHERE status IN ('succeeded', 'given_up') \
-     AND updated_at < $1 ORDER BY updated_at LIMIT $2)";
+     (SELECT id FROM deliveries WHERE status IN ('succeeded', 'given_up') AND updated_at < $1 \
+     ORDER BY updated_at LIMIT $2)";
 
 const DELETE_DELIVERIES: &str = "DELETE FROM deliveries WHERE id IN \
-     (SELECT id FROM deliveries WHERE status IN ('succeeded', 'given_up') \
-     AND updated_at < $1 ORDER BY updated_at LIMIT $2)";
+     (SELECT id FROM deliveries WHERE status IN ('succeeded', 'given_up') AND updated_at < $1 \
+     ORDER BY updated_at LIMIT $2)";
 
 /// Events older than `$1` that no delivery refers to any more.
-const DELETE_EVENTS: &str = "DELETE FROM events WHERE id IN (SELECT e.id FROM events e \
-     WHERE e.created_at < $1 \
-     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id) LIMIT $2)";
+const DELETE_EVENTS: &str = "DELETE FROM events WHERE id IN \
+     (SELECT e.id FROM events e WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d \
+     WHERE d.event_id = e.id) LIMIT $2)";
 
-const DELETE_MAILS: &str = "DELETE FROM mails WHERE id IN (SELECT id FROM mails \
-     WHERE status <> 'pending' AND created_at < $1 LIMIT $2)";
+const DELETE_MAILS: &str = "DELETE FROM mails WHERE id IN \
+     (SELECT id FROM mails WHERE status <> 'pending' AND created_at < $1 LIMIT $2)";
 
 const DELETE_IDEMPOTENCY_KEYS: &str = "DELETE FROM idempotency_keys WHERE (account_id, key) IN \
      (SELECT account_id, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)";

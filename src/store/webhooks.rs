@@ -1,41 +1,39 @@
-//! Webhooks: reading, creating, changing and deleting them, their
-//! verification handshake and test messages.
+//! Webhooks: reading, creating, changing and deleting them; what happens
+//! to their deliveries when they are disabled or deleted.
 
 use super::backend::{Conn, on_db};
-use super::{Store, StoreResult, list_sql, postgres, queue, rows, sqlite};
-use crate::domain::event::{EventKind, NewEvent, TEST_OBJECT_ID};
+use super::{Store, StoreResult, list_sql, postgres, rows, sqlite};
 use crate::domain::list::{ListQuery, Page};
-use crate::domain::{AccountId, EventName, NewWebhook, Verification, Webhook, WebhookChanges};
+use crate::domain::{AccountId, NewWebhook, Webhook, WebhookChanges};
 
 const COUNT_WEBHOOKS: &str = "SELECT COUNT(*) FROM webhooks";
 
 /// The head of a list of webhooks; `list_sql` adds the filters.
 const LIST_WEBHOOKS: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
      mail_exceptions_to, source, source_id, webhook_policy_id, \
-     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
-     attachments, last_error, verified, created_at, updated_at \
+     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) \
+     AS webhook_policy_name, attachments, last_error, verified, created_at, updated_at \
      FROM webhooks";
 
 const GET_WEBHOOK: &str = "SELECT id, account_id, name, event, uri, description, disabled, \
      mail_exceptions_to, source, source_id, webhook_policy_id, \
-     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) AS webhook_policy_name, \
-     attachments, last_error, verified, created_at, updated_at \
+     (SELECT p.name FROM webhook_policies p WHERE p.id = webhooks.webhook_policy_id) \
+     AS webhook_policy_name, attachments, last_error, verified, created_at, updated_at \
      FROM webhooks WHERE account_id = $1 AND id = $2";
 
-const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (account_id, name, event, uri, description, disabled, \
-     mail_exceptions_to, source, source_id, webhook_policy_id, attachments, last_error, \
+const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (account_id, name, event, uri, description, \
+     disabled, mail_exceptions_to, source, source_id, webhook_policy_id, attachments, last_error, \
      verified, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id";
 
 /// Writes a changed webhook; `$13` when it is enabled again (its failures
 /// start over), `$14` whether it is verified (its code goes when not).
-const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET name = $1, event = $2, uri = $3, description = $4, \
-     disabled = $5, mail_exceptions_to = $6, source = $7, source_id = $8, \
-     webhook_policy_id = $9, attachments = $10, updated_at = $11, \
-     consecutive_failures = CASE WHEN $13 THEN 0 ELSE consecutive_failures END, \
-     verified = $14, \
-     verify_code_hash = CASE WHEN $14 THEN verify_code_hash ELSE NULL END \
-     WHERE id = $12";
+const UPDATE_WEBHOOK: &str = "UPDATE webhooks \
+     SET name = $1, event = $2, uri = $3, description = $4, disabled = $5, \
+     mail_exceptions_to = $6, source = $7, source_id = $8, webhook_policy_id = $9, \
+     attachments = $10, updated_at = $11, \
+     consecutive_failures = CASE WHEN $13 THEN 0 ELSE consecutive_failures END, verified = $14, \
+     verify_code_hash = CASE WHEN $14 THEN verify_code_hash ELSE NULL END WHERE id = $12";
 
 const DELETE_WEBHOOK: &str = "DELETE FROM webhooks WHERE account_id = $1 AND id = $2";
 
@@ -44,24 +42,6 @@ const POLICY_NAME: &str = "SELECT name FROM webhook_policies WHERE id = $1";
 const URI_VERIFIED: &str = "SELECT id FROM webhooks WHERE account_id = $1 AND uri = $2 \
      AND verified = TRUE AND id <> $3 LIMIT 1";
 
-const MARK_VERIFIED: &str = "UPDATE webhooks SET verified = TRUE, verify_code_hash = NULL, \
-     verify_expires_at = NULL WHERE account_id = $1 AND id = $2";
-
-const SET_VERIFY_CODE: &str = "UPDATE webhooks SET verified = FALSE, verify_code_hash = $1, \
-     verify_expires_at = $2 WHERE account_id = $3 AND id = $4";
-
-const CODE_MATCHES: &str = "SELECT id FROM webhooks \
-     WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3";
-
-const CONFIRM_CODE: &str = "UPDATE webhooks SET verified = TRUE, verify_code_hash = NULL, verify_expires_at = NULL \
-     WHERE id = $1 AND verify_code_hash = $2 AND verify_expires_at > $3";
-
-const WEBHOOK_EVENT: &str = "SELECT event FROM webhooks WHERE account_id = $1 AND id = $2";
-
-const INSERT_EVENT: &str = "INSERT INTO events (account_id, kind, event, object_id, person_id, person_name, \
-     payload, links, webhook_id, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
-
 impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn list_webhooks(
@@ -69,17 +49,16 @@ impl Store {
         account: &AccountId,
         query: &ListQuery,
     ) -> StoreResult<Page<Webhook>> {
-        let page: Page<rows::WebhookRow> =
-            list_sql::fetch_page(&self.db, COUNT_WEBHOOKS, LIST_WEBHOOKS, account, query).await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(rows::WebhookRow::into_domain)
-            .collect::<Result<_, _>>()?;
-        Ok(Page {
-            items,
-            total: page.total,
-        })
+        let into_domain = rows::WebhookRow::into_domain;
+        list_sql::fetch_page(
+            &self.db,
+            COUNT_WEBHOOKS,
+            LIST_WEBHOOKS,
+            account,
+            query,
+            into_domain,
+        )
+        .await
     }
 
     #[tracing::instrument(skip(self))]
@@ -141,15 +120,9 @@ impl Store {
         now: i64,
     ) -> StoreResult<Option<Webhook>> {
         let mut tx = self.db.begin_write().await?;
-        // SQLite's one writer is alone: the plain read is enough there.
-        let select = tx.pick(GET_WEBHOOK, postgres::LOCK_WEBHOOK);
-        let row: Option<rows::WebhookRow> = on_db!(&mut tx, |tx| {
-            sqlx::query_as(select)
-                .bind(account.as_str())
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-        })?;
+        let row: Option<rows::WebhookRow> = tx
+            .row_to_change(GET_WEBHOOK, postgres::LOCK_WEBHOOK, account, id)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let mut hook = row.into_domain()?;
         let was_disabled = hook.disabled;
@@ -204,132 +177,6 @@ impl Store {
                 .await
         })?;
         Ok(row.is_some())
-    }
-
-    /// Marks the webhook verified, or voids its code and queues a
-    /// `webhook.verify` message with a new one.
-    #[tracing::instrument(skip(self, verification))]
-    pub async fn set_verification(
-        &self,
-        account: &AccountId,
-        webhook_id: i64,
-        verification: &Verification,
-        now: i64,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        let mut tx = self.db.begin_write().await?;
-        match verification {
-            Verification::Verified => {
-                on_db!(&mut tx, |tx| {
-                    sqlx::query(MARK_VERIFIED)
-                        .bind(account.as_str())
-                        .bind(webhook_id)
-                        .execute(&mut **tx)
-                        .await
-                        .map(|done| done.rows_affected())
-                })?;
-            }
-            Verification::Pending {
-                code_hash,
-                expires_at,
-                payload,
-            } => {
-                let updated = on_db!(&mut tx, |tx| {
-                    sqlx::query(SET_VERIFY_CODE)
-                        .bind(code_hash)
-                        .bind(expires_at)
-                        .bind(account.as_str())
-                        .bind(webhook_id)
-                        .execute(&mut **tx)
-                        .await
-                        .map(|done| done.rows_affected())
-                })?;
-                if updated > 0 {
-                    let event = NewEvent::direct(
-                        EventName::verify(),
-                        webhook_id,
-                        payload.clone(),
-                        webhook_id,
-                    );
-                    let kind = EventKind::Verify;
-                    insert_direct(&mut tx.conn(), account, &event, kind, now, now_ms).await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Verifies the webhook when `code_hash` is its current, unexpired code.
-    pub async fn confirm_verification(
-        &self,
-        webhook_id: i64,
-        code_hash: &str,
-        now: i64,
-    ) -> StoreResult<bool> {
-        let mut tx = self.db.begin_write().await?;
-        // Wrong codes, the common case of abuse, cost a read, not the writer.
-        let matches: Option<(i64,)> = on_db!(&self.db, |db| {
-            sqlx::query_as(CODE_MATCHES)
-                .bind(webhook_id)
-                .bind(code_hash)
-                .bind(now)
-                .fetch_optional(&db.read)
-                .await
-        })?;
-        if matches.is_none() {
-            return Ok(false);
-        }
-        let confirmed = on_db!(&mut tx, |tx| {
-            sqlx::query(CONFIRM_CODE)
-                .bind(webhook_id)
-                .bind(code_hash)
-                .bind(now)
-                .execute(&mut **tx)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        tx.commit().await?;
-        Ok(confirmed > 0)
-    }
-
-    /// Queues a test message (object_id 12345); `false` when no such webhook.
-    #[tracing::instrument(skip(self))]
-    pub async fn enqueue_test(
-        &self,
-        account: &AccountId,
-        webhook_id: i64,
-        now: i64,
-        now_ms: i64,
-    ) -> StoreResult<bool> {
-        let mut tx = self.db.begin_write().await?;
-        let found: Option<(String,)> = on_db!(&mut tx, |tx| {
-            sqlx::query_as(WEBHOOK_EVENT)
-                .bind(account.as_str())
-                .bind(webhook_id)
-                .fetch_optional(&mut **tx)
-                .await
-        })?;
-        let Some((event_name,)) = found else {
-            return Ok(false);
-        };
-        let event = NewEvent::direct(
-            EventName::from_trusted(event_name),
-            TEST_OBJECT_ID,
-            serde_json::json!({}),
-            webhook_id,
-        );
-        insert_direct(
-            &mut tx.conn(),
-            account,
-            &event,
-            EventKind::Test,
-            now,
-            now_ms,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 }
 
@@ -402,51 +249,4 @@ pub(super) async fn give_up(
             .map(|done| done.rows_affected())
     })?;
     Ok(())
-}
-
-/// An event for one webhook and its delivery, whatever the webhook's state
-/// (tests, verification).
-async fn insert_direct(
-    conn: &mut Conn<'_>,
-    account: &AccountId,
-    event: &NewEvent,
-    kind: EventKind,
-    now: i64,
-    now_ms: i64,
-) -> StoreResult<()> {
-    let links = (!event.links.is_empty()).then(|| event.links.to_json().to_string());
-    let (event_id,): (i64,) = on_db!(conn, |conn| {
-        sqlx::query_as(INSERT_EVENT)
-            .bind(account.as_str())
-            .bind(kind.as_str())
-            .bind(event.event.as_str())
-            .bind(event.object_id)
-            .bind(event.person_id)
-            .bind(&event.person_name)
-            .bind(event.payload.to_string())
-            .bind(&links)
-            .bind(event.webhook_id)
-            .bind(now)
-            .fetch_one(&mut **conn)
-            .await
-    })?;
-    let insert = conn.pick(
-        sqlite::INSERT_DIRECT_DELIVERY,
-        postgres::INSERT_DIRECT_DELIVERY,
-    );
-    on_db!(conn, |conn| {
-        sqlx::query(insert)
-            .bind(account.as_str())
-            .bind(event.webhook_id)
-            .bind(event_id)
-            .bind(kind.as_str())
-            .bind(now_ms)
-            .bind(now)
-            .bind(event.event.as_str())
-            .bind(event.object_id)
-            .execute(&mut **conn)
-            .await
-            .map(|done| done.rows_affected())
-    })?;
-    queue::notify_work(conn).await
 }
