@@ -51,10 +51,11 @@ impl Type<Postgres> for IdList<'_> {
 /// 255 MB limit on one `jsonb` value, however large the messages.
 pub(super) const MAX_ROWS_JSON: usize = 16 << 20;
 
-/// Rows as one parameter each: JSON arrays of arrays, each with the range
-/// of `rows` it holds. One statement text, and one round trip for any
-/// number of rows up to `max_bytes` of JSON (multi-row `VALUES` need a text
-/// per length and hit parameter limits); a row larger than that goes alone.
+/// `rows` as chunks of JSON, each bound as one parameter: arrays of arrays,
+/// each with the range of `rows` it holds. One statement text, and one
+/// round trip for any number of rows up to `max_bytes` of JSON (multi-row
+/// `VALUES` need a text per length and hit parameter limits); a row larger
+/// than that goes alone.
 /// Booleans go as 0 or 1, and JSON documents as strings, so they are stored
 /// as written.
 ///
