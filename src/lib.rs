@@ -38,7 +38,7 @@ pub async fn run(
 /// already open and migrated. On `shutdown`, stops taking requests, lets
 /// attempts in flight finish, and returns.
 pub async fn serve(
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,

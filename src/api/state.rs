@@ -28,7 +28,7 @@ impl std::ops::Deref for AppState {
 }
 
 pub struct Shared {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub config: Arc<Config>,
     pub rate_limiter: Arc<RateLimiter>,
     /// Wakes this process's delivery workers when work is queued.
@@ -45,7 +45,7 @@ pub struct Shared {
 
 impl AppState {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         config: Arc<Config>,
         wake: Arc<Notify>,
         sealer: Sealer,

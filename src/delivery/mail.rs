@@ -25,7 +25,7 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
 pub struct Mailer {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
     wake: Arc<Notify>,
@@ -33,7 +33,7 @@ pub struct Mailer {
 
 impl Mailer {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         config: &MailConfig,
         wake: Arc<Notify>,
     ) -> anyhow::Result<Mailer> {

@@ -15,7 +15,7 @@ const BATCH: i64 = 500;
 const PAUSE: Duration = Duration::from_millis(50);
 const EVERY: Duration = Duration::from_secs(600);
 
-pub async fn run(store: Arc<dyn Store>, retention: Duration, shutdown: CancellationToken) {
+pub async fn run(store: Arc<Store>, retention: Duration, shutdown: CancellationToken) {
     loop {
         if let Err(error) = sweep(store.as_ref(), retention, &shutdown).await {
             tracing::warn!(
@@ -32,7 +32,7 @@ pub async fn run(store: Arc<dyn Store>, retention: Duration, shutdown: Cancellat
 
 /// Deletes everything past retention now; returns how many rows went.
 pub async fn sweep(
-    store: &dyn Store,
+    store: &Store,
     retention: Duration,
     shutdown: &CancellationToken,
 ) -> Result<u64, crate::store::StoreError> {

@@ -1,13 +1,49 @@
 //! Builds the SQL of a collection query (§2) for either backend: column
 //! names come only from the collection's whitelist, values are always bound.
 
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Database, Encode, FromRow, QueryBuilder, Type};
 
+use super::StoreResult;
+use super::backend::{Db, on_db};
 use crate::domain::AccountId;
-use crate::domain::list::{Condition, FieldKind, ListQuery, Value};
+use crate::domain::list::{Condition, FieldKind, ListQuery, Page, Value};
 
-/// `SELECT COUNT(*) FROM table WHERE <filters>`.
-pub fn count<'a, DB>(table: &str, account: &AccountId, query: &ListQuery) -> QueryBuilder<'a, DB>
+/// A page of a collection and how many match in all: rows `R` made into
+/// `T`s. `count_head` and `select_head` begin the statements, as [`count`]
+/// and [`select`] take them.
+pub async fn fetch_page<R, T>(
+    db: &Db,
+    count_head: &str,
+    select_head: &str,
+    account: &AccountId,
+    query: &ListQuery,
+    into_domain: fn(R) -> StoreResult<T>,
+) -> StoreResult<Page<T>>
+where
+    R: Send + Unpin + for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow>,
+{
+    let (total, rows): (i64, Vec<R>) = on_db!(db, |db| {
+        let (total,): (i64,) = count(count_head, account, query)
+            .build_query_as()
+            .fetch_one(&db.read)
+            .await?;
+        let rows = select(select_head, account, query)
+            .build_query_as()
+            .fetch_all(&db.read)
+            .await?;
+        (total, rows)
+    });
+    let items = rows
+        .into_iter()
+        .map(into_domain)
+        .collect::<Result<_, _>>()?;
+    Ok(Page { items, total })
+}
+
+/// `count` (`SELECT COUNT(*) FROM table`) `WHERE <filters>`.
+pub fn count<'a, DB>(count: &str, account: &AccountId, query: &ListQuery) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     DB::Arguments<'a>: Default,
@@ -15,18 +51,14 @@ where
     String: Encode<'a, DB> + Type<DB>,
     bool: Encode<'a, DB> + Type<DB>,
 {
-    let mut qb = QueryBuilder::new(format!("SELECT COUNT(*) FROM {table}"));
+    let mut qb = QueryBuilder::new(count);
     push_where(&mut qb, account, query);
     qb
 }
 
-/// `SELECT columns FROM table WHERE <filters> ORDER BY <sort> LIMIT .. OFFSET ..`.
-pub fn select<'a, DB>(
-    table: &str,
-    columns: &str,
-    account: &AccountId,
-    query: &ListQuery,
-) -> QueryBuilder<'a, DB>
+/// `select` (`SELECT columns FROM table`) `WHERE <filters> ORDER BY <sort>
+/// LIMIT .. OFFSET ..`.
+pub fn select<'a, DB>(select: &str, account: &AccountId, query: &ListQuery) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     DB::Arguments<'a>: Default,
@@ -34,7 +66,7 @@ where
     String: Encode<'a, DB> + Type<DB>,
     bool: Encode<'a, DB> + Type<DB>,
 {
-    let mut qb = QueryBuilder::new(format!("SELECT {columns} FROM {table}"));
+    let mut qb = QueryBuilder::new(select);
     push_where(&mut qb, account, query);
     qb.push(" ORDER BY ");
     for key in &query.sort {

@@ -28,7 +28,7 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 const SKIPPED_POLL: Duration = Duration::from_millis(50);
 
 pub(super) struct ClaimLoop {
-    pub(super) store: Arc<dyn Store>,
+    pub(super) store: Arc<Store>,
     pub(super) handoff: Arc<Handoff>,
     pub(super) slots: Arc<Semaphore>,
     pub(super) lanes: Arc<Lanes>,

@@ -23,7 +23,7 @@ const DEFER_AT_LEAST: Duration = Duration::from_secs(1);
 /// up the claims.
 pub(super) fn defer_failing(
     lanes: &Arc<Lanes>,
-    store: &Arc<dyn Store>,
+    store: &Arc<Store>,
     tracker: &TaskTracker,
     timeout: Duration,
 ) {

@@ -33,7 +33,7 @@ pub(super) struct LaneContext {
     pub(super) config: Arc<Config>,
     /// To the recorder.
     pub(super) results: mpsc::Sender<AttemptResult>,
-    pub(super) store: Arc<dyn Store>,
+    pub(super) store: Arc<Store>,
     /// Wakes the claim loop when a webhook it skipped has room again.
     pub(super) wake: Arc<Notify>,
     pub(super) worker: String,
@@ -148,7 +148,7 @@ async fn run_lane(context: Arc<LaneContext>, webhook: i64, first: Ticket) {
 
 /// Hands leased deliveries back unattempted, due at `due_ms`; if that
 /// fails their leases run out and they fall due anyway.
-pub(super) async fn hand_back(store: &dyn Store, worker: &str, ids: &[i64], due_ms: i64) {
+pub(super) async fn hand_back(store: &Store, worker: &str, ids: &[i64], due_ms: i64) {
     if let Err(error) = store.release_claims(worker, ids, due_ms).await {
         tracing::warn!(
             error = format!("{:#}", anyhow::Error::from(error)),

@@ -36,7 +36,7 @@ const RECORD_MARGIN: Duration = Duration::from_secs(5);
 
 /// This process's delivery engine; [`Engine::run`] drives it.
 pub struct Engine {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     config: Arc<Config>,
     sender: Arc<Sender>,
     signer: Arc<Signer>,
@@ -52,7 +52,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<Store>,
         config: Arc<Config>,
         sealer: Sealer,
         wake: Arc<Notify>,
@@ -188,7 +188,7 @@ impl Engine {
 
 /// The engine's stages as they run beside the claim loop, for stopping.
 struct Stages {
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     config: Arc<Config>,
     worker: String,
     slots: Arc<Semaphore>,
@@ -233,7 +233,7 @@ impl Stages {
 }
 
 /// Hands back every delivery still leased to `worker` (due now).
-async fn hand_back_all(store: &dyn Store, worker: &str) {
+async fn hand_back_all(store: &Store, worker: &str) {
     match store.release_leases(worker, now_millis()).await {
         Ok(0) => {}
         Ok(released) => tracing::info!(released, "handed back unfinished deliveries"),

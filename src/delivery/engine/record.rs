@@ -20,7 +20,7 @@ pub(super) const MAX_RECORD_BATCH: usize = 512;
 /// Records outcomes in batches until every lane task and the engine have
 /// dropped their senders; queues the mails their effects call for.
 pub(super) async fn record(
-    store: Arc<dyn Store>,
+    store: Arc<Store>,
     config: Arc<Config>,
     mut outcomes: mpsc::Receiver<AttemptResult>,
     mail_wake: Arc<Notify>,
@@ -66,7 +66,7 @@ async fn gather_more(
 /// fails is not recorded: the leases run out and the deliveries are sent
 /// again (at least once, never lost).
 async fn finish(
-    store: &dyn Store,
+    store: &Store,
     batch: &[AttemptResult],
     policy: FailurePolicy,
 ) -> Vec<WebhookEffects> {
@@ -100,7 +100,7 @@ async fn finish(
 /// Queues a failure mail when one is due and a disable mail when the
 /// webhook was just disabled, to its mail recipients.
 async fn queue_mails(
-    store: &dyn Store,
+    store: &Store,
     config: &Config,
     effect: &WebhookEffects,
 ) -> Result<(), StoreError> {

@@ -51,11 +51,7 @@ struct Outlets {
 
 impl Publisher {
     /// Starts the committing task; it ends when every `Publisher` is dropped.
-    pub fn start(
-        store: Arc<dyn Store>,
-        wake: Arc<Notify>,
-        handoff: Option<Arc<Handoff>>,
-    ) -> Publisher {
+    pub fn start(store: Arc<Store>, wake: Arc<Notify>, handoff: Option<Arc<Handoff>>) -> Publisher {
         let (jobs, queue) = mpsc::channel(MAX_GROUP * 4);
         tokio::spawn(commit_loop(store, queue, Outlets { wake, handoff }));
         Publisher { jobs }
@@ -85,7 +81,7 @@ impl Publisher {
 /// by side, up to the store's [`Store::publish_concurrency`]; smaller ones
 /// take every slot and commit alone: side by side they would only add
 /// transactions, each with its own commit.
-async fn commit_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>, outlets: Outlets) {
+async fn commit_loop(store: Arc<Store>, mut queue: mpsc::Receiver<Job>, outlets: Outlets) {
     let outlets = Arc::new(outlets);
     let concurrency = u32::try_from(store.publish_concurrency().max(1)).unwrap_or(1);
     let slots = Arc::new(Semaphore::new(concurrency as usize));
@@ -116,7 +112,7 @@ async fn commit_loop(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>, outl
 }
 
 /// Commits a group and answers each of its requests.
-async fn commit_group(store: &dyn Store, jobs: Vec<Job>, outlets: &Outlets) {
+async fn commit_group(store: &Store, jobs: Vec<Job>, outlets: &Outlets) {
     let (requests, replies): (Vec<_>, Vec<_>) =
         jobs.into_iter().map(|j| (j.request, j.reply)).unzip();
     match commit(store, &requests, outlets).await {
@@ -147,7 +143,7 @@ async fn commit_group(store: &dyn Store, jobs: Vec<Job>, outlets: &Outlets) {
 /// One commit ([`Store::publish`]); then the leased deliveries are handed
 /// over and the engine woken for the queued ones.
 async fn commit(
-    store: &dyn Store,
+    store: &Store,
     requests: &[PublishRequest],
     outlets: &Outlets,
 ) -> StoreResult<Vec<Vec<Published>>> {

@@ -133,7 +133,7 @@ impl Drop for Workers {
 #[derive(Clone)]
 pub struct TestApp {
     pub router: Router,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub config: Arc<Config>,
     pub database_url: String,
     pub wake: Arc<Notify>,
