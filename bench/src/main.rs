@@ -1215,7 +1215,9 @@ async fn main() -> anyhow::Result<()> {
             args.error_share
         );
     }
-    herald::delivery::sender::install_crypto_provider();
+    // reqwest's TLS (for an HTTPS --herald-url) needs a process-wide
+    // crypto provider, the one Herald uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let backends: Vec<&str> = match args.database.as_str() {
         "both" => vec!["sqlite", "postgres"],
         "sqlite" => vec!["sqlite"],
