@@ -17,6 +17,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use clap::Parser;
+use herald_test_support::Schema;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -1242,43 +1243,23 @@ async fn main() -> anyhow::Result<()> {
                     None,
                 ),
                 _ => {
-                    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-                    let mut conn: sqlx::PgConnection =
-                        sqlx::Connection::connect(&args.postgres_url).await?;
-                    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                        .execute(&mut conn)
-                        .await?;
+                    let schema = Schema::create(&args.postgres_url, "bench_").await?;
                     // Each run starts with the server's earlier writes on
                     // disk: the last run's drain leaves hundreds of MB of
                     // WAL to flush, which would be measured in this run.
                     // Needs a superuser (or `pg_checkpoint`); without, the
                     // run goes on as it is.
+                    let mut conn: sqlx::PgConnection =
+                        sqlx::Connection::connect(&args.postgres_url).await?;
                     if let Err(error) = sqlx::query("CHECKPOINT").execute(&mut conn).await {
                         eprintln!("postgres: no CHECKPOINT before the run ({error})");
                     }
-                    let separator = if args.postgres_url.contains('?') {
-                        '&'
-                    } else {
-                        '?'
-                    };
-                    (
-                        format!(
-                            "{}{separator}options[search_path]={schema}",
-                            args.postgres_url
-                        ),
-                        Some(schema),
-                    )
+                    (schema.url(), Some(schema))
                 }
             };
             eprintln!("{backend}: run {} of {}", run + 1, args.runs);
             let outcome = run_once(&args, backend, run + 1, &database, dir.path()).await;
-            if let Some(schema) = schema {
-                let mut conn: sqlx::PgConnection =
-                    sqlx::Connection::connect(&args.postgres_url).await?;
-                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                    .execute(&mut conn)
-                    .await?;
-            }
+            drop(schema);
             runs.push(outcome?);
         }
         println!("\n{backend} (median of {} runs)", runs.len());

@@ -14,9 +14,9 @@ use herald::crypto::tokens::{generate_token, hash_token};
 use herald::delivery::{Engine, Mailer};
 use herald::domain::{AccountId, Role};
 use herald::store::{self, PersonSpec, Store};
+use herald_test_support::Schema;
 use http_body_util::BodyExt;
 use serde_json::Value;
-use sqlx::Connection;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -38,41 +38,10 @@ pub mod receiver;
 pub mod served;
 pub mod smtp;
 
+/// What holds a test's database; it goes when this is dropped.
 enum Resource {
     Dir(#[allow(dead_code)] tempfile::TempDir),
-    Schema(String),
-}
-
-impl Drop for Resource {
-    /// Drops a test's PostgreSQL schema even when the test panicked. The
-    /// test's own connections (named after the schema) are ended first: one
-    /// may still hold a lock its runtime, blocked here, cannot release.
-    fn drop(&mut self) {
-        let Resource::Schema(schema) = self else {
-            return;
-        };
-        let schema = schema.clone();
-        let worker = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_base_url()).await else { return };
-                let ended = sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1")
-                    .bind(&schema)
-                    .execute(&mut conn)
-                    .await;
-                let dropped = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&mut conn)
-                    .await;
-                if let Err(error) = ended.and(dropped) {
-                    eprintln!("could not drop the test schema {schema}: {error}");
-                }
-            });
-        });
-        let _ = worker.join();
-    }
+    Schema(#[allow(dead_code)] Schema),
 }
 
 /// A database of a test's own with no tables yet: an SQLite file in a
@@ -93,26 +62,16 @@ impl EmptyDatabase {
                 (url, Resource::Dir(dir))
             }
             Backend::Postgres => {
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
                 let base = postgres_base_url();
-                match sqlx::PgConnection::connect(&base).await {
-                    Ok(mut conn) => {
-                        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                            .execute(&mut conn)
-                            .await
-                            .unwrap();
-                    }
+                let schema = match Schema::create(&base, "t_").await {
+                    Ok(schema) => schema,
                     Err(error) if std::env::var("CI").is_err() => {
-                        eprintln!("skipping PostgreSQL test: no server at {base}: {error}");
+                        eprintln!("skipping PostgreSQL test: no usable server at {base}: {error}");
                         return None;
                     }
                     Err(error) => panic!("PostgreSQL must run under CI ({base}): {error}"),
-                }
-                let separator = if base.contains('?') { '&' } else { '?' };
-                let url = format!(
-                    "{base}{separator}options[search_path]={schema}&application_name={schema}"
-                );
-                (url, Resource::Schema(schema))
+                };
+                (schema.url(), Resource::Schema(schema))
             }
         };
         Some(EmptyDatabase { url, resource })
