@@ -4,9 +4,8 @@
 //! See docs/benchmarks.md.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use clap::Parser;
 use herald_test_support::Schema;
+use herald_test_support::child::HeraldChild;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -236,7 +236,8 @@ impl Recorder {
 // ---------------------------------------------------------------- herald child
 
 struct Herald {
-    child: Option<Child>,
+    /// `None` for a Herald already running (--herald-url).
+    child: Option<HeraldChild>,
     url: String,
     token: String,
 }
@@ -246,85 +247,46 @@ impl Herald {
     /// attempts that none is given up.
     fn start(database: &str, dir: &Path, role: &str, erring: bool) -> anyhow::Result<Herald> {
         let exe = herald_exe()?;
-        let mut child = Command::new(&exe)
-            .args([
-                "serve",
-                "--database",
-                database,
-                "--listen",
-                "127.0.0.1:0",
-                "--role",
-                role,
-            ])
-            .args([
-                "--allow-private-targets",
-                "--require-verification",
-                "false",
-                "--rate-limit",
-                "0",
-                // The bench is one client on loopback with up to 512
-                // connections.
-                "--max-connections-per-client",
-                "0",
-            ])
-            .args([
-                "--delivery-timeout",
-                "2s",
-                "--retry-schedule",
-                "1s",
-                // A webhook that times out keeps costing: it is not disabled.
-                "--disable-after-failures",
-                "0",
-                "--data-dir",
-            ])
-            .arg(dir)
-            .args(if erring {
-                &["--max-attempts", "100"][..]
-            } else {
-                &[]
-            })
-            .env("HERALD_LOG", "warn,herald=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
+        let mut flags = vec![
+            "--role",
+            role,
+            "--allow-private-targets",
+            "--require-verification",
+            "false",
+            "--rate-limit",
+            "0",
+            // The bench is one client on loopback with up to 512
+            // connections.
+            "--max-connections-per-client",
+            "0",
+            "--delivery-timeout",
+            "2s",
+            "--retry-schedule",
+            "1s",
+            // A webhook that times out keeps costing: it is not disabled.
+            "--disable-after-failures",
+            "0",
+        ];
+        if erring {
+            flags.extend(["--max-attempts", "100"]);
+        }
+        let child = HeraldChild::start(&exe, database, dir, &flags, "warn,herald=info")
             .with_context(|| format!("starting {}", exe.display()))?;
-        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-        let address = loop {
-            let line = lines.next().context("herald exited before listening")??;
-            if let Some(rest) = line.split("address=").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
         Ok(Herald {
+            url: format!("http://{}", child.address),
             child: Some(child),
-            url: format!("http://{address}"),
             token: String::new(),
         })
     }
 
     fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child.as_ref().map(HeraldChild::pid)
     }
 
+    /// A graceful stop (SIGTERM); dropped, it is killed.
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGTERM: a graceful stop.
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Herald {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            child.terminate();
         }
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::on_both_backends;
-use crate::support::child::Herald;
+use crate::support::child;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{Backend, TestApp, delivery_settings, eventually};
 
@@ -40,7 +40,7 @@ async fn a_killed_herald_delivers_everything_after_a_restart() {
 
     herald::delivery::sender::install_crypto_provider();
     let client = reqwest::Client::new();
-    let herald = Herald::start(&database, dir.path());
+    let herald = child::start(&database, dir.path());
     let created = client
         .post(herald.url("/v1/webhooks"))
         .bearer_auth(&token)
@@ -70,7 +70,7 @@ async fn a_killed_herald_delivers_everything_after_a_restart() {
         "the kill came too late to test anything"
     );
 
-    let _restarted = Herald::start(&database, dir.path());
+    let _restarted = child::start(&database, dir.path());
     let seen = eventually("every event after the restart", || async {
         let seen: HashSet<i64> = receiver
             .received()
@@ -229,7 +229,7 @@ async fn api_and_worker_roles_split_one_database() {
     let receiver = Receiver::ok().await;
     herald::delivery::sender::install_crypto_provider();
     let client = reqwest::Client::new();
-    let api = Herald::start_with(&database, dir.path(), &["--role", "api"]);
+    let api = child::start_with(&database, dir.path(), &["--role", "api"]);
     let created = client
         .post(api.url("/v1/webhooks"))
         .bearer_auth(&token)
@@ -249,7 +249,7 @@ async fn api_and_worker_roles_split_one_database() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.count(), 0, "an api-only process sends nothing");
 
-    let worker = Herald::start_with(&database, dir.path(), &["--role", "worker"]);
+    let worker = child::start_with(&database, dir.path(), &["--role", "worker"]);
     receiver.wait_for(1).await;
     let health = client.get(worker.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);

@@ -408,7 +408,7 @@ async fn no_log_line_holds_a_key_or_secret() {
         .unwrap();
     let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
     let receiver = Receiver::ok().await;
-    let herald = crate::support::child::Herald::start(&database, dir.path());
+    let herald = crate::support::child::start(&database, dir.path());
     herald::delivery::sender::install_crypto_provider();
     let client = reqwest::Client::new();
     let mut secrets = Vec::new();
