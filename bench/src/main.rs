@@ -71,6 +71,10 @@ struct Args {
     /// An administrator token of the running Herald.
     #[arg(long)]
     token: Option<String>,
+    /// The `herald` executable to benchmark, so that two builds can be
+    /// compared with one bench [default: the `herald` beside herald-bench].
+    #[arg(long, value_name = "PATH", conflicts_with = "herald_url")]
+    herald: Option<PathBuf>,
     /// Instead of the whole benchmark, only the timing-out mix, as this
     /// many pairs of phases in one Herald after a warm-up (9 new healthy
     /// webhooks alone, then 9 new ones beside 1 timing out), each of
@@ -243,10 +247,10 @@ struct Herald {
 }
 
 impl Herald {
-    /// `erring`: the receiver answers errors, so deliveries get enough
-    /// attempts that none is given up.
-    fn start(database: &str, dir: &Path, role: &str, erring: bool) -> anyhow::Result<Herald> {
-        let exe = herald_exe()?;
+    /// With --error-share, the receiver answers errors, so deliveries get
+    /// enough attempts that none is given up.
+    fn start(args: &Args, database: &str, dir: &Path, role: &str) -> anyhow::Result<Herald> {
+        let exe = herald_exe(args)?;
         let mut flags = vec![
             "--role",
             role,
@@ -267,7 +271,7 @@ impl Herald {
             "--disable-after-failures",
             "0",
         ];
-        if erring {
+        if args.error_share > 0.0 {
             flags.extend(["--max-attempts", "100"]);
         }
         let child = HeraldChild::start(&exe, database, dir, &flags, "warn,herald=info")
@@ -291,20 +295,27 @@ impl Herald {
     }
 }
 
-fn herald_exe() -> anyhow::Result<PathBuf> {
+/// The `herald` to run: --herald, else the one beside this executable.
+fn herald_exe(args: &Args) -> anyhow::Result<PathBuf> {
+    if let Some(exe) = &args.herald {
+        if !exe.exists() {
+            bail!("--herald: {} not found", exe.display());
+        }
+        return Ok(exe.clone());
+    }
     let me = std::env::current_exe()?;
     let exe = me.with_file_name("herald");
     if !exe.exists() {
         bail!(
-            "{} not found: build it with `cargo build --release`",
+            "{} not found: build it with `cargo build --release`, or name one with --herald",
             exe.display()
         );
     }
     Ok(exe)
 }
 
-fn create_token(database: &str) -> anyhow::Result<String> {
-    let output = Command::new(herald_exe()?)
+fn create_token(args: &Args, database: &str) -> anyhow::Result<String> {
+    let output = Command::new(herald_exe(args)?)
         .args([
             "token",
             "create",
@@ -710,8 +721,8 @@ async fn run_once(
             token: args.token.clone().unwrap_or_default(),
         },
         None => {
-            let token = create_token(database)?;
-            let mut herald = Herald::start(database, dir, "all", args.error_share > 0.0)?;
+            let token = create_token(args, database)?;
+            let mut herald = Herald::start(args, database, dir, "all")?;
             herald.token = token;
             herald
         }
@@ -937,7 +948,7 @@ async fn run_once(
 
     // Backlog: queued by an API-only Herald while nothing sends, then drained.
     if args.herald_url.is_none() && args.backlog > 0 {
-        let mut api = Herald::start(database, dir, "api", args.error_share > 0.0)?;
+        let mut api = Herald::start(args, database, dir, "api")?;
         api.token = herald.token.clone();
         let loader = Arc::new(Bench::new(
             bench.client.clone(),
@@ -951,7 +962,7 @@ async fn run_once(
             .publish_batched("ci.update", args.backlog / 10, 1000, 2)
             .await?;
         api.stop();
-        let drain = Herald::start(database, dir, "all", args.error_share > 0.0)?;
+        let drain = Herald::start(args, database, dir, "all")?;
         let started = Instant::now();
         args.perf_mark("drain", true);
         let last = recorder
