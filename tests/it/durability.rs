@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::on_both_backends;
+use crate::on_databases;
 use crate::support::child;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{Backend, TestApp, delivery_settings, eventually};
@@ -83,7 +83,7 @@ async fn a_killed_herald_delivers_everything_after_a_restart() {
     assert_eq!(seen, (0..EVENTS).collect());
 }
 
-on_both_backends!(two_workers_on_one_database_never_send_a_delivery_twice);
+on_databases!(two_workers_on_one_database_never_send_a_delivery_twice);
 
 async fn two_workers_on_one_database_never_send_a_delivery_twice(backend: Backend) {
     const EVENTS: usize = 400;
@@ -139,7 +139,7 @@ async fn two_workers_on_one_database_never_send_a_delivery_twice(backend: Backen
     mailer.await.unwrap();
 }
 
-on_both_backends!(deliveries_handed_over_by_publishes_are_sent_once_and_recorded);
+on_databases!(deliveries_handed_over_by_publishes_are_sent_once_and_recorded);
 
 /// Publishes one at a time (each handed straight to the idle engine), then
 /// from several clients at once with fewer slots than deliveries (some

@@ -4,10 +4,10 @@ use axum::http::{Method, StatusCode};
 use herald::domain::Role;
 use serde_json::{Value, json};
 
-use crate::on_both_databases;
+use crate::on_databases;
 use crate::support::TestApp;
 
-on_both_databases!(
+on_databases!(
     publishing_needs_the_publisher_or_administrator_role,
     validates_each_event_with_named_fields,
     a_batch_with_one_bad_event_is_refused_whole,
@@ -769,7 +769,7 @@ async fn deferring_moves_only_a_webhooks_queued_deliveries(app: TestApp) {
     );
 }
 
-crate::on_postgres_only!(held_deliveries_are_left_to_their_holder);
+crate::on_databases!(postgres: held_deliveries_are_left_to_their_holder);
 
 /// PostgreSQL: deferring a webhook's queue, or deleting the webhook, does
 /// not wait for a delivery row another transaction holds (a recording, a
@@ -839,8 +839,10 @@ async fn held_deliveries_are_left_to_their_holder(app: TestApp) {
     );
 }
 
-crate::on_postgres_only!(publishing_reads_only_the_rows_it_needs);
-crate::on_postgres_only!(leased_rows_are_found_by_key_not_through_the_due_index);
+crate::on_databases!(
+    postgres: publishing_reads_only_the_rows_it_needs,
+    leased_rows_are_found_by_key_not_through_the_due_index
+);
 
 /// Publishing on PostgreSQL runs on plans made once per connection: made
 /// here on freshly analyzed tables (few webhooks, no idempotency keys), they

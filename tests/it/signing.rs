@@ -10,12 +10,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 
-use crate::on_both_backends;
+use crate::on_databases;
 use crate::policies::create_policy;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{Backend, TestApp, delivery_settings};
 
-on_both_backends!(
+on_databases!(
     every_algorithm_signs_messages_a_receiver_can_verify,
     each_attempt_gets_a_fresh_jti,
     tests_and_verification_messages_are_signed_too,

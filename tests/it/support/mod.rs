@@ -17,6 +17,7 @@ use herald::store::{self, PersonSpec, Store};
 use herald_test_support::Schema;
 use http_body_util::BodyExt;
 use serde_json::Value;
+use tokio::runtime::{self, Runtime};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -144,65 +145,87 @@ impl TestResponse {
     }
 }
 
-/// Runs `test` against a fresh app (API only) on `backend`. Its database
-/// goes with it. PostgreSQL tests skip with a printed reason when no server
-/// answers, except under CI, where they fail.
-pub async fn run<F, Fut>(test: F, backend: Backend)
-where
-    F: FnOnce(TestApp) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    if let Some(app) = TestApp::start(backend, Settings::default()).await {
-        test(app).await;
+/// What a test run on each database takes: a fresh [`TestApp`] (API only,
+/// default settings), or only the [`Backend`], for a test that starts what
+/// it needs itself (an app with other settings or with workers, a server,
+/// a child process).
+pub trait DatabaseTest: Sized {
+    /// The runtime the test runs on.
+    fn runtime() -> Runtime;
+    /// What the test gets on `backend`; `None` skips it (see
+    /// [`EmptyDatabase::create`]).
+    fn prepare(backend: Backend) -> impl Future<Output = Option<Self>>;
+}
+
+impl DatabaseTest for TestApp {
+    /// One thread, as `#[tokio::test]`: the test drives the router alone.
+    fn runtime() -> Runtime {
+        runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// PostgreSQL tests skip with a printed reason when no server answers,
+    /// except under CI, where they fail. The database goes with the app.
+    async fn prepare(backend: Backend) -> Option<TestApp> {
+        TestApp::start(backend, Settings::default()).await
     }
 }
 
-/// Declares `mod name { sqlite, postgres }` tests running `async fn name(app: TestApp)`.
-#[macro_export]
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                $crate::support::run(super::$name, $crate::support::Backend::Sqlite).await
-            }
-            #[tokio::test]
-            async fn postgres() {
-                $crate::support::run(super::$name, $crate::support::Backend::Postgres).await
-            }
-        }
-    )*};
+impl DatabaseTest for Backend {
+    /// Two worker threads: beside the test's requests run delivery workers,
+    /// servers and receivers.
+    fn runtime() -> Runtime {
+        runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    async fn prepare(backend: Backend) -> Option<Backend> {
+        Some(backend)
+    }
 }
 
-/// Declares `mod name { postgres }` tests running `async fn name(app: TestApp)`
-/// on PostgreSQL only.
-#[macro_export]
-macro_rules! on_postgres_only {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn postgres() {
-                $crate::support::run(super::$name, $crate::support::Backend::Postgres).await
-            }
+/// Runs `test` on `backend`, on the runtime and with what its parameter
+/// asks for ([`DatabaseTest`]).
+pub fn run<T, F, Fut>(test: F, backend: Backend)
+where
+    T: DatabaseTest,
+    F: FnOnce(T) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    T::runtime().block_on(async {
+        if let Some(subject) = T::prepare(backend).await {
+            test(subject).await;
         }
-    )*};
+    });
 }
 
-/// Declares `mod name { sqlite, postgres }` tests running `async fn name(backend: Backend)`.
+/// Declares, for each `async fn name(app: TestApp)` or
+/// `async fn name(backend: Backend)` named ([`DatabaseTest`]), a module
+/// `name` with a test on each database, `sqlite` and `postgres`; with
+/// `postgres:` first, on PostgreSQL only.
 #[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
+macro_rules! on_databases {
+    (@tests $name:ident: $($database:ident $backend:ident),+) => {
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::support::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name($crate::support::Backend::Postgres).await
-            }
+            $(
+                #[test]
+                fn $database() {
+                    $crate::support::run(super::$name, $crate::support::Backend::$backend)
+                }
+            )+
         }
-    )*};
+    };
+    (postgres: $($name:ident),+ $(,)?) => {$(
+        $crate::on_databases!(@tests $name: postgres Postgres);
+    )+};
+    ($($name:ident),+ $(,)?) => {$(
+        $crate::on_databases!(@tests $name: sqlite Sqlite, postgres Postgres);
+    )+};
 }
 
 /// The server key of test apps (32 bytes, base64).
