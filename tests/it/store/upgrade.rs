@@ -109,7 +109,7 @@ async fn verification_codes_kept_in_plain_text_are_redacted_by_the_upgrade(backe
     assert_eq!(kept["name"], name);
     let expected = callback.replace(CODE, "REDACTED");
     assert_eq!(kept["payload"]["callback"], expected);
-    for stored in crate::verification::stored_verify_payloads(&app).await {
+    for stored in crate::api::verification::stored_verify_payloads(&app).await {
         assert_eq!(stored, json!({ "callback": expected }).to_string());
     }
 }

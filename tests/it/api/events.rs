@@ -1063,7 +1063,8 @@ async fn a_publish_hands_its_worker_the_deliveries_as_stored(app: TestApp) {
     use herald::domain::time::{now_epoch, now_millis};
     let app = unverified(&app);
     let admin = app.admin("wdc").await;
-    let policy = crate::policies::create_policy(&app, &admin, json!({ "jwt_alg": "hs256" })).await;
+    let policy =
+        crate::api::policies::create_policy(&app, &admin, json!({ "jwt_alg": "hs256" })).await;
     app.create_webhook(
         &admin,
         json!({ "event": "request.create", "uri": "https://example.com/", "webhook_policy_id": policy["id"] }),
