@@ -10,19 +10,21 @@ mod api {
     mod collection;
     mod connections;
     mod errors;
-    mod events;
+    pub mod events;
     mod fuzz;
     pub mod policies;
     pub mod verification;
     mod webhooks;
 }
 
-/// The store: its contract on both databases, concurrent writers,
-/// durability across crashes and processes, upgrades of old databases.
+/// The store: its contract on both databases, the delivery queue,
+/// concurrent writers, durability across crashes and processes, upgrades
+/// of old databases.
 mod store {
     mod concurrency;
     mod contract;
     mod durability;
+    mod queue;
     mod upgrade;
 }
 
