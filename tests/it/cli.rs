@@ -259,7 +259,7 @@ async fn serve_keeps_working_and_stops_on_sigterm_when_its_log_pipe_is_closed() 
             .unwrap(),
     );
     let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-    let address = crate::support::child::listening_address(&mut lines);
+    let address = crate::support::child::listening_address(&mut lines).unwrap();
     // The read end of the pipe closes: every log line from now on fails.
     drop(lines);
 

@@ -1,23 +1,43 @@
 //! Herald's integration tests: one binary, the real router, real databases.
+//! Grouped by what they exercise.
 
 mod support;
 
-mod auth;
+/// The HTTP API, as clients see it: each resource, the collection
+/// conventions, errors, authentication, connections, verification.
+mod api {
+    mod auth;
+    mod collection;
+    mod connections;
+    mod errors;
+    pub mod events;
+    mod fuzz;
+    pub mod policies;
+    pub mod verification;
+    mod webhooks;
+}
+
+/// The store: its contract on both databases, the delivery queue,
+/// concurrent writers, durability across crashes and processes, upgrades
+/// of old databases.
+mod store {
+    mod concurrency;
+    mod contract;
+    mod durability;
+    mod queue;
+    mod upgrade;
+}
+
+/// Delivery to real receivers: the engine (retries, disabling, mails),
+/// history and redelivery, signing, the SSRF guard.
+mod delivery {
+    mod engine;
+    mod history;
+    mod signing;
+    mod ssrf;
+}
+
+/// The `herald` binary's commands.
 mod cli;
-mod collection;
-mod concurrency;
-mod connections;
-mod delivery;
-mod durability;
-mod errors;
-mod events;
-mod fuzz;
-mod history;
-mod policies;
+/// Secrets at rest and in logs.
 mod secrets;
-mod signing;
-mod ssrf;
-mod store;
-mod upgrade;
-mod verification;
-mod webhooks;

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::support::child::Herald;
+use crate::support::child;
 use crate::support::receiver::Receiver;
 
 #[tokio::test]
@@ -29,7 +29,7 @@ async fn no_verification_code_is_logged_and_the_database_is_its_owners_alone() {
         .unwrap();
     assert!(token.status.success(), "{token:?}");
     let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
-    let herald = Herald::start_plain(&database, dir.path(), &["--allow-private-targets"]);
+    let herald = child::start_plain(&database, dir.path(), &["--allow-private-targets"]);
     let receiver = Receiver::ok().await;
 
     herald::delivery::sender::install_crypto_provider();

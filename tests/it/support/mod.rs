@@ -14,9 +14,10 @@ use herald::crypto::tokens::{generate_token, hash_token};
 use herald::delivery::{Engine, Mailer};
 use herald::domain::{AccountId, Role};
 use herald::store::{self, PersonSpec, Store};
+use herald_test_support::Schema;
 use http_body_util::BodyExt;
 use serde_json::Value;
-use sqlx::Connection;
+use tokio::runtime::{self, Runtime};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -38,41 +39,10 @@ pub mod receiver;
 pub mod served;
 pub mod smtp;
 
+/// What holds a test's database; it goes when this is dropped.
 enum Resource {
     Dir(#[allow(dead_code)] tempfile::TempDir),
-    Schema(String),
-}
-
-impl Drop for Resource {
-    /// Drops a test's PostgreSQL schema even when the test panicked. The
-    /// test's own connections (named after the schema) are ended first: one
-    /// may still hold a lock its runtime, blocked here, cannot release.
-    fn drop(&mut self) {
-        let Resource::Schema(schema) = self else {
-            return;
-        };
-        let schema = schema.clone();
-        let worker = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_base_url()).await else { return };
-                let ended = sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1")
-                    .bind(&schema)
-                    .execute(&mut conn)
-                    .await;
-                let dropped = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&mut conn)
-                    .await;
-                if let Err(error) = ended.and(dropped) {
-                    eprintln!("could not drop the test schema {schema}: {error}");
-                }
-            });
-        });
-        let _ = worker.join();
-    }
+    Schema(#[allow(dead_code)] Schema),
 }
 
 /// A database of a test's own with no tables yet: an SQLite file in a
@@ -93,26 +63,16 @@ impl EmptyDatabase {
                 (url, Resource::Dir(dir))
             }
             Backend::Postgres => {
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
                 let base = postgres_base_url();
-                match sqlx::PgConnection::connect(&base).await {
-                    Ok(mut conn) => {
-                        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                            .execute(&mut conn)
-                            .await
-                            .unwrap();
-                    }
+                let schema = match Schema::create(&base, "t_").await {
+                    Ok(schema) => schema,
                     Err(error) if std::env::var("CI").is_err() => {
-                        eprintln!("skipping PostgreSQL test: no server at {base}: {error}");
+                        eprintln!("skipping PostgreSQL test: no usable server at {base}: {error}");
                         return None;
                     }
                     Err(error) => panic!("PostgreSQL must run under CI ({base}): {error}"),
-                }
-                let separator = if base.contains('?') { '&' } else { '?' };
-                let url = format!(
-                    "{base}{separator}options[search_path]={schema}&application_name={schema}"
-                );
-                (url, Resource::Schema(schema))
+                };
+                (schema.url(), Resource::Schema(schema))
             }
         };
         Some(EmptyDatabase { url, resource })
@@ -185,65 +145,87 @@ impl TestResponse {
     }
 }
 
-/// Runs `test` against a fresh app (API only) on `backend`. Its database
-/// goes with it. PostgreSQL tests skip with a printed reason when no server
-/// answers, except under CI, where they fail.
-pub async fn run<F, Fut>(test: F, backend: Backend)
-where
-    F: FnOnce(TestApp) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    if let Some(app) = TestApp::start(backend, Settings::default()).await {
-        test(app).await;
+/// What a test run on each database takes: a fresh [`TestApp`] (API only,
+/// default settings), or only the [`Backend`], for a test that starts what
+/// it needs itself (an app with other settings or with workers, a server,
+/// a child process).
+pub trait DatabaseTest: Sized {
+    /// The runtime the test runs on.
+    fn runtime() -> Runtime;
+    /// What the test gets on `backend`; `None` skips it (see
+    /// [`EmptyDatabase::create`]).
+    fn prepare(backend: Backend) -> impl Future<Output = Option<Self>>;
+}
+
+impl DatabaseTest for TestApp {
+    /// One thread, as `#[tokio::test]`: the test drives the router alone.
+    fn runtime() -> Runtime {
+        runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// PostgreSQL tests skip with a printed reason when no server answers,
+    /// except under CI, where they fail. The database goes with the app.
+    async fn prepare(backend: Backend) -> Option<TestApp> {
+        TestApp::start(backend, Settings::default()).await
     }
 }
 
-/// Declares `mod name { sqlite, postgres }` tests running `async fn name(app: TestApp)`.
-#[macro_export]
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                $crate::support::run(super::$name, $crate::support::Backend::Sqlite).await
-            }
-            #[tokio::test]
-            async fn postgres() {
-                $crate::support::run(super::$name, $crate::support::Backend::Postgres).await
-            }
-        }
-    )*};
+impl DatabaseTest for Backend {
+    /// Two worker threads: beside the test's requests run delivery workers,
+    /// servers and receivers.
+    fn runtime() -> Runtime {
+        runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    async fn prepare(backend: Backend) -> Option<Backend> {
+        Some(backend)
+    }
 }
 
-/// Declares `mod name { postgres }` tests running `async fn name(app: TestApp)`
-/// on PostgreSQL only.
-#[macro_export]
-macro_rules! on_postgres_only {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn postgres() {
-                $crate::support::run(super::$name, $crate::support::Backend::Postgres).await
-            }
+/// Runs `test` on `backend`, on the runtime and with what its parameter
+/// asks for ([`DatabaseTest`]).
+pub fn run<T, F, Fut>(test: F, backend: Backend)
+where
+    T: DatabaseTest,
+    F: FnOnce(T) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    T::runtime().block_on(async {
+        if let Some(subject) = T::prepare(backend).await {
+            test(subject).await;
         }
-    )*};
+    });
 }
 
-/// Declares `mod name { sqlite, postgres }` tests running `async fn name(backend: Backend)`.
+/// Declares, for each `async fn name(app: TestApp)` or
+/// `async fn name(backend: Backend)` named ([`DatabaseTest`]), a module
+/// `name` with a test on each database, `sqlite` and `postgres`; with
+/// `postgres:` first, on PostgreSQL only.
 #[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
+macro_rules! on_databases {
+    (@tests $name:ident: $($database:ident $backend:ident),+) => {
         mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::support::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name($crate::support::Backend::Postgres).await
-            }
+            $(
+                #[test]
+                fn $database() {
+                    $crate::support::run(super::$name, $crate::support::Backend::$backend)
+                }
+            )+
         }
-    )*};
+    };
+    (postgres: $($name:ident),+ $(,)?) => {$(
+        $crate::on_databases!(@tests $name: postgres Postgres);
+    )+};
+    ($($name:ident),+ $(,)?) => {$(
+        $crate::on_databases!(@tests $name: sqlite Sqlite, postgres Postgres);
+    )+};
 }
 
 /// The server key of test apps (32 bytes, base64).

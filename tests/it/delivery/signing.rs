@@ -10,12 +10,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 
-use crate::on_both_backends;
-use crate::policies::create_policy;
+use crate::api::policies::create_policy;
+use crate::on_databases;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{Backend, TestApp, delivery_settings};
 
-on_both_backends!(
+on_databases!(
     every_algorithm_signs_messages_a_receiver_can_verify,
     each_attempt_gets_a_fresh_jti,
     tests_and_verification_messages_are_signed_too,
@@ -408,7 +408,7 @@ async fn no_log_line_holds_a_key_or_secret() {
         .unwrap();
     let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
     let receiver = Receiver::ok().await;
-    let herald = crate::support::child::Herald::start(&database, dir.path());
+    let herald = crate::support::child::start(&database, dir.path());
     herald::delivery::sender::install_crypto_provider();
     let client = reqwest::Client::new();
     let mut secrets = Vec::new();

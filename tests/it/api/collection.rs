@@ -4,10 +4,10 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::on_both_databases;
+use crate::on_databases;
 use crate::support::TestApp;
 
-on_both_databases!(
+on_databases!(
     lists_default_fields_and_disabled_extras,
     predefined_filters_by_path_and_state,
     paginates_with_headers_and_links,

@@ -4,10 +4,10 @@ use axum::http::{Method, StatusCode};
 use herald::domain::Role;
 use serde_json::{Value, json};
 
-use crate::on_both_databases;
+use crate::on_databases;
 use crate::support::TestApp;
 
-on_both_databases!(
+on_databases!(
     create_generates_a_key_and_shows_it_only_in_the_201,
     create_and_update_validate_fields,
     jwt_alg_cannot_change,

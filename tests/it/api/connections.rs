@@ -8,11 +8,11 @@ use herald::config::Settings;
 use herald::domain::Role;
 use tokio::io::AsyncWriteExt;
 
-use crate::on_both_backends;
+use crate::on_databases;
 use crate::support::served::{PATIENCE, closed_by_herald, exchange, get_request, read_answer};
 use crate::support::{Backend, TestApp};
 
-on_both_backends!(
+on_databases!(
     a_caller_without_the_role_is_answered_before_its_body_comes,
     a_slow_body_gets_408_its_connection_is_closed_and_its_place_freed,
     one_client_cannot_hold_every_place_and_health_checks_get_through,

@@ -7,10 +7,10 @@ use herald::config::Settings;
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::on_both_backends;
+use crate::on_databases;
 use crate::support::{Backend, EmptyDatabase, TestApp};
 
-on_both_backends!(verification_codes_kept_in_plain_text_are_redacted_by_the_upgrade);
+on_databases!(verification_codes_kept_in_plain_text_are_redacted_by_the_upgrade);
 
 /// Applies the migrations of `backend` up to `version` to `database`.
 async fn migrate_up_to(backend: Backend, database: &EmptyDatabase, version: u32) {
@@ -109,7 +109,7 @@ async fn verification_codes_kept_in_plain_text_are_redacted_by_the_upgrade(backe
     assert_eq!(kept["name"], name);
     let expected = callback.replace(CODE, "REDACTED");
     assert_eq!(kept["payload"]["callback"], expected);
-    for stored in crate::verification::stored_verify_payloads(&app).await {
+    for stored in crate::api::verification::stored_verify_payloads(&app).await {
         assert_eq!(stored, json!({ "callback": expected }).to_string());
     }
 }

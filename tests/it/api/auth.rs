@@ -4,10 +4,10 @@ use axum::http::{Method, StatusCode};
 use herald::domain::Role;
 use serde_json::json;
 
-use crate::on_both_databases;
+use crate::on_databases;
 use crate::support::TestApp;
 
-on_both_databases!(
+on_databases!(
     refuses_missing_unknown_and_malformed_tokens,
     account_header_must_name_the_tokens_account,
     webhooks_api_is_for_administrators_only,

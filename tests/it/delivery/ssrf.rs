@@ -7,7 +7,7 @@ use herald::delivery::sender::{Failure, Sender};
 use herald::domain::target::TargetPolicy;
 use serde_json::json;
 
-use crate::on_both_backends;
+use crate::on_databases;
 use crate::support::receiver::Receiver;
 use crate::support::{Backend, TestApp, delivery_settings};
 
@@ -117,7 +117,7 @@ async fn allowed_ranges_and_the_switch_open_the_guard() {
     assert_eq!(receiver.count(), 4);
 }
 
-on_both_backends!(a_name_resolving_to_loopback_is_a_failed_attempt_with_the_reason);
+on_databases!(a_name_resolving_to_loopback_is_a_failed_attempt_with_the_reason);
 
 async fn a_name_resolving_to_loopback_is_a_failed_attempt_with_the_reason(backend: Backend) {
     let mut settings = delivery_settings();

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::on_both_backends;
-use crate::support::child::Herald;
+use crate::on_databases;
+use crate::support::child;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{Backend, TestApp, delivery_settings, eventually};
 
@@ -40,7 +40,7 @@ async fn a_killed_herald_delivers_everything_after_a_restart() {
 
     herald::delivery::sender::install_crypto_provider();
     let client = reqwest::Client::new();
-    let herald = Herald::start(&database, dir.path());
+    let herald = child::start(&database, dir.path());
     let created = client
         .post(herald.url("/v1/webhooks"))
         .bearer_auth(&token)
@@ -70,7 +70,7 @@ async fn a_killed_herald_delivers_everything_after_a_restart() {
         "the kill came too late to test anything"
     );
 
-    let _restarted = Herald::start(&database, dir.path());
+    let _restarted = child::start(&database, dir.path());
     let seen = eventually("every event after the restart", || async {
         let seen: HashSet<i64> = receiver
             .received()
@@ -83,7 +83,7 @@ async fn a_killed_herald_delivers_everything_after_a_restart() {
     assert_eq!(seen, (0..EVENTS).collect());
 }
 
-on_both_backends!(two_workers_on_one_database_never_send_a_delivery_twice);
+on_databases!(two_workers_on_one_database_never_send_a_delivery_twice);
 
 async fn two_workers_on_one_database_never_send_a_delivery_twice(backend: Backend) {
     const EVENTS: usize = 400;
@@ -139,7 +139,7 @@ async fn two_workers_on_one_database_never_send_a_delivery_twice(backend: Backen
     mailer.await.unwrap();
 }
 
-on_both_backends!(deliveries_handed_over_by_publishes_are_sent_once_and_recorded);
+on_databases!(deliveries_handed_over_by_publishes_are_sent_once_and_recorded);
 
 /// Publishes one at a time (each handed straight to the idle engine), then
 /// from several clients at once with fewer slots than deliveries (some
@@ -229,7 +229,7 @@ async fn api_and_worker_roles_split_one_database() {
     let receiver = Receiver::ok().await;
     herald::delivery::sender::install_crypto_provider();
     let client = reqwest::Client::new();
-    let api = Herald::start_with(&database, dir.path(), &["--role", "api"]);
+    let api = child::start_with(&database, dir.path(), &["--role", "api"]);
     let created = client
         .post(api.url("/v1/webhooks"))
         .bearer_auth(&token)
@@ -249,7 +249,7 @@ async fn api_and_worker_roles_split_one_database() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.count(), 0, "an api-only process sends nothing");
 
-    let worker = Herald::start_with(&database, dir.path(), &["--role", "worker"]);
+    let worker = child::start_with(&database, dir.path(), &["--role", "worker"]);
     receiver.wait_for(1).await;
     let health = client.get(worker.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);

@@ -8,12 +8,12 @@ use herald::domain::node_id::node_id;
 use herald::domain::time::now_millis;
 use serde_json::{Value, json};
 
-use crate::on_both_backends;
+use crate::on_databases;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::smtp::SmtpServer;
 use crate::support::{Backend, TestApp, delivery_settings, eventually};
 
-on_both_backends!(
+on_databases!(
     fans_out_to_matching_enabled_webhooks_of_the_account_only,
     sends_the_contract_envelope_and_headers,
     retries_until_success_with_the_same_delivery_id,

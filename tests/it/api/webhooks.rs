@@ -4,10 +4,10 @@ use axum::http::{Method, StatusCode};
 use herald::domain::node_id::node_id;
 use serde_json::{Value, json};
 
-use crate::on_both_databases;
+use crate::on_databases;
 use crate::support::TestApp;
 
-on_both_databases!(
+on_databases!(
     create_returns_the_full_record_with_defaults,
     create_requires_event_and_uri,
     rejects_events_outside_the_catalogue,

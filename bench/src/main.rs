@@ -4,9 +4,8 @@
 //! See docs/benchmarks.md.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +16,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use clap::Parser;
+use herald_test_support::Schema;
+use herald_test_support::child::HeraldChild;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -70,6 +71,10 @@ struct Args {
     /// An administrator token of the running Herald.
     #[arg(long)]
     token: Option<String>,
+    /// The `herald` executable to benchmark, so that two builds can be
+    /// compared with one bench [default: the `herald` beside herald-bench].
+    #[arg(long, value_name = "PATH", conflicts_with = "herald_url")]
+    herald: Option<PathBuf>,
     /// Instead of the whole benchmark, only the timing-out mix, as this
     /// many pairs of phases in one Herald after a warm-up (9 new healthy
     /// webhooks alone, then 9 new ones beside 1 timing out), each of
@@ -235,113 +240,82 @@ impl Recorder {
 // ---------------------------------------------------------------- herald child
 
 struct Herald {
-    child: Option<Child>,
+    /// `None` for a Herald already running (--herald-url).
+    child: Option<HeraldChild>,
     url: String,
     token: String,
 }
 
 impl Herald {
-    /// `erring`: the receiver answers errors, so deliveries get enough
-    /// attempts that none is given up.
-    fn start(database: &str, dir: &Path, role: &str, erring: bool) -> anyhow::Result<Herald> {
-        let exe = herald_exe()?;
-        let mut child = Command::new(&exe)
-            .args([
-                "serve",
-                "--database",
-                database,
-                "--listen",
-                "127.0.0.1:0",
-                "--role",
-                role,
-            ])
-            .args([
-                "--allow-private-targets",
-                "--require-verification",
-                "false",
-                "--rate-limit",
-                "0",
-                // The bench is one client on loopback with up to 512
-                // connections.
-                "--max-connections-per-client",
-                "0",
-            ])
-            .args([
-                "--delivery-timeout",
-                "2s",
-                "--retry-schedule",
-                "1s",
-                // A webhook that times out keeps costing: it is not disabled.
-                "--disable-after-failures",
-                "0",
-                "--data-dir",
-            ])
-            .arg(dir)
-            .args(if erring {
-                &["--max-attempts", "100"][..]
-            } else {
-                &[]
-            })
-            .env("HERALD_LOG", "warn,herald=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
+    /// With --error-share, the receiver answers errors, so deliveries get
+    /// enough attempts that none is given up.
+    fn start(args: &Args, database: &str, dir: &Path, role: &str) -> anyhow::Result<Herald> {
+        let exe = herald_exe(args)?;
+        let mut flags = vec![
+            "--role",
+            role,
+            "--allow-private-targets",
+            "--require-verification",
+            "false",
+            "--rate-limit",
+            "0",
+            // The bench is one client on loopback with up to 512
+            // connections.
+            "--max-connections-per-client",
+            "0",
+            "--delivery-timeout",
+            "2s",
+            "--retry-schedule",
+            "1s",
+            // A webhook that times out keeps costing: it is not disabled.
+            "--disable-after-failures",
+            "0",
+        ];
+        if args.error_share > 0.0 {
+            flags.extend(["--max-attempts", "100"]);
+        }
+        let child = HeraldChild::start(&exe, database, dir, &flags, "warn,herald=info")
             .with_context(|| format!("starting {}", exe.display()))?;
-        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-        let address = loop {
-            let line = lines.next().context("herald exited before listening")??;
-            if let Some(rest) = line.split("address=").nth(1) {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
         Ok(Herald {
+            url: format!("http://{}", child.address),
             child: Some(child),
-            url: format!("http://{address}"),
             token: String::new(),
         })
     }
 
     fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child.as_ref().map(HeraldChild::pid)
     }
 
+    /// A graceful stop (SIGTERM); dropped, it is killed.
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGTERM: a graceful stop.
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            child.terminate();
         }
     }
 }
 
-impl Drop for Herald {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+/// The `herald` to run: --herald, else the one beside this executable.
+fn herald_exe(args: &Args) -> anyhow::Result<PathBuf> {
+    if let Some(exe) = &args.herald {
+        if !exe.exists() {
+            bail!("--herald: {} not found", exe.display());
         }
+        return Ok(exe.clone());
     }
-}
-
-fn herald_exe() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let exe = me.with_file_name("herald");
     if !exe.exists() {
         bail!(
-            "{} not found: build it with `cargo build --release`",
+            "{} not found: build it with `cargo build --release`, or name one with --herald",
             exe.display()
         );
     }
     Ok(exe)
 }
 
-fn create_token(database: &str) -> anyhow::Result<String> {
-    let output = Command::new(herald_exe()?)
+fn create_token(args: &Args, database: &str) -> anyhow::Result<String> {
+    let output = Command::new(herald_exe(args)?)
         .args([
             "token",
             "create",
@@ -747,8 +721,8 @@ async fn run_once(
             token: args.token.clone().unwrap_or_default(),
         },
         None => {
-            let token = create_token(database)?;
-            let mut herald = Herald::start(database, dir, "all", args.error_share > 0.0)?;
+            let token = create_token(args, database)?;
+            let mut herald = Herald::start(args, database, dir, "all")?;
             herald.token = token;
             herald
         }
@@ -974,7 +948,7 @@ async fn run_once(
 
     // Backlog: queued by an API-only Herald while nothing sends, then drained.
     if args.herald_url.is_none() && args.backlog > 0 {
-        let mut api = Herald::start(database, dir, "api", args.error_share > 0.0)?;
+        let mut api = Herald::start(args, database, dir, "api")?;
         api.token = herald.token.clone();
         let loader = Arc::new(Bench::new(
             bench.client.clone(),
@@ -988,7 +962,7 @@ async fn run_once(
             .publish_batched("ci.update", args.backlog / 10, 1000, 2)
             .await?;
         api.stop();
-        let drain = Herald::start(database, dir, "all", args.error_share > 0.0)?;
+        let drain = Herald::start(args, database, dir, "all")?;
         let started = Instant::now();
         args.perf_mark("drain", true);
         let last = recorder
@@ -1215,7 +1189,9 @@ async fn main() -> anyhow::Result<()> {
             args.error_share
         );
     }
-    herald::delivery::sender::install_crypto_provider();
+    // reqwest's TLS (for an HTTPS --herald-url) needs a process-wide
+    // crypto provider, the one Herald uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let backends: Vec<&str> = match args.database.as_str() {
         "both" => vec!["sqlite", "postgres"],
         "sqlite" => vec!["sqlite"],
@@ -1240,43 +1216,23 @@ async fn main() -> anyhow::Result<()> {
                     None,
                 ),
                 _ => {
-                    let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-                    let mut conn: sqlx::PgConnection =
-                        sqlx::Connection::connect(&args.postgres_url).await?;
-                    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                        .execute(&mut conn)
-                        .await?;
+                    let schema = Schema::create(&args.postgres_url, "bench_").await?;
                     // Each run starts with the server's earlier writes on
                     // disk: the last run's drain leaves hundreds of MB of
                     // WAL to flush, which would be measured in this run.
                     // Needs a superuser (or `pg_checkpoint`); without, the
                     // run goes on as it is.
+                    let mut conn: sqlx::PgConnection =
+                        sqlx::Connection::connect(&args.postgres_url).await?;
                     if let Err(error) = sqlx::query("CHECKPOINT").execute(&mut conn).await {
                         eprintln!("postgres: no CHECKPOINT before the run ({error})");
                     }
-                    let separator = if args.postgres_url.contains('?') {
-                        '&'
-                    } else {
-                        '?'
-                    };
-                    (
-                        format!(
-                            "{}{separator}options[search_path]={schema}",
-                            args.postgres_url
-                        ),
-                        Some(schema),
-                    )
+                    (schema.url(), Some(schema))
                 }
             };
             eprintln!("{backend}: run {} of {}", run + 1, args.runs);
             let outcome = run_once(&args, backend, run + 1, &database, dir.path()).await;
-            if let Some(schema) = schema {
-                let mut conn: sqlx::PgConnection =
-                    sqlx::Connection::connect(&args.postgres_url).await?;
-                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                    .execute(&mut conn)
-                    .await?;
-            }
+            drop(schema);
             runs.push(outcome?);
         }
         println!("\n{backend} (median of {} runs)", runs.len());

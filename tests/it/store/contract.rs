@@ -5,10 +5,10 @@ use herald::domain::target::WebhookUri;
 use herald::domain::{AccountId, Attachment, EventName, NewWebhook, Role, WebhookChanges};
 use herald::store::PersonSpec;
 
-use crate::on_both_databases;
+use crate::on_databases;
 use crate::support::TestApp;
 
-on_both_databases!(
+on_databases!(
     tokens_reuse_a_person_by_email_and_accumulate_roles,
     unknown_token_hashes_authenticate_no_one,
     webhooks_round_trip_every_field,

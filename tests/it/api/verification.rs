@@ -6,7 +6,7 @@ use herald::domain::AccountId;
 use herald::domain::time::now_epoch;
 use serde_json::json;
 
-use crate::on_both_backends;
+use crate::on_databases;
 use crate::support::receiver::{Received, Receiver, Reply};
 use crate::support::served::{exchange, get_request};
 use crate::support::{Backend, TestApp, delivery_settings};
@@ -184,7 +184,7 @@ pub async fn stored_verify_payloads(app: &TestApp) -> Vec<String> {
     rows.into_iter().map(|(payload,)| payload).collect()
 }
 
-on_both_backends!(
+on_databases!(
     wrong_codes_are_limited_per_client_address,
     behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget,
     the_code_is_sent_on_every_attempt_but_stored_and_shown_redacted,

@@ -9,10 +9,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::on_both_databases;
+use crate::on_databases;
 use crate::support::TestApp;
 
-on_both_databases!(random_requests_get_no_5xx_and_json_errors);
+on_databases!(random_requests_get_no_5xx_and_json_errors);
 
 /// Requests per database.
 const REQUESTS: usize = 1500;

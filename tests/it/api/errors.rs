@@ -3,10 +3,10 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::on_both_databases;
+use crate::on_databases;
 use crate::support::TestApp;
 
-on_both_databases!(
+on_databases!(
     malformed_json_is_a_400_naming_the_problem,
     nul_characters_are_a_400_not_a_database_error,
     bodies_over_the_limit_are_413,

@@ -10,11 +10,11 @@ use herald::domain::delivery::DeliveryStatus;
 use herald::domain::time::{format_epoch, now_epoch};
 use serde_json::{Value, json};
 
-use crate::on_both_backends;
+use crate::on_databases;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{Backend, TestApp, delivery_settings, eventually};
 
-on_both_backends!(
+on_databases!(
     history_shows_every_attempt_with_its_answer,
     lists_filter_by_status_newest_first,
     long_response_bodies_are_cut_at_16_kib,
