@@ -13,6 +13,7 @@ pub mod listener;
 pub mod middleware;
 pub mod rate_limit;
 pub mod state;
+pub mod token_cache;
 pub mod webhook_policies;
 pub mod webhooks;
 

@@ -206,6 +206,14 @@ pub(super) const LOCK_POLICY: &str = "SELECT id, account_id, name, disabled, jwt
      jwt_audience, jwt_claim_expires_in, created_at, updated_at FROM webhook_policies \
      WHERE account_id = $1 AND id = $2 FOR NO KEY UPDATE";
 
+// For tokens.rs.
+
+/// `TOKEN_BY_ID` of `tokens.rs`, locked to be changed.
+pub(super) const LOCK_TOKEN: &str = "SELECT t.id, t.account_id, t.person_id, \
+     p.name AS person_name, t.role, t.description, t.created_at, t.expires_at, t.last_used_at \
+     FROM api_tokens t JOIN people p ON p.id = t.person_id WHERE t.id = $1 \
+     AND t.revoked_at IS NULL FOR NO KEY UPDATE OF t";
+
 // For publish.rs and fan_out.rs.
 
 /// Stores the events of the JSON rows `$1` (see
