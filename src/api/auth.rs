@@ -1,8 +1,10 @@
 //! Authentication (bearer tokens, `X-R-Service-Account`), rate limiting and
 //! role checks (§2).
 
+use crate::api::extract::ClientIp;
 use crate::api::state::AppState;
 use crate::crypto::tokens::hash_token;
+use crate::domain::audit::Actor;
 use crate::domain::time::now_epoch;
 use crate::domain::{Caller, Role};
 use crate::error::ApiError;
@@ -134,6 +136,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Publisher {
         } else {
             Err(ApiError::Forbidden)
         }
+    }
+}
+
+/// Who is acting, for the audit trail: the authenticated caller's token and
+/// person, and the client's address (see [`ClientIp`]).
+pub struct Acting(pub Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for Acting {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = caller_of(parts)?;
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
+        Ok(Acting(Actor::token(&caller, ip)))
     }
 }
 

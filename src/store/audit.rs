@@ -21,6 +21,11 @@ const LIST_AUDIT_EVENTS: &str = "SELECT id, account_id, actor, token_id, person_
      a.client_ip, a.record_type, a.record_id, a.action, a.changes, a.details, a.created_at \
      FROM audit_events a LEFT JOIN people p ON p.id = a.person_id) AS audit_events";
 
+const GET_AUDIT_EVENT: &str = "SELECT a.id, a.account_id, a.actor, a.token_id, a.person_id, \
+     p.name AS person_name, a.client_ip, a.record_type, a.record_id, a.action, a.changes, \
+     a.details, a.created_at FROM audit_events a LEFT JOIN people p ON p.id = a.person_id \
+     WHERE a.account_id = $1 AND a.id = $2";
+
 /// Up to `$2` audit events made before `$1`.
 const DELETE_AUDIT_EVENTS: &str = "DELETE FROM audit_events WHERE id IN \
      (SELECT id FROM audit_events WHERE created_at < $1 ORDER BY created_at LIMIT $2)";
@@ -87,6 +92,22 @@ impl Store {
             AuditEventRow::into_domain,
         )
         .await
+    }
+
+    /// One change of the account's audit trail.
+    pub async fn get_audit_event(
+        &self,
+        account: &AccountId,
+        id: i64,
+    ) -> StoreResult<Option<AuditEvent>> {
+        let row: Option<AuditEventRow> = on_db!(&self.db, |db| {
+            sqlx::query_as(GET_AUDIT_EVENT)
+                .bind(account.as_str())
+                .bind(id)
+                .fetch_optional(&db.read)
+                .await
+        })?;
+        row.map(AuditEventRow::into_domain).transpose()
     }
 
     /// Deletes up to `batch` audit events made before `cutoff`; returns how

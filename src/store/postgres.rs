@@ -193,11 +193,13 @@ pub(super) const GIVE_UP_EVENTS: &str = "UPDATE deliveries \
      (SELECT id FROM deliveries WHERE webhook_id = $2 AND status IN ('pending', 'in_flight') \
      AND kind = 'event' FOR UPDATE SKIP LOCKED)";
 
-/// The delivery of a test or verification event to its one webhook.
+/// The delivery of a test or verification event to its one webhook;
+/// returns its id.
 pub(super) const INSERT_DIRECT_DELIVERY: &str = "INSERT INTO deliveries (uuid, account_id, \
      webhook_id, event_id, event, object_id, kind, status, attempts, next_attempt_at, created_at, \
      updated_at) \
-     VALUES (gen_random_uuid()::text, $1, $2, $3, $7, $8, $4, 'pending', 0, $5, $6, $6)";
+     VALUES (gen_random_uuid()::text, $1, $2, $3, $7, $8, $4, 'pending', 0, $5, $6, $6) \
+     RETURNING id";
 
 // For policies.rs.
 

@@ -41,6 +41,10 @@ fn new_webhook() -> NewWebhook {
     }
 }
 
+fn cli() -> Actor {
+    Actor::command_line()
+}
+
 async fn tokens_reuse_a_person_by_email_and_accumulate_roles(app: TestApp) {
     let store = &app.store;
     let wdc = account("wdc");
@@ -52,7 +56,7 @@ async fn tokens_reuse_a_person_by_email_and_accumulate_roles(app: TestApp) {
             role,
         })
     };
-    let cli = Actor::command_line();
+    let cli = cli();
     store
         .create_token(
             &wdc,
@@ -137,7 +141,7 @@ async fn webhooks_round_trip_every_field(app: TestApp) {
     app.store.ensure_account(&wdc, "wdc", 1).await.unwrap();
     let stored = app
         .store
-        .insert_webhook(&wdc, new_webhook(), false, 1000)
+        .insert_webhook(&wdc, new_webhook(), false, &cli(), 1000)
         .await
         .unwrap();
     let read = app
@@ -166,7 +170,7 @@ async fn updates_move_updated_at_only_on_change(app: TestApp) {
     app.store.ensure_account(&wdc, "wdc", 1).await.unwrap();
     let hook = app
         .store
-        .insert_webhook(&wdc, new_webhook(), true, 1000)
+        .insert_webhook(&wdc, new_webhook(), true, &cli(), 1000)
         .await
         .unwrap();
     let same = WebhookChanges {
@@ -176,7 +180,7 @@ async fn updates_move_updated_at_only_on_change(app: TestApp) {
     };
     let unchanged = app
         .store
-        .update_webhook(&wdc, hook.id, &same, 2000)
+        .update_webhook(&wdc, hook.id, &same, &cli(), 2000)
         .await
         .unwrap()
         .unwrap();
@@ -187,7 +191,7 @@ async fn updates_move_updated_at_only_on_change(app: TestApp) {
     };
     let changed = app
         .store
-        .update_webhook(&wdc, hook.id, &change, 3000)
+        .update_webhook(&wdc, hook.id, &change, &cli(), 3000)
         .await
         .unwrap()
         .unwrap();
@@ -198,7 +202,7 @@ async fn updates_move_updated_at_only_on_change(app: TestApp) {
     );
     assert!(
         app.store
-            .update_webhook(&account("other"), hook.id, &change, 4000)
+            .update_webhook(&account("other"), hook.id, &change, &cli(), 4000)
             .await
             .unwrap()
             .is_none()
@@ -215,12 +219,12 @@ async fn lists_count_only_the_accounts_records(app: TestApp) {
     }
     for _ in 0..3 {
         app.store
-            .insert_webhook(&wdc, new_webhook(), true, 1)
+            .insert_webhook(&wdc, new_webhook(), true, &cli(), 1)
             .await
             .unwrap();
     }
     app.store
-        .insert_webhook(&acme, new_webhook(), true, 1)
+        .insert_webhook(&acme, new_webhook(), true, &cli(), 1)
         .await
         .unwrap();
     let query = ListQuery {
@@ -232,7 +236,7 @@ async fn lists_count_only_the_accounts_records(app: TestApp) {
     assert!(page.items.iter().all(|h| h.account == wdc));
     let deleted = app
         .store
-        .delete_webhook(&acme, page.items[0].id)
+        .delete_webhook(&acme, page.items[0].id, &cli(), 1)
         .await
         .unwrap();
     assert!(!deleted, "another account's record");
