@@ -18,6 +18,7 @@ mod secrets;
 mod signing;
 mod ssrf;
 mod store;
+mod tokens;
 mod upgrade;
 mod verification;
 mod webhooks;
