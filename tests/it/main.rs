@@ -19,6 +19,7 @@ mod secrets;
 mod signing;
 mod ssrf;
 mod store;
+mod token_commands;
 mod tokens;
 mod upgrade;
 mod verification;
