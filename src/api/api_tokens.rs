@@ -12,7 +12,7 @@ use crate::api::auth::{Acting, Admin};
 use crate::api::collection::{self, CollectionSpec};
 use crate::api::extract::RecordId;
 use crate::api::state::AppState;
-use crate::api::token_cache::wait_out_leases;
+use crate::api::token_cache::wait_for_caches;
 use crate::domain::Role;
 use crate::domain::list::{Condition, FieldKind, Filter, ListField, Value as FilterValue};
 use crate::domain::node_id::node_id;
@@ -128,7 +128,7 @@ pub async fn revoke(
         .await?
         .ok_or(ApiError::NotFound)?;
     state.tokens.changed(generation);
-    wait_out_leases().await;
+    wait_for_caches().await;
     Ok(StatusCode::NO_CONTENT)
 }
 

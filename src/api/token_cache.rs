@@ -4,14 +4,14 @@
 //! Every change to who may do what (a token revoked or rotated, a person's
 //! roles changed) moves the database's authorization generation on in its
 //! own transaction. Each process reads the generation every
-//! [`CHECK_EVERY`], and forgets every token it holds when it moved. A
-//! remembered token is trusted only while the last read that answered
-//! began less than [`LEASE`] ago: a process whose reads fall behind (a
-//! slow database) asks the database for every token until they catch up.
-//! So once [`LEASE`] has passed since a change committed, no process acts
-//! on what it remembered from before: whoever revokes a token waits that
-//! long before saying it is done ([`wait_out_leases`]), and from then on
-//! every process refuses it.
+//! [`CHECK_EVERY`] and forgets every token it holds when it moved. What it
+//! remembers is trusted only within the trust window: while the last read
+//! that answered began less than [`TRUST_WINDOW`] ago. A process whose
+//! reads fall behind (a slow database) asks the database for every token
+//! until they catch up. So once [`TRUST_WINDOW`] has passed since a change
+//! committed, no process acts on what it remembered from before: whoever
+//! revokes a token waits that long before saying it is done
+//! ([`wait_for_caches`]), and from then on every process refuses it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -26,7 +26,7 @@ pub const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// How long after a read of the generation began its answer may be
 /// trusted; whoever changes tokens or roles waits this long after the
 /// commit before answering.
-pub const LEASE: Duration = Duration::from_millis(500);
+pub const TRUST_WINDOW: Duration = Duration::from_millis(500);
 
 /// A remembered token is read again after this long anyway, so that a
 /// change made by hand in the database, which does not move the
@@ -47,7 +47,7 @@ struct Inner {
     entries: HashMap<String, Entry>,
     /// The newest authorization generation this process knows of.
     generation: i64,
-    /// Until when remembered tokens may be trusted (see [`LEASE`]).
+    /// Until when remembered tokens may be trusted (see [`TRUST_WINDOW`]).
     fresh_until: Option<Instant>,
 }
 
@@ -127,11 +127,11 @@ impl TokenCache {
 
     /// A read of the generation that began at `began` answered
     /// `generation`: forgets every token when it moved on, and trusts what
-    /// is remembered until [`LEASE`] after `began`.
+    /// is remembered until [`TRUST_WINDOW`] after `began`.
     pub fn observe(&self, generation: i64, began: Instant) {
         let mut inner = self.lock();
         inner.advance(generation);
-        let until = began + LEASE;
+        let until = began + TRUST_WINDOW;
         inner.fresh_until = Some(inner.fresh_until.map_or(until, |t| t.max(until)));
     }
 
@@ -155,8 +155,8 @@ impl Inner {
 
 /// Waits until every process has read the generation since a change that
 /// just committed, or stopped trusting what it remembered from before.
-pub async fn wait_out_leases() {
-    tokio::time::sleep(LEASE).await;
+pub async fn wait_for_caches() {
+    tokio::time::sleep(TRUST_WINDOW).await;
 }
 
 /// Reads the generation every [`CHECK_EVERY`] into `cache` until it is
@@ -218,10 +218,10 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_trusted_once_the_last_read_is_older_than_the_lease() {
+    fn nothing_is_trusted_once_the_last_read_is_older_than_the_trust_window() {
         let cache = cache();
         cache.put("h".into(), auth(None), 0);
-        cache.observe(0, Instant::now() - LEASE);
+        cache.observe(0, Instant::now() - TRUST_WINDOW);
         assert_eq!(cache.get("h", 0), None);
     }
 

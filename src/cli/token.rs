@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{DatabaseArg, TokenCommand};
-use crate::api::token_cache::wait_out_leases;
+use crate::api::token_cache::wait_for_caches;
 use crate::crypto::tokens::{generate_token, hash_token};
 use crate::domain::AccountId;
 use crate::domain::audit::Actor;
@@ -143,7 +143,7 @@ async fn revoke(store: &Store, id: i64) -> anyhow::Result<()> {
         revoked.is_some(),
         "no token {id} to revoke: unknown or revoked already"
     );
-    wait_out_leases().await;
+    wait_for_caches().await;
     eprintln!("token {id} revoked");
     Ok(())
 }
@@ -172,7 +172,7 @@ async fn rotate(
     let Some(rotation) = rotation else {
         anyhow::bail!("no token {id} to rotate: unknown, revoked or expired");
     };
-    wait_out_leases().await;
+    wait_for_caches().await;
     println!("{token}");
     if successor.overlap_secs > 0 {
         eprintln!(

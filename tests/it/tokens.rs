@@ -4,7 +4,7 @@
 //! its next request.
 
 use axum::http::{Method, StatusCode};
-use herald::api::token_cache::wait_out_leases;
+use herald::api::token_cache::wait_for_caches;
 use herald::crypto::tokens::{generate_token, hash_token};
 use herald::domain::Role;
 use herald::domain::audit::Actor;
@@ -260,7 +260,7 @@ async fn a_rotated_token_keeps_working_only_for_its_overlap(app: TestApp) {
                 .await
                 .unwrap()
                 .expect("an active token");
-            wait_out_leases().await;
+            wait_for_caches().await;
             rotated
         }
     };
