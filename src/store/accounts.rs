@@ -203,44 +203,59 @@ async fn person_with_role(
         })?,
         None => None,
     };
-    let found = match found {
-        Some((id, old)) => {
-            let roles = rows::add_role(&old, person.role);
-            if roles != old {
-                on_db!(conn, |conn| {
-                    sqlx::query(SET_ROLES)
-                        .bind(&roles)
-                        .bind(id)
-                        .execute(&mut **conn)
-                        .await
-                        .map(|done| done.rows_affected())
-                })?;
-            }
-            PersonFound {
-                id,
-                roles_changed: (roles != old).then_some((old, roles)),
-                created: false,
-            }
-        }
-        None => {
-            let name = person.name.as_deref().unwrap_or(DEFAULT_PERSON_NAME);
-            let roles = rows::add_role("", person.role);
-            let (id,): (i64,) = on_db!(conn, |conn| {
-                sqlx::query_as(INSERT_PERSON)
-                    .bind(account.as_str())
-                    .bind(name)
-                    .bind(person.email.as_deref())
-                    .bind(&roles)
-                    .bind(now)
-                    .fetch_one(&mut **conn)
-                    .await
-            })?;
-            PersonFound {
-                id,
-                roles_changed: None,
-                created: true,
-            }
-        }
-    };
-    Ok(found)
+    match found {
+        Some((id, roles)) => add_role(conn, id, roles, person.role).await,
+        None => insert_person(conn, account, person, now).await,
+    }
+}
+
+/// Adds `role` to the roles (`old`) of person `id`, when they lack it.
+async fn add_role(
+    conn: &mut Conn<'_>,
+    id: i64,
+    old: String,
+    role: Role,
+) -> StoreResult<PersonFound> {
+    let roles = rows::add_role(&old, role);
+    if roles != old {
+        on_db!(conn, |conn| {
+            sqlx::query(SET_ROLES)
+                .bind(&roles)
+                .bind(id)
+                .execute(&mut **conn)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+    }
+    Ok(PersonFound {
+        id,
+        roles_changed: (roles != old).then_some((old, roles)),
+        created: false,
+    })
+}
+
+/// A new person of the account, with the token's role.
+async fn insert_person(
+    conn: &mut Conn<'_>,
+    account: &AccountId,
+    person: &PersonSpec,
+    now: i64,
+) -> StoreResult<PersonFound> {
+    let name = person.name.as_deref().unwrap_or(DEFAULT_PERSON_NAME);
+    let roles = rows::add_role("", person.role);
+    let (id,): (i64,) = on_db!(conn, |conn| {
+        sqlx::query_as(INSERT_PERSON)
+            .bind(account.as_str())
+            .bind(name)
+            .bind(person.email.as_deref())
+            .bind(&roles)
+            .bind(now)
+            .fetch_one(&mut **conn)
+            .await
+    })?;
+    Ok(PersonFound {
+        id,
+        roles_changed: None,
+        created: true,
+    })
 }

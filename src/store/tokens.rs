@@ -192,19 +192,7 @@ impl Store {
         };
         let overlap_secs = successor.overlap_secs;
         let expires_at = successor.expires_at.or_else(|| successor_expiry(&old, now));
-        let (new_id,): (i64,) = on_db!(&mut tx, |tx| {
-            sqlx::query_as(accounts::INSERT_TOKEN)
-                .bind(old.account.as_str())
-                .bind(old.person_id)
-                .bind(new_hash)
-                .bind(old.role.as_str())
-                .bind(&old.description)
-                .bind(expires_at)
-                .bind(now)
-                .fetch_one(&mut **tx)
-                .await
-        })
-        .map_err(|e| super::rows::unique_violation(e, "token"))?;
+        let new_id = insert_successor(&mut tx.conn(), &old, new_hash, expires_at, now).await?;
         let change = retire(&mut tx.conn(), &old, overlap_secs, now).await?;
         let fields = token_fields(
             old.person_id,
@@ -268,6 +256,31 @@ async fn token_to_change(conn: &mut Conn<'_>, id: i64) -> StoreResult<Option<Api
             .await
     })?;
     row.map(TokenRow::into_domain).transpose()
+}
+
+/// A new token of hash `hash` in the place of `old`: its account, person,
+/// role and description, expiring at `expires_at`. Returns its id.
+async fn insert_successor(
+    conn: &mut Conn<'_>,
+    old: &ApiToken,
+    hash: &str,
+    expires_at: Option<i64>,
+    now: i64,
+) -> StoreResult<i64> {
+    let (id,): (i64,) = on_db!(conn, |conn| {
+        sqlx::query_as(accounts::INSERT_TOKEN)
+            .bind(old.account.as_str())
+            .bind(old.person_id)
+            .bind(hash)
+            .bind(old.role.as_str())
+            .bind(&old.description)
+            .bind(expires_at)
+            .bind(now)
+            .fetch_one(&mut **conn)
+            .await
+    })
+    .map_err(|e| super::rows::unique_violation(e, "token"))?;
+    Ok(id)
 }
 
 /// Ends a rotated token: revoked now without an overlap, else expiring at

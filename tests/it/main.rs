@@ -3,6 +3,7 @@
 mod support;
 
 mod audit;
+mod audit_trail;
 mod auth;
 mod cli;
 mod collection;
