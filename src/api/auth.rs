@@ -1,6 +1,12 @@
 //! Authentication (bearer tokens, `X-R-Service-Account`), rate limiting and
 //! role checks (§2).
 
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
 use crate::api::extract::ClientIp;
 use crate::api::state::AppState;
 use crate::crypto::tokens::hash_token;
@@ -8,11 +14,6 @@ use crate::domain::audit::Actor;
 use crate::domain::time::now_epoch;
 use crate::domain::{Caller, Role};
 use crate::error::ApiError;
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
 pub const ACCOUNT_HEADER: &str = "x-r-service-account";
 
