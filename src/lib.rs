@@ -65,6 +65,7 @@ pub async fn serve(
         tasks.push(tokio::spawn(delivery::retention::run(
             store.clone(),
             config.retention,
+            config.audit_retention,
             workers.clone(),
         )));
     }

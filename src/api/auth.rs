@@ -6,14 +6,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
+use crate::api::extract::ClientIp;
 use crate::api::state::AppState;
 use crate::crypto::tokens::hash_token;
-use crate::domain::Caller;
+use crate::domain::audit::Actor;
 use crate::domain::time::now_epoch;
+use crate::domain::{Caller, Role};
 use crate::error::ApiError;
 
 pub const ACCOUNT_HEADER: &str = "x-r-service-account";
@@ -57,61 +56,44 @@ async fn resolve_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller,
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthorized)?;
     let hash = hash_token(token);
-    let caller = match state.tokens.get(&hash) {
-        Some(caller) => caller,
+    let now = now_epoch();
+    let auth = match state.tokens.get(&hash, now) {
+        Some(auth) => auth,
         None => {
-            let caller = state
+            let generation = state.tokens.generation();
+            let auth = state
                 .store
-                .authenticate(&hash)
+                .authenticate(&hash, now)
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
-            state.tokens.put(hash, caller.clone());
-            caller
+            state.tokens.put(hash.clone(), auth.clone(), generation);
+            auth
         }
     };
     if let Some(account) = headers.get(ACCOUNT_HEADER)
-        && account.as_bytes() != caller.account.as_str().as_bytes()
+        && account.as_bytes() != auth.caller.account.as_str().as_bytes()
     {
         return Err(ApiError::Unauthorized);
     }
-    Ok(caller)
+    if state.tokens.use_due(&hash, &auth, now) {
+        note_use(state, auth.caller.token_id, now);
+    }
+    Ok(auth.caller)
 }
 
-/// How long a token's caller (account and roles) is kept without asking the
-/// store again.
-const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
-const TOKEN_CACHE_MAX: usize = 10_000;
-
-/// Callers of recently used tokens, by token hash. Only known tokens are
-/// kept: unknown ones always ask the store.
-#[derive(Default)]
-pub struct TokenCache {
-    entries: Mutex<HashMap<String, (Caller, Instant)>>,
-}
-
-impl TokenCache {
-    pub fn new() -> TokenCache {
-        TokenCache::default()
-    }
-
-    fn get(&self, hash: &str) -> Option<Caller> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
-            .map(|(caller, _)| caller.clone())
-    }
-
-    fn put(&self, hash: String, caller: Caller) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= TOKEN_CACHE_MAX {
-            entries.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
-            if entries.len() >= TOKEN_CACHE_MAX {
-                entries.clear();
-            }
+/// Writes a token's `last_used_at` beside the request, which does not wait
+/// for it.
+fn note_use(state: &AppState, token_id: i64, now: i64) {
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        if let Err(error) = store.touch_token(token_id, now).await {
+            tracing::warn!(
+                token = token_id,
+                error = format!("{:#}", anyhow::Error::from(error)),
+                "could not note a token's last use"
+            );
         }
-        entries.insert(hash, (caller, Instant::now()));
-    }
+    });
 }
 
 /// The authenticated caller the middleware put on the request.
@@ -133,7 +115,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let caller = caller_of(parts)?;
-        if caller.administrator {
+        if caller.may(Role::Administrator) {
             Ok(Admin(caller))
         } else {
             Err(ApiError::Forbidden)
@@ -150,11 +132,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Publisher {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let caller = caller_of(parts)?;
-        if caller.administrator || caller.publisher {
+        if caller.may(Role::Publisher) {
             Ok(Publisher(caller))
         } else {
             Err(ApiError::Forbidden)
         }
+    }
+}
+
+/// Who is acting, for the audit trail: the authenticated caller's token and
+/// person, and the client's address (see [`ClientIp`]).
+pub struct Acting(pub Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for Acting {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = caller_of(parts)?;
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
+        Ok(Acting(Actor::token(&caller, ip)))
     }
 }
 

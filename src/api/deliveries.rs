@@ -7,7 +7,7 @@ use axum::routing;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
-use crate::api::auth::Admin;
+use crate::api::auth::{Acting, Admin};
 use crate::api::collection::{self, CollectionSpec};
 use crate::api::extract::RecordId;
 use crate::api::json::JsonObject;
@@ -167,11 +167,12 @@ pub async fn get(
 pub async fn redeliver(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    Acting(actor): Acting,
     RecordId(id): RecordId,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     match state
         .store
-        .redeliver(&caller.account, id, now_epoch(), now_millis())
+        .redeliver(&caller.account, id, &actor, now_epoch(), now_millis())
         .await?
     {
         Redelivery::Queued(delivery) => {
@@ -195,6 +196,7 @@ pub async fn redeliver(
 pub async fn recover(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    Acting(actor): Acting,
     RecordId(webhook_id): RecordId,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -232,8 +234,8 @@ pub async fn recover(
         .recover(
             &caller.account,
             webhook_id,
-            since,
-            until,
+            (since, until),
+            &actor,
             now_epoch(),
             now_millis(),
         )

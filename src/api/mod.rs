@@ -2,6 +2,8 @@
 //! merged here into the list of every route; the state, extractors and
 //! layers they share.
 
+pub mod api_tokens;
+pub mod audit_events;
 pub mod auth;
 pub mod collection;
 pub mod deliveries;
@@ -13,6 +15,7 @@ pub mod listener;
 pub mod middleware;
 pub mod rate_limit;
 pub mod state;
+pub mod token_cache;
 pub mod webhook_policies;
 pub mod webhooks;
 
@@ -33,6 +36,8 @@ pub fn router(state: AppState) -> Router {
         .merge(deliveries::router())
         .merge(events::router())
         .merge(webhook_policies::router())
+        .merge(api_tokens::router())
+        .merge(audit_events::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use crate::api::auth::TokenCache;
 use crate::api::rate_limit::RateLimiter;
+use crate::api::token_cache::TokenCache;
 use crate::config::Config;
 use crate::crypto::sealing::Sealer;
 use crate::delivery::publish::{Handoff, Publisher};
@@ -54,7 +54,7 @@ impl AppState {
         AppState(Arc::new(Shared {
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit)),
             publisher: Publisher::start(store.clone(), wake.clone(), handoff),
-            tokens: Arc::new(TokenCache::new()),
+            tokens: TokenCache::start(store.clone()),
             verify_limiter: RateLimiter::per_window(config.verify_rate_limit, 60),
             store,
             config,

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
 
-use crate::api::auth::Admin;
+use crate::api::auth::{Acting, Admin};
 use crate::api::collection::{self, CollectionSpec, State as ListState};
 use crate::api::extract::RecordId;
 use crate::api::json::JsonObject;
@@ -151,6 +151,7 @@ pub async fn get(
 pub async fn create(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    Acting(actor): Acting,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let input = Input::read(body);
@@ -182,7 +183,7 @@ pub async fn create(
     };
     let policy = state
         .store
-        .insert_policy(&caller.account, &new, now_epoch())
+        .insert_policy(&caller.account, &new, &actor, now_epoch())
         .await?;
     let mut answer = record(&state, &policy);
     if let Some(pem) = generated.public_key_pem {
@@ -199,6 +200,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    Acting(actor): Acting,
     RecordId(id): RecordId,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
@@ -220,7 +222,7 @@ pub async fn update(
     let changes = errors.into_result(changes)?;
     let policy = state
         .store
-        .update_policy(&caller.account, id, &changes, now_epoch())
+        .update_policy(&caller.account, id, &changes, &actor, now_epoch())
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(Value::Object(record(&state, &policy))))
@@ -229,9 +231,14 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    Acting(actor): Acting,
     RecordId(id): RecordId,
 ) -> ApiResult<StatusCode> {
-    match state.store.delete_policy(&caller.account, id).await? {
+    let deletion = state
+        .store
+        .delete_policy(&caller.account, id, &actor, now_epoch())
+        .await?;
+    match deletion {
         PolicyDeletion::Deleted => Ok(StatusCode::NO_CONTENT),
         PolicyDeletion::NotFound => Err(ApiError::NotFound),
         PolicyDeletion::InUse(webhooks) => {

@@ -57,6 +57,8 @@ pub struct Config {
     pub secrets: SecretsConfig,
     /// How long finished deliveries are kept.
     pub retention: Duration,
+    /// How long the audit trail keeps a change.
+    pub audit_retention: Duration,
     pub role: Role,
 }
 
@@ -207,6 +209,7 @@ impl Config {
             mail: parse::mail(&s)?,
             secrets: parse::secrets(&s)?,
             retention: parse::retention(&s)?,
+            audit_retention: parse::audit_retention(&s)?,
             role: parse::role(&s)?,
             database,
         })

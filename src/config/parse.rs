@@ -230,6 +230,14 @@ pub(super) fn retention(s: &Settings) -> Result<Duration, ConfigError> {
     Ok(retention)
 }
 
+pub(super) fn audit_retention(s: &Settings) -> Result<Duration, ConfigError> {
+    let retention = duration("audit-retention", &s.audit_retention, "365d")?;
+    if retention < Duration::from_secs(24 * 3600) {
+        return Err(err("audit-retention must be at least 1d"));
+    }
+    Ok(retention)
+}
+
 pub(super) fn role(s: &Settings) -> Result<Role, ConfigError> {
     match s.role.as_deref().unwrap_or("all") {
         "all" => Ok(Role::All),

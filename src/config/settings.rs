@@ -151,6 +151,10 @@ pub struct Settings {
     #[arg(long, env = "HERALD_RETENTION")]
     pub retention: Option<String>,
 
+    /// How long the audit trail keeps a change [default: 365d].
+    #[arg(long, env = "HERALD_AUDIT_RETENTION")]
+    pub audit_retention: Option<String>,
+
     /// What this process does: `all` (API and delivery workers), `api`
     /// (the HTTP API only) or `worker` (delivery workers, and /healthz)
     /// [default: all].

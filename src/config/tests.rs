@@ -133,3 +133,31 @@ fn bad_values_are_named() {
         .starts_with("max-attempts")
     );
 }
+
+#[test]
+fn the_audit_trail_is_kept_a_year_unless_set_to_a_day_or_more() {
+    let config = Config::from_settings(Settings::default()).unwrap();
+    assert_eq!(config.audit_retention, Duration::from_secs(365 * 86_400));
+    let audit = |text: &str| {
+        Config::from_settings(Settings {
+            audit_retention: Some(text.into()),
+            ..Default::default()
+        })
+    };
+    assert_eq!(
+        audit("90d").unwrap().audit_retention,
+        Duration::from_secs(90 * 86_400)
+    );
+    assert!(
+        audit("12h")
+            .unwrap_err()
+            .to_string()
+            .starts_with("audit-retention")
+    );
+    assert!(
+        audit("soon")
+            .unwrap_err()
+            .to_string()
+            .starts_with("audit-retention:")
+    );
+}

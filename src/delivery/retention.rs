@@ -1,6 +1,7 @@
 //! Deletes finished deliveries, their attempts, and what only they needed,
-//! once older than `--retention`: in small batches with pauses, so delivery
-//! never waits long for the database. Pending deliveries are never deleted.
+//! once older than `--retention`, and changes of the audit trail older than
+//! `--audit-retention`: in small batches with pauses, so delivery never
+//! waits long for the database. Pending deliveries are never deleted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +16,18 @@ const BATCH: i64 = 500;
 const PAUSE: Duration = Duration::from_millis(50);
 const EVERY: Duration = Duration::from_secs(600);
 
-pub async fn run(store: Arc<Store>, retention: Duration, shutdown: CancellationToken) {
+pub async fn run(
+    store: Arc<Store>,
+    retention: Duration,
+    audit_retention: Duration,
+    shutdown: CancellationToken,
+) {
     loop {
-        if let Err(error) = sweep(store.as_ref(), retention, &shutdown).await {
+        let swept = match sweep(store.as_ref(), retention, &shutdown).await {
+            Ok(_) => sweep_audit(store.as_ref(), audit_retention, &shutdown).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = swept {
             tracing::warn!(
                 error = format!("{:#}", anyhow::Error::from(error)),
                 "retention sweep failed"
@@ -51,6 +61,29 @@ pub async fn sweep(
     }
     if total > 0 {
         tracing::info!(removed = total, "retention: deleted old deliveries");
+    }
+    Ok(total)
+}
+
+/// Deletes the audit trail's changes older than `retention` now; returns
+/// how many went.
+pub async fn sweep_audit(
+    store: &Store,
+    retention: Duration,
+    shutdown: &CancellationToken,
+) -> Result<u64, crate::store::StoreError> {
+    let cutoff = now_epoch() - retention.as_secs() as i64;
+    let mut total = 0;
+    loop {
+        let removed = store.purge_audit_events(cutoff, BATCH).await?;
+        total += removed;
+        if removed < BATCH as u64 || shutdown.is_cancelled() {
+            break;
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+    if total > 0 {
+        tracing::info!(removed = total, "retention: deleted old audit events");
     }
     Ok(total)
 }

@@ -40,15 +40,27 @@ impl fmt::Display for AccountId {
     }
 }
 
-/// What a token's person may do. `Member` is a person with neither role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a token may do, and what its person may do. Ordered: an
+/// `Administrator` may do all a `Publisher` may; a `Member` nothing but
+/// authenticate (a person with neither role).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
-    Administrator,
-    Publisher,
     Member,
+    Publisher,
+    Administrator,
 }
 
 impl Role {
+    /// The highest role of a person's stored role list
+    /// (`administrator,publisher`); `Member` for none.
+    pub fn highest_of(roles: &str) -> Role {
+        roles
+            .split(',')
+            .filter_map(|r| r.trim().parse().ok())
+            .max()
+            .unwrap_or(Role::Member)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Administrator => "administrator",
@@ -73,26 +85,37 @@ impl FromStr for Role {
 }
 
 /// Who is calling: resolved from a bearer token.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
     pub token_id: i64,
     pub person_id: i64,
     pub account: AccountId,
-    pub administrator: bool,
-    pub publisher: bool,
+    /// What the call may do: the lower of the token's own role and the
+    /// highest role its person holds now.
+    pub role: Role,
 }
 
 impl Caller {
-    /// Parses the person's stored role list (`administrator,publisher`).
-    pub fn with_roles(token_id: i64, person_id: i64, account: AccountId, roles: &str) -> Caller {
-        let has = |role: Role| roles.split(',').any(|r| r.trim() == role.as_str());
+    /// The caller of a token with role `token_role` whose person holds
+    /// `person_roles` (the stored list, `administrator,publisher`).
+    pub fn new(
+        token_id: i64,
+        person_id: i64,
+        account: AccountId,
+        token_role: Role,
+        person_roles: &str,
+    ) -> Caller {
         Caller {
             token_id,
             person_id,
             account,
-            administrator: has(Role::Administrator),
-            publisher: has(Role::Publisher),
+            role: token_role.min(Role::highest_of(person_roles)),
         }
+    }
+
+    /// Whether the caller may do what `role` may.
+    pub fn may(&self, role: Role) -> bool {
+        self.role >= role
     }
 }
 
@@ -110,8 +133,41 @@ mod tests {
     }
 
     #[test]
-    fn roles_come_from_the_stored_list() {
-        let caller = Caller::with_roles(1, 1, AccountId::from_trusted("a".into()), "publisher");
-        assert!(caller.publisher && !caller.administrator);
+    fn a_caller_acts_with_the_lower_of_its_tokens_role_and_its_persons() {
+        let caller = |token, person| {
+            Caller::new(1, 1, AccountId::from_trusted("a".into()), token, person).role
+        };
+        assert_eq!(
+            caller(Role::Administrator, "publisher,administrator"),
+            Role::Administrator
+        );
+        assert_eq!(caller(Role::Member, "administrator"), Role::Member);
+        assert_eq!(caller(Role::Publisher, "administrator"), Role::Publisher);
+        assert_eq!(caller(Role::Administrator, "publisher"), Role::Publisher);
+        assert_eq!(caller(Role::Administrator, ""), Role::Member);
+        assert_eq!(
+            caller(Role::Publisher, "unknown, publisher"),
+            Role::Publisher
+        );
+    }
+
+    #[test]
+    fn an_administrator_may_do_what_a_publisher_may() {
+        let admin = Caller::new(
+            1,
+            1,
+            AccountId::from_trusted("a".into()),
+            Role::Administrator,
+            "administrator",
+        );
+        assert!(admin.may(Role::Publisher) && admin.may(Role::Administrator));
+        let member = Caller::new(
+            1,
+            1,
+            AccountId::from_trusted("a".into()),
+            Role::Member,
+            "administrator",
+        );
+        assert!(member.may(Role::Member) && !member.may(Role::Publisher));
     }
 }

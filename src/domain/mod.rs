@@ -1,6 +1,7 @@
 //! Pure types and rules of Herald: no HTTP, no SQL, no I/O.
 
 pub mod account;
+pub mod audit;
 pub mod delivery;
 pub mod event;
 pub mod event_name;
@@ -11,6 +12,7 @@ pub mod policy;
 pub mod retry;
 pub mod target;
 pub mod time;
+pub mod token;
 pub mod validation;
 pub mod webhook;
 

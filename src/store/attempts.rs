@@ -3,9 +3,12 @@
 
 use std::collections::HashSet;
 
+use serde_json::json;
+
 use super::backend::{Conn, on_db};
 use super::params::{IdList, MAX_ROWS_JSON, json_row_chunks};
-use super::{Store, StoreResult, postgres, rows, sqlite, webhooks};
+use super::{Store, StoreResult, audit, postgres, rows, sqlite, webhooks};
+use crate::domain::audit::{Action, Actor, AuditEntry, Change, RecordType};
 use crate::domain::delivery::{AttemptResult, FailurePolicy, WebhookEffects};
 use crate::domain::event::EventKind;
 
@@ -192,6 +195,7 @@ async fn count_failure(
     })?;
     if disabled_now {
         webhooks::give_up(conn, result.webhook_id, "webhook disabled", true).await?;
+        record_disabling(conn, &webhook, result, failures, now).await?;
     }
     webhook.last_error = result.error.clone();
     if disabled_now {
@@ -204,4 +208,29 @@ async fn count_failure(
         failure_mail_due,
         failures,
     }))
+}
+
+/// Records that Herald disabled a failing webhook: by `410 Gone`, or after
+/// `failures` failed attempts in a row.
+async fn record_disabling(
+    conn: &mut Conn<'_>,
+    webhook: &crate::domain::Webhook,
+    result: &AttemptResult,
+    failures: i64,
+    now: i64,
+) -> StoreResult<()> {
+    let change = Change {
+        field: "disabled",
+        old: json!(false),
+        new: json!(true),
+    };
+    let reason = if result.gone {
+        "410 Gone".to_string()
+    } else {
+        format!("{failures} failed attempts in a row")
+    };
+    let entry = AuditEntry::new(RecordType::Webhook, webhook.id, Action::Disable)
+        .with_changes(vec![change])
+        .with_details(json!({ "reason": reason, "last_error": result.error }));
+    audit::record(conn, &webhook.account, &Actor::system(), &entry, now).await
 }

@@ -1,11 +1,15 @@
 //! Delivery history: listing and reading deliveries with their attempts,
 //! redelivering one, recovering what a webhook gave up.
 
+use serde_json::json;
+
 use super::backend::{Conn, on_db};
-use super::{Store, StoreResult, list_sql, postgres, queue, rows, sqlite};
+use super::{Store, StoreResult, audit, list_sql, postgres, queue, rows, sqlite};
 use crate::domain::AccountId;
+use crate::domain::audit::{Action, Actor, AuditEntry, RecordType};
 use crate::domain::delivery::{AttemptRecord, DeliveryRecord, Redelivery};
 use crate::domain::list::{ListQuery, Page};
+use crate::domain::time::format_epoch;
 
 const COUNT_DELIVERIES: &str = "SELECT COUNT(*) FROM deliveries";
 
@@ -85,12 +89,13 @@ impl Store {
     }
 
     /// Queues a new delivery of a finished delivery's message, with a new
-    /// uuid and the first delivery's uuid as its origin.
+    /// uuid and the first delivery's uuid as its origin, and records it.
     #[tracing::instrument(skip(self))]
     pub async fn redeliver(
         &self,
         account: &AccountId,
         id: i64,
+        actor: &Actor,
         now: i64,
         now_ms: i64,
     ) -> StoreResult<Redelivery> {
@@ -109,6 +114,9 @@ impl Store {
         }
         let new_id = insert_redelivery(&mut tx.conn(), id, now, now_ms).await?;
         queue::notify_work(&mut tx.conn()).await?;
+        let entry = AuditEntry::new(RecordType::WebhookDelivery, id, Action::Redeliver)
+            .with_details(json!({ "redelivery_id": new_id }));
+        audit::record(&mut tx.conn(), account, actor, &entry, now).await?;
         let row: rows::DeliveryRow = on_db!(&mut tx, |tx| {
             sqlx::query_as(DELIVERY_BY_ID)
                 .bind(new_id)
@@ -121,14 +129,14 @@ impl Store {
 
     /// Redelivers, once each, the messages of a webhook given up between
     /// `since` and `until` (epoch seconds) and not delivered or queued again
-    /// since; `None` when no such webhook is in the account.
+    /// since, and records it; `None` when no such webhook is in the account.
     #[tracing::instrument(skip(self))]
     pub async fn recover(
         &self,
         account: &AccountId,
         webhook_id: i64,
-        since: i64,
-        until: i64,
+        (since, until): (i64, i64),
+        actor: &Actor,
         now: i64,
         now_ms: i64,
     ) -> StoreResult<Option<i64>> {
@@ -157,6 +165,14 @@ impl Store {
         if !lost.is_empty() {
             queue::notify_work(&mut tx.conn()).await?;
         }
+        let details = json!({
+            "since": format_epoch(since),
+            "until": format_epoch(until),
+            "queued": lost.len(),
+        });
+        let entry =
+            AuditEntry::new(RecordType::Webhook, webhook_id, Action::Recover).with_details(details);
+        audit::record(&mut tx.conn(), account, actor, &entry, now).await?;
         tx.commit().await?;
         Ok(Some(lost.len() as i64))
     }

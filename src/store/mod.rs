@@ -12,6 +12,7 @@ use crate::domain::{AccountId, Role};
 
 mod accounts;
 mod attempts;
+mod audit;
 mod backend;
 mod fan_out;
 mod history;
@@ -25,6 +26,7 @@ mod queue;
 mod retention;
 mod rows;
 mod sqlite;
+mod tokens;
 mod verification;
 mod webhooks;
 
@@ -68,7 +70,47 @@ pub enum PolicyDeletion {
 pub struct PersonSpec {
     pub name: Option<String>,
     pub email: Option<String>,
+    /// The new token's role, added to the person's roles (`member` adds none).
     pub role: Role,
+}
+
+/// A token to make, for a person found or created.
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    pub person: PersonSpec,
+    pub description: Option<String>,
+    pub expires_at: Option<i64>,
+}
+
+impl NewToken {
+    /// A token without description or expiry.
+    pub fn plain(person: PersonSpec) -> NewToken {
+        NewToken {
+            person,
+            description: None,
+            expires_at: None,
+        }
+    }
+}
+
+/// How a rotated token's successor lives and the old one ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Successor {
+    /// How long the old token keeps working (until its own expiry at
+    /// most); 0 revokes it at once.
+    pub overlap_secs: i64,
+    /// When the new token expires; `None`: after as long a lifetime as the
+    /// old one had (none, if it had none).
+    pub expires_at: Option<i64>,
+}
+
+/// What rotating a token did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    /// The new token's id.
+    pub token_id: i64,
+    /// The authorization generation the rotation moved to.
+    pub generation: i64,
 }
 
 /// Herald's database, SQLite or PostgreSQL: the only way to it. Each

@@ -1,8 +1,11 @@
 //! Webhook policies: how messages to a webhook are signed.
 
 use super::backend::on_db;
-use super::{PolicyDeletion, Store, StoreResult, list_sql, postgres, rows};
+use super::{PolicyDeletion, Store, StoreResult, audit, list_sql, postgres, rows};
 use crate::domain::AccountId;
+use crate::domain::audit::{
+    Action, Actor, AuditEntry, RecordType, created, deleted, diff, policy_fields, update_action,
+};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 
@@ -28,17 +31,18 @@ const POLICY_USERS: &str = "SELECT id FROM webhooks WHERE webhook_policy_id = $1
 
 const DELETE_POLICY: &str = "DELETE FROM webhook_policies WHERE account_id = $1 AND id = $2";
 
-const POLICY_EXISTS: &str = "SELECT id FROM webhook_policies WHERE account_id = $1 AND id = $2";
-
 const POLICY_LINKABLE: &str = "SELECT id FROM webhook_policies WHERE account_id = $1 AND id = $2 \
      AND disabled = FALSE";
 
 impl Store {
+    /// Stores a new policy, and its record in the audit trail (never its
+    /// key).
     #[tracing::instrument(skip(self, new))]
     pub async fn insert_policy(
         &self,
         account: &AccountId,
         new: &NewPolicy,
+        actor: &Actor,
         now: i64,
     ) -> StoreResult<Policy> {
         let mut tx = self.db.begin_write().await?;
@@ -55,8 +59,7 @@ impl Store {
                 .fetch_one(&mut **tx)
                 .await
         })?;
-        tx.commit().await?;
-        Ok(Policy {
+        let policy = Policy {
             id,
             account: account.clone(),
             name: new.name.clone(),
@@ -66,7 +69,12 @@ impl Store {
             jwt_claim_expires_in: new.jwt_claim_expires_in,
             created_at: now,
             updated_at: now,
-        })
+        };
+        let entry = AuditEntry::new(RecordType::WebhookPolicy, id, Action::Create)
+            .with_changes(created(policy_fields(&policy)));
+        audit::record(&mut tx.conn(), account, actor, &entry, now).await?;
+        tx.commit().await?;
+        Ok(policy)
     }
 
     pub async fn get_policy(&self, account: &AccountId, id: i64) -> StoreResult<Option<Policy>> {
@@ -98,12 +106,15 @@ impl Store {
         .await
     }
 
+    /// Applies `changes`, with their record in the audit trail when they
+    /// change anything; `None` when no such policy is in the account.
     #[tracing::instrument(skip(self, changes))]
     pub async fn update_policy(
         &self,
         account: &AccountId,
         id: i64,
         changes: &PolicyChanges,
+        actor: &Actor,
         now: i64,
     ) -> StoreResult<Option<Policy>> {
         let mut tx = self.db.begin_write().await?;
@@ -112,6 +123,7 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let mut policy = row.into_domain()?;
+        let before = policy_fields(&policy);
         if policy.apply(changes, now) {
             on_db!(&mut tx, |tx| {
                 sqlx::query(UPDATE_POLICY)
@@ -124,50 +136,56 @@ impl Store {
                     .await
                     .map(|done| done.rows_affected())
             })?;
+            let changes = diff(before, policy_fields(&policy));
+            let entry = AuditEntry::new(RecordType::WebhookPolicy, id, update_action(&changes))
+                .with_changes(changes);
+            audit::record(&mut tx.conn(), account, actor, &entry, now).await?;
         }
         tx.commit().await?;
         Ok(Some(policy))
     }
 
-    /// Deletes an unused policy; `InUse` names the webhooks using it.
+    /// Deletes an unused policy, and records what it was; `InUse` names
+    /// the webhooks using it.
     #[tracing::instrument(skip(self))]
-    pub async fn delete_policy(&self, account: &AccountId, id: i64) -> StoreResult<PolicyDeletion> {
+    pub async fn delete_policy(
+        &self,
+        account: &AccountId,
+        id: i64,
+        actor: &Actor,
+        now: i64,
+    ) -> StoreResult<PolicyDeletion> {
         let mut tx = self.db.begin_write().await?;
+        let row: Option<rows::PolicyRow> = tx
+            .row_to_change(GET_POLICY, postgres::LOCK_POLICY, account, id)
+            .await?;
+        let Some(policy) = row.map(rows::PolicyRow::into_domain).transpose()? else {
+            return Ok(PolicyDeletion::NotFound);
+        };
         let users: Vec<(i64,)> = on_db!(&mut tx, |tx| {
             sqlx::query_as(POLICY_USERS)
                 .bind(id)
                 .fetch_all(&mut **tx)
                 .await
         })?;
-        let deleted = if users.is_empty() {
-            on_db!(&mut tx, |tx| {
-                sqlx::query(DELETE_POLICY)
-                    .bind(account.as_str())
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await
-                    .map(|done| done.rows_affected())
-            })?
-        } else {
-            0
-        };
-        let found: Option<(i64,)> = if deleted == 0 {
-            on_db!(&mut tx, |tx| {
-                sqlx::query_as(POLICY_EXISTS)
-                    .bind(account.as_str())
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await
-            })?
-        } else {
-            None
-        };
+        if !users.is_empty() {
+            return Ok(PolicyDeletion::InUse(
+                users.into_iter().map(|(id,)| id).collect(),
+            ));
+        }
+        on_db!(&mut tx, |tx| {
+            sqlx::query(DELETE_POLICY)
+                .bind(account.as_str())
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        let entry = AuditEntry::new(RecordType::WebhookPolicy, id, Action::Delete)
+            .with_changes(deleted(policy_fields(&policy)));
+        audit::record(&mut tx.conn(), account, actor, &entry, now).await?;
         tx.commit().await?;
-        Ok(match (deleted, found) {
-            (1.., _) => PolicyDeletion::Deleted,
-            (0, None) => PolicyDeletion::NotFound,
-            (0, Some(_)) => PolicyDeletion::InUse(users.into_iter().map(|(id,)| id).collect()),
-        })
+        Ok(PolicyDeletion::Deleted)
     }
 
     /// Whether the id names an enabled policy of the account.

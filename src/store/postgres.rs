@@ -193,11 +193,13 @@ pub(super) const GIVE_UP_EVENTS: &str = "UPDATE deliveries \
      (SELECT id FROM deliveries WHERE webhook_id = $2 AND status IN ('pending', 'in_flight') \
      AND kind = 'event' FOR UPDATE SKIP LOCKED)";
 
-/// The delivery of a test or verification event to its one webhook.
+/// The delivery of a test or verification event to its one webhook;
+/// returns its id.
 pub(super) const INSERT_DIRECT_DELIVERY: &str = "INSERT INTO deliveries (uuid, account_id, \
      webhook_id, event_id, event, object_id, kind, status, attempts, next_attempt_at, created_at, \
      updated_at) \
-     VALUES (gen_random_uuid()::text, $1, $2, $3, $7, $8, $4, 'pending', 0, $5, $6, $6)";
+     VALUES (gen_random_uuid()::text, $1, $2, $3, $7, $8, $4, 'pending', 0, $5, $6, $6) \
+     RETURNING id";
 
 // For policies.rs.
 
@@ -205,6 +207,14 @@ pub(super) const INSERT_DIRECT_DELIVERY: &str = "INSERT INTO deliveries (uuid, a
 pub(super) const LOCK_POLICY: &str = "SELECT id, account_id, name, disabled, jwt_alg, \
      jwt_audience, jwt_claim_expires_in, created_at, updated_at FROM webhook_policies \
      WHERE account_id = $1 AND id = $2 FOR NO KEY UPDATE";
+
+// For tokens.rs.
+
+/// `TOKEN_BY_ID` of `tokens.rs`, locked to be changed.
+pub(super) const LOCK_TOKEN: &str = "SELECT t.id, t.account_id, t.person_id, \
+     p.name AS person_name, t.role, t.description, t.created_at, t.expires_at, t.last_used_at \
+     FROM api_tokens t JOIN people p ON p.id = t.person_id WHERE t.id = $1 \
+     AND t.revoked_at IS NULL FOR NO KEY UPDATE OF t";
 
 // For publish.rs and fan_out.rs.
 

@@ -202,14 +202,15 @@ pub(super) const GIVE_UP_EVENTS: &str = "UPDATE deliveries \
      (SELECT id FROM deliveries WHERE webhook_id = $2 AND status IN ('pending', 'in_flight') \
      AND kind = 'event')";
 
-/// The delivery of a test or verification event to its one webhook.
+/// The delivery of a test or verification event to its one webhook;
+/// returns its id.
 pub(super) const INSERT_DIRECT_DELIVERY: &str = "INSERT INTO deliveries (uuid, account_id, \
      webhook_id, event_id, event, object_id, kind, status, attempts, next_attempt_at, created_at, \
      updated_at) \
      VALUES (lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || \
      substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || \
      substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))), $1, $2, $3, $7, $8, $4, \
-     'pending', 0, $5, $6, $6)";
+     'pending', 0, $5, $6, $6) RETURNING id";
 
 // For publish.rs and fan_out.rs.
 

@@ -1,8 +1,11 @@
 //! A webhook's verification handshake and its test messages: events Herald
 //! makes itself for one webhook, queued whatever the webhook's state.
 
+use serde_json::json;
+
 use super::backend::{Conn, on_db};
-use super::{Store, StoreResult, postgres, queue, sqlite};
+use super::{Store, StoreResult, audit, postgres, queue, sqlite};
+use crate::domain::audit::{Action, Actor, AuditEntry, Change, RecordType};
 use crate::domain::event::{EventKind, NewEvent, TEST_OBJECT_ID};
 use crate::domain::{AccountId, EventName, Verification};
 
@@ -19,7 +22,7 @@ const CODE_MATCHES: &str = "SELECT id FROM webhooks WHERE id = $1 AND verify_cod
 
 const CONFIRM_CODE: &str = "UPDATE webhooks \
      SET verified = TRUE, verify_code_hash = NULL, verify_expires_at = NULL WHERE id = $1 \
-     AND verify_code_hash = $2 AND verify_expires_at > $3";
+     AND verify_code_hash = $2 AND verify_expires_at > $3 RETURNING account_id";
 
 const WEBHOOK_EVENT: &str = "SELECT event FROM webhooks WHERE account_id = $1 AND id = $2";
 
@@ -83,11 +86,13 @@ impl Store {
         Ok(())
     }
 
-    /// Verifies the webhook when `code_hash` is its current, unexpired code.
+    /// Verifies the webhook when `code_hash` is its current, unexpired
+    /// code, and records it (by `actor`, the receiver).
     pub async fn confirm_verification(
         &self,
         webhook_id: i64,
         code_hash: &str,
+        actor: &Actor,
         now: i64,
     ) -> StoreResult<bool> {
         // Wrong codes, the common case of abuse, cost a read, not the
@@ -104,25 +109,38 @@ impl Store {
             return Ok(false);
         }
         let mut tx = self.db.begin_write().await?;
-        let confirmed = on_db!(&mut tx, |tx| {
-            sqlx::query(CONFIRM_CODE)
+        let confirmed: Option<(String,)> = on_db!(&mut tx, |tx| {
+            sqlx::query_as(CONFIRM_CODE)
                 .bind(webhook_id)
                 .bind(code_hash)
                 .bind(now)
-                .execute(&mut **tx)
+                .fetch_optional(&mut **tx)
                 .await
-                .map(|done| done.rows_affected())
         })?;
+        let Some((account,)) = confirmed else {
+            return Ok(false);
+        };
+        let change = Change {
+            field: "verified",
+            old: json!(false),
+            new: json!(true),
+        };
+        let entry = AuditEntry::new(RecordType::Webhook, webhook_id, Action::Verify)
+            .with_changes(vec![change]);
+        let account = AccountId::from_trusted(account);
+        audit::record(&mut tx.conn(), &account, actor, &entry, now).await?;
         tx.commit().await?;
-        Ok(confirmed > 0)
+        Ok(true)
     }
 
-    /// Queues a test message (object_id 12345); `false` when no such webhook.
+    /// Queues a test message (object_id 12345), and records it; `false`
+    /// when no such webhook.
     #[tracing::instrument(skip(self))]
     pub async fn enqueue_test(
         &self,
         account: &AccountId,
         webhook_id: i64,
+        actor: &Actor,
         now: i64,
         now_ms: i64,
     ) -> StoreResult<bool> {
@@ -143,7 +161,7 @@ impl Store {
             serde_json::json!({}),
             webhook_id,
         );
-        insert_direct(
+        let delivery_id = insert_direct(
             &mut tx.conn(),
             account,
             &event,
@@ -152,13 +170,16 @@ impl Store {
             now_ms,
         )
         .await?;
+        let entry = AuditEntry::new(RecordType::Webhook, webhook_id, Action::Test)
+            .with_details(json!({ "delivery_id": delivery_id }));
+        audit::record(&mut tx.conn(), account, actor, &entry, now).await?;
         tx.commit().await?;
         Ok(true)
     }
 }
 
 /// An event for one webhook and its delivery, whatever the webhook's state
-/// (tests; verification, with its code sealed).
+/// (tests; verification, with its code sealed). Returns the delivery's id.
 async fn insert_direct(
     conn: &mut Conn<'_>,
     account: &AccountId,
@@ -166,7 +187,7 @@ async fn insert_direct(
     (kind, sealed_code): (EventKind, Option<&[u8]>),
     now: i64,
     now_ms: i64,
-) -> StoreResult<()> {
+) -> StoreResult<i64> {
     let links = (!event.links.is_empty()).then(|| event.links.to_json().to_string());
     let (event_id,): (i64,) = on_db!(conn, |conn| {
         sqlx::query_as(INSERT_EVENT)
@@ -188,8 +209,8 @@ async fn insert_direct(
         sqlite::INSERT_DIRECT_DELIVERY,
         postgres::INSERT_DIRECT_DELIVERY,
     );
-    on_db!(conn, |conn| {
-        sqlx::query(insert)
+    let (delivery_id,): (i64,) = on_db!(conn, |conn| {
+        sqlx::query_as(insert)
             .bind(account.as_str())
             .bind(event.webhook_id)
             .bind(event_id)
@@ -198,9 +219,9 @@ async fn insert_direct(
             .bind(now)
             .bind(event.event.as_str())
             .bind(event.object_id)
-            .execute(&mut **conn)
+            .fetch_one(&mut **conn)
             .await
-            .map(|done| done.rows_affected())
     })?;
-    queue::notify_work(conn).await
+    queue::notify_work(conn).await?;
+    Ok(delivery_id)
 }

@@ -2,7 +2,10 @@
 //! to their deliveries when they are disabled or deleted.
 
 use super::backend::{Conn, on_db};
-use super::{Store, StoreResult, list_sql, postgres, rows, sqlite};
+use super::{Store, StoreResult, audit, list_sql, postgres, rows, sqlite};
+use crate::domain::audit::{
+    Action, Actor, AuditEntry, RecordType, created, deleted, diff, update_action, webhook_fields,
+};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::{AccountId, NewWebhook, Webhook, WebhookChanges};
 
@@ -73,12 +76,14 @@ impl Store {
         row.map(rows::WebhookRow::into_domain).transpose()
     }
 
+    /// Stores a new webhook, and its record in the audit trail.
     #[tracing::instrument(skip(self, new))]
     pub async fn insert_webhook(
         &self,
         account: &AccountId,
         new: NewWebhook,
         verified: bool,
+        actor: &Actor,
         now: i64,
     ) -> StoreResult<Webhook> {
         let mut tx = self.db.begin_write().await?;
@@ -106,17 +111,23 @@ impl Store {
         })?;
         let mut hook = Webhook { id, ..hook };
         hook.webhook_policy_name = policy_name(&mut tx.conn(), hook.webhook_policy_id).await?;
+        let entry = AuditEntry::new(RecordType::Webhook, id, Action::Create)
+            .with_changes(created(webhook_fields(&hook)));
+        audit::record(&mut tx.conn(), account, actor, &entry, now).await?;
         tx.commit().await?;
         Ok(hook)
     }
 
-    /// Applies `changes` atomically; `None` when no such webhook is in the account.
+    /// Applies `changes` atomically, with their record in the audit trail
+    /// when they change anything; `None` when no such webhook is in the
+    /// account.
     #[tracing::instrument(skip(self, changes))]
     pub async fn update_webhook(
         &self,
         account: &AccountId,
         id: i64,
         changes: &WebhookChanges,
+        actor: &Actor,
         now: i64,
     ) -> StoreResult<Option<Webhook>> {
         let mut tx = self.db.begin_write().await?;
@@ -126,6 +137,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let mut hook = row.into_domain()?;
         let was_disabled = hook.disabled;
+        let before = webhook_fields(&hook);
         if hook.apply(changes, now) {
             let enabled_again = was_disabled && !hook.disabled;
             write_changes(&mut tx.conn(), &hook, enabled_again).await?;
@@ -136,17 +148,34 @@ impl Store {
             if hook.disabled && !was_disabled {
                 give_up(&mut tx.conn(), hook.id, "webhook disabled", true).await?;
             }
+            let changes = diff(before, webhook_fields(&hook));
+            if !changes.is_empty() {
+                let entry = AuditEntry::new(RecordType::Webhook, id, update_action(&changes))
+                    .with_changes(changes);
+                audit::record(&mut tx.conn(), account, actor, &entry, now).await?;
+            }
         }
         tx.commit().await?;
         Ok(Some(hook))
     }
 
     /// `false` when no such webhook is in the account. Its pending
-    /// deliveries are given up.
+    /// deliveries are given up; the audit trail keeps what it was.
     #[tracing::instrument(skip(self))]
-    pub async fn delete_webhook(&self, account: &AccountId, id: i64) -> StoreResult<bool> {
+    pub async fn delete_webhook(
+        &self,
+        account: &AccountId,
+        id: i64,
+        actor: &Actor,
+        now: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.db.begin_write().await?;
-        let deleted = on_db!(&mut tx, |tx| {
+        let row: Option<rows::WebhookRow> = tx
+            .row_to_change(GET_WEBHOOK, postgres::LOCK_WEBHOOK, account, id)
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        let hook = row.into_domain()?;
+        let removed = on_db!(&mut tx, |tx| {
             sqlx::query(DELETE_WEBHOOK)
                 .bind(account.as_str())
                 .bind(id)
@@ -154,11 +183,14 @@ impl Store {
                 .await
                 .map(|done| done.rows_affected())
         })?;
-        if deleted > 0 {
+        if removed > 0 {
             give_up(&mut tx.conn(), id, "webhook deleted", false).await?;
+            let entry = AuditEntry::new(RecordType::Webhook, id, Action::Delete)
+                .with_changes(deleted(webhook_fields(&hook)));
+            audit::record(&mut tx.conn(), account, actor, &entry, now).await?;
         }
         tx.commit().await?;
-        Ok(deleted > 0)
+        Ok(removed > 0)
     }
 
     /// Whether another webhook of the account with this URI is verified.

@@ -6,6 +6,8 @@ mod support;
 /// The HTTP API, as clients see it: each resource, the collection
 /// conventions, errors, authentication, connections, verification.
 mod api {
+    pub mod audit;
+    mod audit_trail;
     mod auth;
     mod collection;
     mod connections;
@@ -13,6 +15,7 @@ mod api {
     pub mod events;
     mod fuzz;
     pub mod policies;
+    mod tokens;
     pub mod verification;
     mod webhooks;
 }
@@ -41,3 +44,5 @@ mod delivery {
 mod cli;
 /// Secrets at rest and in logs.
 mod secrets;
+/// `herald token` and what it does to running `herald serve` processes.
+mod token_commands;

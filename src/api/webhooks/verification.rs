@@ -9,6 +9,7 @@ use crate::api::extract::{ClientIp, RecordId};
 use crate::api::listener::client_key;
 use crate::api::state::AppState;
 use crate::crypto::tokens::{hash_token, verification_code};
+use crate::domain::audit::Actor;
 use crate::domain::time::{now_epoch, now_millis};
 use crate::domain::webhook::{REDACTED_CODE, callback_url};
 use crate::domain::{Verification, Webhook};
@@ -38,7 +39,7 @@ pub async fn verify_callback(
         .ok_or(ApiError::NotFound)?;
     if state
         .store
-        .confirm_verification(id, &hash_token(&code), now)
+        .confirm_verification(id, &hash_token(&code), &Actor::anonymous(client), now)
         .await?
     {
         Ok(Json(json!({ "message": "Webhook verified" })))

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
-use crate::api::auth::Admin;
+use crate::api::auth::{Acting, Admin};
 use crate::api::extract::RecordId;
 use crate::api::json::JsonObject;
 use crate::api::state::AppState;
@@ -21,6 +21,7 @@ use super::{SOURCE_HEADER, record};
 pub async fn create(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    Acting(actor): Acting,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
@@ -85,7 +86,7 @@ pub async fn create(
             .await?;
     let mut hook = state
         .store
-        .insert_webhook(&caller.account, new, verified, now_epoch())
+        .insert_webhook(&caller.account, new, verified, &actor, now_epoch())
         .await?;
     if !hook.verified {
         hook.verified = verify(&state, &hook).await?;
@@ -97,6 +98,7 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    Acting(actor): Acting,
     RecordId(id): RecordId,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
@@ -123,7 +125,7 @@ pub async fn update(
     let changes = errors.into_result(changes)?;
     let mut hook = state
         .store
-        .update_webhook(&caller.account, id, &changes, now_epoch())
+        .update_webhook(&caller.account, id, &changes, &actor, now_epoch())
         .await?
         .ok_or(ApiError::NotFound)?;
     if !hook.verified {
@@ -135,9 +137,14 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    Acting(actor): Acting,
     RecordId(id): RecordId,
 ) -> ApiResult<StatusCode> {
-    if state.store.delete_webhook(&caller.account, id).await? {
+    if state
+        .store
+        .delete_webhook(&caller.account, id, &actor, now_epoch())
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)
@@ -149,11 +156,12 @@ pub async fn delete(
 pub async fn test(
     State(state): State<AppState>,
     Admin(caller): Admin,
+    Acting(actor): Acting,
     RecordId(id): RecordId,
 ) -> ApiResult<StatusCode> {
     if !state
         .store
-        .enqueue_test(&caller.account, id, now_epoch(), now_millis())
+        .enqueue_test(&caller.account, id, &actor, now_epoch(), now_millis())
         .await?
     {
         return Err(ApiError::NotFound);

@@ -80,6 +80,8 @@ async fn random_requests_get_no_5xx_and_json_errors(app: TestApp) {
     for path in [
         "/v1/webhooks?per_page=100",
         "/v1/webhook_policies?per_page=100",
+        "/v1/api_tokens?per_page=100",
+        "/v1/audit_events?per_page=100",
     ] {
         let list = app.get(path, &admin).await;
         assert_eq!(list.status, StatusCode::OK, "{path}: {}", list.body);
@@ -118,6 +120,10 @@ fn random_route(rng: &mut StdRng, ids: &[String]) -> (Method, String) {
         ),
         (Method::POST, "/v1/events".into()),
         (Method::POST, "/v1/events".into()),
+        (Method::GET, "/v1/api_tokens".into()),
+        (Method::GET, format!("/v1/api_tokens/{id}")),
+        (Method::GET, "/v1/audit_events".into()),
+        (Method::GET, format!("/v1/audit_events/{id}")),
         (Method::GET, "/healthz".into()),
         (Method::GET, format!("/v1/{junk}")),
     ]
@@ -166,6 +172,13 @@ fn random_param(rng: &mut StdRng) -> String {
         "state",
         "code",
         "expires_at",
+        "role",
+        "person_id",
+        "record_type",
+        "record_id",
+        "action",
+        "actor",
+        "last_used_at",
         "unknown",
     ]
     .choose(rng)

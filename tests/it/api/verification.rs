@@ -288,7 +288,12 @@ async fn wrong_and_expired_codes_are_404(backend: Backend) {
     // 24 hours and a second later the code is void.
     let expired = app
         .store
-        .confirm_verification(id, &hash_token(&code), now_epoch() + 24 * 3600 + 1)
+        .confirm_verification(
+            id,
+            &hash_token(&code),
+            &herald::domain::audit::Actor::system(),
+            now_epoch() + 24 * 3600 + 1,
+        )
         .await
         .unwrap();
     assert!(!expired);

@@ -1,9 +1,10 @@
 //! The `Store` contract, run against both backends.
 
+use herald::domain::audit::Actor;
 use herald::domain::list::ListQuery;
 use herald::domain::target::WebhookUri;
 use herald::domain::{AccountId, Attachment, EventName, NewWebhook, Role, WebhookChanges};
-use herald::store::PersonSpec;
+use herald::store::{NewToken, PersonSpec};
 
 use crate::on_databases;
 use crate::support::TestApp;
@@ -40,53 +41,95 @@ fn new_webhook() -> NewWebhook {
     }
 }
 
+fn cli() -> Actor {
+    Actor::command_line()
+}
+
 async fn tokens_reuse_a_person_by_email_and_accumulate_roles(app: TestApp) {
     let store = &app.store;
     let wdc = account("wdc");
     store.ensure_account(&wdc, "WDC", 1).await.unwrap();
-    let spec = |email: &str, role| PersonSpec {
-        name: Some("Howard".into()),
-        email: Some(email.into()),
-        role,
+    let spec = |email: &str, role| {
+        NewToken::plain(PersonSpec {
+            name: Some("Howard".into()),
+            email: Some(email.into()),
+            role,
+        })
     };
+    let cli = cli();
     store
         .create_token(
             &wdc,
             &spec("h@example.com", Role::Administrator),
             "hash-a",
+            &cli,
             1,
         )
         .await
         .unwrap();
     store
-        .create_token(&wdc, &spec("H@Example.com", Role::Publisher), "hash-b", 1)
+        .create_token(
+            &wdc,
+            &spec("H@Example.com", Role::Publisher),
+            "hash-b",
+            &cli,
+            1,
+        )
         .await
         .unwrap();
-    let a = store.authenticate("hash-a").await.unwrap().unwrap();
-    let b = store.authenticate("hash-b").await.unwrap().unwrap();
+    let a = store
+        .authenticate("hash-a", 2)
+        .await
+        .unwrap()
+        .unwrap()
+        .caller;
+    let b = store
+        .authenticate("hash-b", 2)
+        .await
+        .unwrap()
+        .unwrap()
+        .caller;
     assert_eq!(a.person_id, b.person_id);
-    assert!(a.administrator && a.publisher, "roles belong to the person");
+    assert_eq!(a.role, Role::Administrator);
+    assert_eq!(
+        b.role,
+        Role::Publisher,
+        "a token acts with its own role, not all of its person's"
+    );
     assert_eq!(a.account, wdc);
     assert_ne!(a.token_id, b.token_id);
     // Without an e-mail or name, every token gets a person of its own.
-    let anon = PersonSpec {
+    let anon = NewToken::plain(PersonSpec {
         name: None,
         email: None,
         role: Role::Member,
-    };
-    store.create_token(&wdc, &anon, "hash-c", 1).await.unwrap();
-    let c = store.authenticate("hash-c").await.unwrap().unwrap();
+    });
+    store
+        .create_token(&wdc, &anon, "hash-c", &cli, 1)
+        .await
+        .unwrap();
+    let c = store
+        .authenticate("hash-c", 2)
+        .await
+        .unwrap()
+        .unwrap()
+        .caller;
     assert_ne!(c.person_id, a.person_id);
-    assert!(!c.administrator && !c.publisher);
+    assert_eq!(c.role, Role::Member);
     // The same hash twice is refused (tokens are unique).
-    assert!(store.create_token(&wdc, &anon, "hash-c", 1).await.is_err());
+    assert!(
+        store
+            .create_token(&wdc, &anon, "hash-c", &cli, 1)
+            .await
+            .is_err()
+    );
 }
 
 async fn unknown_token_hashes_authenticate_no_one(app: TestApp) {
     app.admin("wdc").await;
     assert!(
         app.store
-            .authenticate("0".repeat(64).as_str())
+            .authenticate("0".repeat(64).as_str(), 0)
             .await
             .unwrap()
             .is_none()
@@ -98,7 +141,7 @@ async fn webhooks_round_trip_every_field(app: TestApp) {
     app.store.ensure_account(&wdc, "wdc", 1).await.unwrap();
     let stored = app
         .store
-        .insert_webhook(&wdc, new_webhook(), false, 1000)
+        .insert_webhook(&wdc, new_webhook(), false, &cli(), 1000)
         .await
         .unwrap();
     let read = app
@@ -127,7 +170,7 @@ async fn updates_move_updated_at_only_on_change(app: TestApp) {
     app.store.ensure_account(&wdc, "wdc", 1).await.unwrap();
     let hook = app
         .store
-        .insert_webhook(&wdc, new_webhook(), true, 1000)
+        .insert_webhook(&wdc, new_webhook(), true, &cli(), 1000)
         .await
         .unwrap();
     let same = WebhookChanges {
@@ -137,7 +180,7 @@ async fn updates_move_updated_at_only_on_change(app: TestApp) {
     };
     let unchanged = app
         .store
-        .update_webhook(&wdc, hook.id, &same, 2000)
+        .update_webhook(&wdc, hook.id, &same, &cli(), 2000)
         .await
         .unwrap()
         .unwrap();
@@ -148,7 +191,7 @@ async fn updates_move_updated_at_only_on_change(app: TestApp) {
     };
     let changed = app
         .store
-        .update_webhook(&wdc, hook.id, &change, 3000)
+        .update_webhook(&wdc, hook.id, &change, &cli(), 3000)
         .await
         .unwrap()
         .unwrap();
@@ -159,7 +202,7 @@ async fn updates_move_updated_at_only_on_change(app: TestApp) {
     );
     assert!(
         app.store
-            .update_webhook(&account("other"), hook.id, &change, 4000)
+            .update_webhook(&account("other"), hook.id, &change, &cli(), 4000)
             .await
             .unwrap()
             .is_none()
@@ -176,12 +219,12 @@ async fn lists_count_only_the_accounts_records(app: TestApp) {
     }
     for _ in 0..3 {
         app.store
-            .insert_webhook(&wdc, new_webhook(), true, 1)
+            .insert_webhook(&wdc, new_webhook(), true, &cli(), 1)
             .await
             .unwrap();
     }
     app.store
-        .insert_webhook(&acme, new_webhook(), true, 1)
+        .insert_webhook(&acme, new_webhook(), true, &cli(), 1)
         .await
         .unwrap();
     let query = ListQuery {
@@ -193,7 +236,7 @@ async fn lists_count_only_the_accounts_records(app: TestApp) {
     assert!(page.items.iter().all(|h| h.account == wdc));
     let deleted = app
         .store
-        .delete_webhook(&acme, page.items[0].id)
+        .delete_webhook(&acme, page.items[0].id, &cli(), 1)
         .await
         .unwrap();
     assert!(!deleted, "another account's record");

@@ -10,7 +10,10 @@ use sqlx::Connection;
 use crate::on_databases;
 use crate::support::{Backend, EmptyDatabase, TestApp};
 
-on_databases!(verification_codes_kept_in_plain_text_are_redacted_by_the_upgrade);
+on_databases!(
+    verification_codes_kept_in_plain_text_are_redacted_by_the_upgrade,
+    tokens_made_before_the_upgrade_keep_what_they_could_do,
+);
 
 /// Applies the migrations of `backend` up to `version` to `database`.
 async fn migrate_up_to(backend: Backend, database: &EmptyDatabase, version: u32) {
@@ -112,4 +115,66 @@ async fn verification_codes_kept_in_plain_text_are_redacted_by_the_upgrade(backe
     for stored in crate::api::verification::stored_verify_payloads(&app).await {
         assert_eq!(stored, json!({ "callback": expected }).to_string());
     }
+}
+
+/// Tokens made before tokens had roles of their own (stored as their
+/// hashes), each of a person of its own: the person's roles, and when the
+/// token was revoked.
+const EARLIER_TOKENS: [(&str, &str, Option<i64>); 4] = [
+    ("hrld_admin", "administrator,publisher", None),
+    ("hrld_publisher", "publisher", None),
+    ("hrld_member", "", None),
+    ("hrld_revoked", "administrator", Some(5)),
+];
+
+async fn tokens_made_before_the_upgrade_keep_what_they_could_do(backend: Backend) {
+    let Some(database) = EmptyDatabase::create(backend).await else {
+        return;
+    };
+    migrate_up_to(backend, &database, 5).await;
+    let mut rows =
+        String::from("INSERT INTO accounts (id, name, created_at) VALUES ('wdc', 'wdc', 0);");
+    for (i, (token, roles, revoked_at)) in EARLIER_TOKENS.iter().enumerate() {
+        let person = i + 1;
+        let hash = herald::crypto::tokens::hash_token(token);
+        let revoked = revoked_at.map_or("NULL".to_string(), |at| at.to_string());
+        rows.push_str(&format!(
+            "INSERT INTO people (account_id, name, roles, created_at) VALUES ('wdc', 'P{person}', '{roles}', 0);
+             INSERT INTO api_tokens (account_id, person_id, token_hash, created_at, revoked_at)
+               VALUES ('wdc', {person}, '{hash}', 0, {revoked});"
+        ));
+    }
+    execute(backend, &database, &rows).await;
+
+    let app = TestApp::start_on_existing(database, Settings::default()).await;
+    let event = json!({ "event": "request.create", "object_id": 1 });
+    let status = |token: &'static str, path: &'static str| {
+        let app = app.clone();
+        let event = event.clone();
+        async move {
+            if path == "/v1/events" {
+                app.post(path, token, event).await.status.as_u16()
+            } else {
+                app.get(path, token).await.status.as_u16()
+            }
+        }
+    };
+    assert_eq!(status("hrld_admin", "/v1/webhooks").await, 200);
+    assert_eq!(status("hrld_admin", "/v1/events").await, 202);
+    assert_eq!(status("hrld_publisher", "/v1/events").await, 202);
+    assert_eq!(status("hrld_publisher", "/v1/webhooks").await, 403);
+    assert_eq!(status("hrld_member", "/v1").await, 200);
+    assert_eq!(status("hrld_member", "/v1/events").await, 403);
+    assert_eq!(status("hrld_revoked", "/v1").await, 401);
+
+    let listed = app.get("/v1/api_tokens", "hrld_admin").await.body;
+    let roles: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["administrator", "publisher", "member"], "{listed}");
+    assert_eq!(listed[0]["description"], serde_json::Value::Null);
+    assert_eq!(listed[0]["expires_at"], serde_json::Value::Null);
 }

@@ -12,8 +12,10 @@ use herald::config::{Config, Settings};
 use herald::crypto::sealing::Sealer;
 use herald::crypto::tokens::{generate_token, hash_token};
 use herald::delivery::{Engine, Mailer};
+use herald::domain::audit::Actor;
+use herald::domain::time::now_epoch;
 use herald::domain::{AccountId, Role};
-use herald::store::{self, PersonSpec, Store};
+use herald::store::{self, NewToken, PersonSpec, Store};
 use herald_test_support::Schema;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -364,42 +366,45 @@ impl TestApp {
 
     /// A token for a new person with `role` in `account` (created when missing).
     pub async fn token(&self, account: &str, role: Role) -> String {
-        let account = AccountId::parse(account).unwrap();
-        self.store
-            .ensure_account(&account, account.as_str(), 0)
-            .await
-            .unwrap();
-        let token = generate_token();
         let person = PersonSpec {
             name: None,
             email: None,
             role,
         };
-        self.store
-            .create_token(&account, &person, &hash_token(&token), 0)
-            .await
-            .unwrap();
-        token
+        self.make_token(account, NewToken::plain(person)).await.0
     }
 
-    /// An administrator token whose person has an e-mail (a mail recipient).
-    pub async fn admin_with_email(&self, account: &str, email: &str) -> String {
+    /// A token made as `herald token create` makes it (the account created
+    /// when missing); the token and its id.
+    pub async fn make_token(&self, account: &str, new: NewToken) -> (String, i64) {
         let account = AccountId::parse(account).unwrap();
         self.store
             .ensure_account(&account, account.as_str(), 0)
             .await
             .unwrap();
         let token = generate_token();
+        let id = self
+            .store
+            .create_token(
+                &account,
+                &new,
+                &hash_token(&token),
+                &Actor::command_line(),
+                now_epoch(),
+            )
+            .await
+            .unwrap();
+        (token, id)
+    }
+
+    /// An administrator token whose person has an e-mail (a mail recipient).
+    pub async fn admin_with_email(&self, account: &str, email: &str) -> String {
         let person = PersonSpec {
             name: Some("Admin".into()),
             email: Some(email.into()),
             role: Role::Administrator,
         };
-        self.store
-            .create_token(&account, &person, &hash_token(&token), 0)
-            .await
-            .unwrap();
-        token
+        self.make_token(account, NewToken::plain(person)).await.0
     }
 
     /// Publishes one event; returns the answer's body.
