@@ -78,4 +78,3 @@ pub struct Args {
     #[arg(long, requires = "perf_control", value_parser = clap::builder::PossibleValuesParser::new(PERF_PHASES))]
     pub perf_phase: Option<String>,
 }
-
