@@ -6,125 +6,27 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
 use clap::Parser;
 use herald_test_support::Schema;
 use herald_test_support::child::HeraldChild;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 use cli::Args;
+use receiver::{Receiver, Recorder};
 use stats::{
     cpu_spent, cpu_ticks, machine, median, ms, peak_rss_mb, percentile, rate, steal_since,
 };
 
 mod cli;
 mod perf;
+mod receiver;
 mod stats;
-
-// ---------------------------------------------------------------- receiver
-
-struct Arrival {
-    uuid: String,
-    object_id: i64,
-    at: Instant,
-}
-
-#[derive(Default)]
-struct Recorder {
-    arrivals: Mutex<Vec<Arrival>>,
-    count: AtomicUsize,
-    /// Percent of requests answered `500`.
-    error_share: f64,
-    requests: AtomicU64,
-}
-
-async fn receive(
-    State(recorder): State<Arc<Recorder>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, &'static str) {
-    let at = Instant::now();
-    if uri.path().starts_with("/slow") {
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        return (StatusCode::OK, "late");
-    }
-    if recorder.fails_next() {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "error");
-    }
-    let uuid = headers
-        .get("x-r-service-delivery")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let object_id = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["object_id"].as_i64())
-        .unwrap_or(-1);
-    recorder.arrivals.lock().unwrap().push(Arrival {
-        uuid,
-        object_id,
-        at,
-    });
-    recorder.count.fetch_add(1, Ordering::Relaxed);
-    (StatusCode::OK, "ok")
-}
-
-impl Recorder {
-    fn new(error_share: f64) -> Recorder {
-        Recorder {
-            error_share,
-            ..Recorder::default()
-        }
-    }
-
-    /// Whether this request is one of the `error_share` percent answered
-    /// `500`: the n-th request fails when n × share / 100 passes a whole
-    /// number, so failures are spread evenly.
-    fn fails_next(&self) -> bool {
-        if self.error_share <= 0.0 {
-            return false;
-        }
-        let n = self.requests.fetch_add(1, Ordering::Relaxed) as f64;
-        let share = self.error_share / 100.0;
-        ((n + 1.0) * share).floor() > (n * share).floor()
-    }
-
-    fn take(&self) -> Vec<Arrival> {
-        self.count.store(0, Ordering::Relaxed);
-        std::mem::take(&mut *self.arrivals.lock().unwrap())
-    }
-
-    async fn wait_for(&self, n: usize, limit: Duration) -> anyhow::Result<Instant> {
-        let deadline = Instant::now() + limit;
-        while self.count.load(Ordering::Relaxed) < n {
-            if Instant::now() > deadline {
-                bail!(
-                    "only {} of {n} deliveries arrived in {limit:?}",
-                    self.count.load(Ordering::Relaxed)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        Ok(self
-            .arrivals
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|a| a.at)
-            .max()
-            .unwrap_or_else(Instant::now))
-    }
-}
 
 // ---------------------------------------------------------------- herald child
 
@@ -499,11 +401,8 @@ async fn run_once(
 ) -> anyhow::Result<Figures> {
     let mut figures: Figures = Vec::new();
     let steal0 = cpu_ticks();
-    let recorder = Arc::new(Recorder::new(args.error_share));
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let receiver = format!("http://{}", listener.local_addr()?);
-    let app = Router::new().fallback(receive).with_state(recorder.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = Receiver::start(args.error_share).await?;
+    let (receiver, recorder) = (server.url.clone(), server.recorder.clone());
 
     let mut herald = match &args.herald_url {
         Some(url) => Herald {
@@ -536,7 +435,7 @@ async fn run_once(
     if args.mix_pairs > 0 {
         figures.extend(mix_pairs(args, &bench, pid, n / 2, args.mix_pairs, drain_limit).await?);
         herald.stop();
-        server.abort();
+        server.stop();
         figures.push(steal_since(steal0));
         return Ok(figures);
     }
@@ -786,7 +685,7 @@ async fn run_once(
             "count",
         ));
     }
-    server.abort();
+    server.stop();
     figures.push(steal_since(steal0));
     Ok(figures)
 }
