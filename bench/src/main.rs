@@ -4,8 +4,7 @@
 //! See docs/benchmarks.md.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,118 +13,20 @@ use anyhow::{Context, bail};
 use axum::body::Bytes;
 use clap::Parser;
 use herald_test_support::Schema;
-use herald_test_support::child::HeraldChild;
 use serde_json::{Value, json};
 
 use cli::Args;
+use herald::Herald;
 use receiver::{Receiver, Recorder};
 use stats::{
     cpu_spent, cpu_ticks, machine, median, ms, peak_rss_mb, percentile, rate, steal_since,
 };
 
 mod cli;
+mod herald;
 mod perf;
 mod receiver;
 mod stats;
-
-// ---------------------------------------------------------------- herald child
-
-struct Herald {
-    /// `None` for a Herald already running (--herald-url).
-    child: Option<HeraldChild>,
-    url: String,
-    token: String,
-}
-
-impl Herald {
-    /// With --error-share, the receiver answers errors, so deliveries get
-    /// enough attempts that none is given up.
-    fn start(args: &Args, database: &str, dir: &Path, role: &str) -> anyhow::Result<Herald> {
-        let exe = herald_exe(args)?;
-        let mut flags = vec![
-            "--role",
-            role,
-            "--allow-private-targets",
-            "--require-verification",
-            "false",
-            "--rate-limit",
-            "0",
-            // The bench is one client on loopback with up to 512
-            // connections.
-            "--max-connections-per-client",
-            "0",
-            "--delivery-timeout",
-            "2s",
-            "--retry-schedule",
-            "1s",
-            // A webhook that times out keeps costing: it is not disabled.
-            "--disable-after-failures",
-            "0",
-        ];
-        if args.error_share > 0.0 {
-            flags.extend(["--max-attempts", "100"]);
-        }
-        let child = HeraldChild::start(&exe, database, dir, &flags, "warn,herald=info")
-            .with_context(|| format!("starting {}", exe.display()))?;
-        Ok(Herald {
-            url: format!("http://{}", child.address),
-            child: Some(child),
-            token: String::new(),
-        })
-    }
-
-    fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(HeraldChild::pid)
-    }
-
-    /// A graceful stop (SIGTERM); dropped, it is killed.
-    fn stop(&mut self) {
-        if let Some(child) = self.child.take() {
-            child.terminate();
-        }
-    }
-}
-
-/// The `herald` to run: --herald, else the one beside this executable.
-fn herald_exe(args: &Args) -> anyhow::Result<PathBuf> {
-    if let Some(exe) = &args.herald {
-        if !exe.exists() {
-            bail!("--herald: {} not found", exe.display());
-        }
-        return Ok(exe.clone());
-    }
-    let me = std::env::current_exe()?;
-    let exe = me.with_file_name("herald");
-    if !exe.exists() {
-        bail!(
-            "{} not found: build it with `cargo build --release`, or name one with --herald",
-            exe.display()
-        );
-    }
-    Ok(exe)
-}
-
-fn create_token(args: &Args, database: &str) -> anyhow::Result<String> {
-    let output = Command::new(herald_exe(args)?)
-        .args([
-            "token",
-            "create",
-            "--account",
-            "bench",
-            "--role",
-            "administrator",
-            "--database",
-            database,
-        ])
-        .output()?;
-    if !output.status.success() {
-        bail!(
-            "token create failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8(output.stdout)?.trim().to_string())
-}
 
 // ---------------------------------------------------------------- load
 
@@ -404,19 +305,7 @@ async fn run_once(
     let server = Receiver::start(args.error_share).await?;
     let (receiver, recorder) = (server.url.clone(), server.recorder.clone());
 
-    let mut herald = match &args.herald_url {
-        Some(url) => Herald {
-            child: None,
-            url: url.clone(),
-            token: args.token.clone().unwrap_or_default(),
-        },
-        None => {
-            let token = create_token(args, database)?;
-            let mut herald = Herald::start(args, database, dir, "all")?;
-            herald.token = token;
-            herald
-        }
-    };
+    let mut herald = Herald::for_run(args, database, dir)?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
