@@ -5,19 +5,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use axum::body::Bytes;
+use anyhow::bail;
 use clap::Parser;
 use herald_test_support::Schema;
 use serde_json::{Value, json};
 
 use cli::Args;
 use herald::Herald;
-use receiver::{Receiver, Recorder};
+use publish::Bench;
+use receiver::Receiver;
 use stats::{
     cpu_spent, cpu_ticks, machine, median, ms, peak_rss_mb, percentile, rate, steal_since,
 };
@@ -25,270 +24,10 @@ use stats::{
 mod cli;
 mod herald;
 mod perf;
+mod poster;
+mod publish;
 mod receiver;
 mod stats;
-
-// ---------------------------------------------------------------- load
-
-struct Bench {
-    client: reqwest::Client,
-    /// Publishes the single events of the single and latency phases over
-    /// plain HTTP (`None` for an HTTPS Herald: they go through `client`).
-    events: Option<EventPoster>,
-    herald: String,
-    token: String,
-    receiver: String,
-    recorder: Arc<Recorder>,
-}
-
-/// `POST /v1/events` on bare HTTP/1 connections (hyper), each kept open
-/// and reused, with the request's headers made once, as a load generator
-/// such as `wrk` works: the load shares the machine's cores with Herald,
-/// and through reqwest's client the bench's process (client and receiver)
-/// took about a quarter of the machine while publishing single events. A
-/// connection is used by one request at a time; one is opened when none
-/// is idle, up to [`MAX_POSTER_CONNECTIONS`].
-struct EventPoster {
-    address: String,
-    host: axum::http::HeaderValue,
-    authorization: axum::http::HeaderValue,
-    idle: Mutex<Vec<hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>>>,
-    /// A place for each request in flight, so for each connection open.
-    places: tokio::sync::Semaphore,
-}
-
-/// Most connections the bench's posters hold open, under Herald's default
-/// `--max-connections` (1,024): when Herald stalls for a moment, the
-/// open-loop publishing at 5,000/s would otherwise open a new connection
-/// for every request falling due, past Herald's limit, and those Herald
-/// does not take wait in its accept queue until others close (as the
-/// bench's, kept for reuse, do only once Herald's idle timeout closes
-/// them). Beyond this, a request waits for one of the places to be free.
-const MAX_POSTER_CONNECTIONS: usize = 512;
-
-impl EventPoster {
-    /// For a plain HTTP Herald at `herald`; `None` for any other scheme.
-    fn new(herald: &str, token: &str) -> anyhow::Result<Option<EventPoster>> {
-        let url = url::Url::parse(herald)?;
-        if url.scheme() != "http" {
-            return Ok(None);
-        }
-        let host = url.host_str().context("Herald's URL has no host")?;
-        let port = url.port_or_known_default().unwrap_or(80);
-        Ok(Some(EventPoster {
-            address: format!("{host}:{port}"),
-            host: axum::http::HeaderValue::from_str(&format!("{host}:{port}"))?,
-            authorization: axum::http::HeaderValue::from_str(&format!("Bearer {token}"))?,
-            idle: Mutex::new(Vec::new()),
-            places: tokio::sync::Semaphore::new(MAX_POSTER_CONNECTIONS),
-        }))
-    }
-
-    async fn connect(
-        &self,
-    ) -> anyhow::Result<hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>> {
-        let stream = tokio::net::TcpStream::connect(&self.address).await?;
-        stream.set_nodelay(true)?;
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        Ok(sender)
-    }
-
-    /// Publishes one event (`body`, a JSON object); fails unless answered 2xx.
-    /// A kept connection that turns out closed before the request went out
-    /// (Herald closed it while idle) is replaced by a new one.
-    async fn publish(&self, body: String) -> anyhow::Result<()> {
-        use http_body_util::BodyExt;
-        let request = axum::http::Request::post("/v1/events")
-            .header(axum::http::header::HOST, self.host.clone())
-            .header(
-                axum::http::header::AUTHORIZATION,
-                self.authorization.clone(),
-            )
-            .header(axum::http::header::CONTENT_TYPE, "application/json")
-            .body(http_body_util::Full::new(Bytes::from(body)))?;
-        let _place = self.places.acquire().await?;
-        let mut kept = self.idle.lock().unwrap().pop();
-        if let Some(sender) = kept.as_mut()
-            && sender.ready().await.is_err()
-        {
-            kept = None;
-        }
-        let (sender, response) = match kept {
-            Some(mut sender) => match sender.try_send_request(request).await {
-                Ok(response) => (sender, response),
-                Err(mut unsent) => match unsent.take_message() {
-                    Some(request) => self.send_on_new_connection(request).await?,
-                    None => return Err(unsent.into_error().into()),
-                },
-            },
-            None => self.send_on_new_connection(request).await?,
-        };
-        let status = response.status();
-        let answer = response.into_body().collect().await?.to_bytes();
-        if !status.is_success() {
-            bail!("/v1/events: {status} {}", String::from_utf8_lossy(&answer));
-        }
-        self.idle.lock().unwrap().push(sender);
-        Ok(())
-    }
-
-    async fn send_on_new_connection(
-        &self,
-        request: axum::http::Request<http_body_util::Full<Bytes>>,
-    ) -> anyhow::Result<(
-        hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>,
-        axum::http::Response<hyper::body::Incoming>,
-    )> {
-        let mut sender = self.connect().await?;
-        sender.ready().await?;
-        let response = sender.send_request(request).await?;
-        Ok((sender, response))
-    }
-}
-
-/// A single event's body (the bench's event names need no escaping).
-fn event_body(event: &str, object_id: i64) -> String {
-    format!(r#"{{"event":"{event}","object_id":{object_id}}}"#)
-}
-
-impl Bench {
-    fn new(
-        client: reqwest::Client,
-        herald: &str,
-        token: &str,
-        receiver: &str,
-        recorder: Arc<Recorder>,
-    ) -> anyhow::Result<Bench> {
-        Ok(Bench {
-            client,
-            events: EventPoster::new(herald, token)?,
-            herald: herald.to_string(),
-            token: token.to_string(),
-            receiver: receiver.to_string(),
-            recorder,
-        })
-    }
-
-    /// Publishes one event `event` about object `object_id`.
-    async fn publish_one(&self, event: &str, object_id: i64) -> anyhow::Result<()> {
-        match &self.events {
-            Some(poster) => poster.publish(event_body(event, object_id)).await,
-            None => {
-                let body = json!({ "event": event, "object_id": object_id });
-                self.post("/v1/events", &body).await?;
-                Ok(())
-            }
-        }
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.herald))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await?;
-        let status = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("{path}: {status} {answer}");
-        }
-        Ok(answer)
-    }
-
-    /// Creates `count` webhooks for `event` at `path`/0, /1...; their ids.
-    async fn webhooks(&self, event: &str, path: &str, count: usize) -> anyhow::Result<Vec<i64>> {
-        let mut ids = Vec::with_capacity(count);
-        for i in 0..count {
-            let created = self
-                .post(
-                    "/v1/webhooks",
-                    &json!({ "event": event, "uri": format!("{}{path}/{i}", self.receiver) }),
-                )
-                .await?;
-            ids.push(created["id"].as_i64().context("webhook without an id")?);
-        }
-        Ok(ids)
-    }
-
-    /// Deletes webhooks: their queued deliveries are given up.
-    async fn delete_webhooks(&self, ids: &[i64]) -> anyhow::Result<()> {
-        for id in ids {
-            let response = self
-                .client
-                .delete(format!("{}/v1/webhooks/{id}", self.herald))
-                .bearer_auth(&self.token)
-                .send()
-                .await?;
-            if !response.status().is_success() {
-                bail!("deleting webhook {id}: {}", response.status());
-            }
-        }
-        Ok(())
-    }
-
-    /// Publishes `n` events in batches of `batch` from `parallel` clients.
-    async fn publish_batched(
-        self: &Arc<Self>,
-        event: &str,
-        n: usize,
-        batch: usize,
-        parallel: usize,
-    ) -> anyhow::Result<()> {
-        let next = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..parallel {
-            let (bench, next, event) = (self.clone(), next.clone(), event.to_string());
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let start = next.fetch_add(batch, Ordering::Relaxed);
-                    if start >= n {
-                        return Ok::<_, anyhow::Error>(());
-                    }
-                    let end = (start + batch).min(n);
-                    let events: Vec<Value> = (start..end)
-                        .map(|i| json!({ "event": event, "object_id": i }))
-                        .collect();
-                    bench.post("/v1/events", &Value::Array(events)).await?;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await??;
-        }
-        Ok(())
-    }
-
-    /// Publishes `n` single events from `clients` concurrent clients.
-    async fn publish_single(
-        self: &Arc<Self>,
-        event: &str,
-        n: usize,
-        clients: usize,
-    ) -> anyhow::Result<()> {
-        let next = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..clients {
-            let (bench, next, event) = (self.clone(), next.clone(), event.to_string());
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return Ok::<_, anyhow::Error>(());
-                    }
-                    bench.publish_one(&event, i as i64).await?;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await??;
-        }
-        Ok(())
-    }
-}
 
 /// One run's figures, by name.
 type Figures = Vec<(String, f64, &'static str)>;

@@ -1,0 +1,167 @@
+//! Publishing to Herald: the `Bench` client (webhooks, single events from
+//! concurrent clients, batches) and the open-loop poster at a fixed rate.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::poster::{EventPoster, event_body};
+use crate::receiver::Recorder;
+
+/// Herald's API as the bench uses it, with the receiver its webhooks
+/// deliver to.
+pub struct Bench {
+    pub client: reqwest::Client,
+    /// Publishes the single events of the single and latency phases over
+    /// plain HTTP (`None` for an HTTPS Herald: they go through `client`).
+    events: Option<EventPoster>,
+    herald: String,
+    token: String,
+    /// The receiver's base URL.
+    pub receiver: String,
+    pub recorder: Arc<Recorder>,
+}
+
+impl Bench {
+    pub fn new(
+        client: reqwest::Client,
+        herald: &str,
+        token: &str,
+        receiver: &str,
+        recorder: Arc<Recorder>,
+    ) -> anyhow::Result<Bench> {
+        Ok(Bench {
+            client,
+            events: EventPoster::new(herald, token)?,
+            herald: herald.to_string(),
+            token: token.to_string(),
+            receiver: receiver.to_string(),
+            recorder,
+        })
+    }
+
+    /// Publishes one event `event` about object `object_id`.
+    pub async fn publish_one(&self, event: &str, object_id: i64) -> anyhow::Result<()> {
+        match &self.events {
+            Some(poster) => poster.publish(event_body(event, object_id)).await,
+            None => {
+                let body = json!({ "event": event, "object_id": object_id });
+                self.post("/v1/events", &body).await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.herald))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{path}: {status} {answer}");
+        }
+        Ok(answer)
+    }
+
+    /// Creates `count` webhooks for `event` at `path`/0, /1...; their ids.
+    pub async fn webhooks(
+        &self,
+        event: &str,
+        path: &str,
+        count: usize,
+    ) -> anyhow::Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(count);
+        for i in 0..count {
+            let created = self
+                .post(
+                    "/v1/webhooks",
+                    &json!({ "event": event, "uri": format!("{}{path}/{i}", self.receiver) }),
+                )
+                .await?;
+            ids.push(created["id"].as_i64().context("webhook without an id")?);
+        }
+        Ok(ids)
+    }
+
+    /// Deletes webhooks: their queued deliveries are given up.
+    pub async fn delete_webhooks(&self, ids: &[i64]) -> anyhow::Result<()> {
+        for id in ids {
+            let response = self
+                .client
+                .delete(format!("{}/v1/webhooks/{id}", self.herald))
+                .bearer_auth(&self.token)
+                .send()
+                .await?;
+            if !response.status().is_success() {
+                bail!("deleting webhook {id}: {}", response.status());
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes `n` events in batches of `batch` from `parallel` clients.
+    pub async fn publish_batched(
+        self: &Arc<Self>,
+        event: &str,
+        n: usize,
+        batch: usize,
+        parallel: usize,
+    ) -> anyhow::Result<()> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..parallel {
+            let (bench, next, event) = (self.clone(), next.clone(), event.to_string());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let start = next.fetch_add(batch, Ordering::Relaxed);
+                    if start >= n {
+                        return Ok::<_, anyhow::Error>(());
+                    }
+                    let end = (start + batch).min(n);
+                    let events: Vec<Value> = (start..end)
+                        .map(|i| json!({ "event": event, "object_id": i }))
+                        .collect();
+                    bench.post("/v1/events", &Value::Array(events)).await?;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+
+    /// Publishes `n` single events from `clients` concurrent clients.
+    pub async fn publish_single(
+        self: &Arc<Self>,
+        event: &str,
+        n: usize,
+        clients: usize,
+    ) -> anyhow::Result<()> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let (bench, next, event) = (self.clone(), next.clone(), event.to_string());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return Ok::<_, anyhow::Error>(());
+                    }
+                    bench.publish_one(&event, i as i64).await?;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+}
