@@ -1,8 +1,10 @@
 //! Publishing to Herald: the `Bench` client (webhooks, single events from
 //! concurrent clients, batches) and the open-loop poster at a fixed rate.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -163,5 +165,47 @@ impl Bench {
             task.await??;
         }
         Ok(())
+    }
+    /// Publishes `total` single events `event` open loop, each in a task of
+    /// its own when `schedule` has it due, whether or not the earlier ones
+    /// were answered; when each was answered, by object id.
+    pub async fn publish_open_loop(
+        self: &Arc<Self>,
+        event: &'static str,
+        schedule: &Schedule,
+        total: usize,
+    ) -> anyhow::Result<HashMap<i64, Instant>> {
+        let accepted: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+        let mut tasks = Vec::with_capacity(total);
+        for i in 0..total {
+            let object_id = schedule.first_object + i as i64;
+            tokio::time::sleep_until(schedule.due(object_id).into()).await;
+            let (bench, accepted) = (self.clone(), accepted.clone());
+            tasks.push(tokio::spawn(async move {
+                let result = bench.publish_one(event, object_id).await;
+                accepted.lock().unwrap().insert(object_id, Instant::now());
+                result
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        Ok(std::mem::take(&mut *accepted.lock().unwrap()))
+    }
+}
+
+/// When the events of an open-loop run fall due: the one about object
+/// `first_object + i` at `start + i / per_sec`.
+pub struct Schedule {
+    pub start: Instant,
+    pub first_object: i64,
+    pub per_sec: u64,
+}
+
+impl Schedule {
+    /// When the event about `object_id` is due.
+    pub fn due(&self, object_id: i64) -> Instant {
+        self.start
+            + Duration::from_secs_f64((object_id - self.first_object) as f64 / self.per_sec as f64)
     }
 }

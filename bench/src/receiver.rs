@@ -1,6 +1,7 @@
 //! The receiver on loopback that Herald delivers to: it counts deliveries
 //! and notes when each arrived, answering `500` to --error-share of them.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -143,4 +144,10 @@ impl Recorder {
             .max()
             .unwrap_or_else(Instant::now))
     }
+}
+
+/// How many distinct deliveries (by their `uuid`) `arrivals` holds.
+pub fn distinct(arrivals: &[Arrival]) -> usize {
+    let unique: HashSet<&str> = arrivals.iter().map(|a| a.uuid.as_str()).collect();
+    unique.len()
 }
