@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::bail;
 use clap::Parser;
 
 use crate::perf::PERF_PHASES;
@@ -77,4 +78,40 @@ pub struct Args {
     /// mix-beside or drain (of every run).
     #[arg(long, requires = "perf_control", value_parser = clap::builder::PossibleValuesParser::new(PERF_PHASES))]
     pub perf_phase: Option<String>,
+}
+
+impl Args {
+    /// The command line's arguments, with --quick applied, once checked.
+    pub fn from_command_line() -> anyhow::Result<Args> {
+        let mut args = Args::parse();
+        if args.quick {
+            args.events = args.events.min(300);
+            args.backlog = args.backlog.min(2_000);
+            args.latency_secs = 1;
+            args.runs = 1;
+            args.clients = args.clients.min(8);
+        }
+        if let Some(phase) = &args.perf_phase
+            && !args.runs_phase(phase)
+        {
+            bail!("--perf-phase {phase}: that phase does not run with these options");
+        }
+        if !(0.0..=50.0).contains(&args.error_share) {
+            bail!(
+                "--error-share: {} is not between 0 and 50",
+                args.error_share
+            );
+        }
+        Ok(args)
+    }
+
+    /// The databases --database names, in the order they run.
+    pub fn backends(&self) -> anyhow::Result<Vec<&'static str>> {
+        Ok(match self.database.as_str() {
+            "both" => vec!["sqlite", "postgres"],
+            "sqlite" => vec!["sqlite"],
+            "postgres" => vec!["postgres"],
+            other => bail!("--database: {other:?} is not sqlite, postgres or both"),
+        })
+    }
 }
