@@ -2,6 +2,7 @@
 //! concurrent clients, batches) and the open-loop poster at a fixed rate.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -116,28 +117,18 @@ impl Bench {
         batch: usize,
         parallel: usize,
     ) -> anyhow::Result<()> {
-        let next = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..parallel {
-            let (bench, next, event) = (self.clone(), next.clone(), event.to_string());
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let start = next.fetch_add(batch, Ordering::Relaxed);
-                    if start >= n {
-                        return Ok::<_, anyhow::Error>(());
-                    }
-                    let end = (start + batch).min(n);
-                    let events: Vec<Value> = (start..end)
-                        .map(|i| json!({ "event": event, "object_id": i }))
-                        .collect();
-                    bench.post("/v1/events", &Value::Array(events)).await?;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await??;
-        }
-        Ok(())
+        let (bench, event): (_, Arc<str>) = (self.clone(), event.into());
+        in_workers(parallel, n, batch, move |objects| {
+            let (bench, event) = (bench.clone(), event.clone());
+            async move {
+                let events: Vec<Value> = objects
+                    .map(|i| json!({ "event": &*event, "object_id": i }))
+                    .collect();
+                bench.post("/v1/events", &Value::Array(events)).await?;
+                Ok(())
+            }
+        })
+        .await
     }
 
     /// Publishes `n` single events from `clients` concurrent clients.
@@ -147,25 +138,14 @@ impl Bench {
         n: usize,
         clients: usize,
     ) -> anyhow::Result<()> {
-        let next = Arc::new(AtomicUsize::new(0));
-        let mut tasks = Vec::new();
-        for _ in 0..clients {
-            let (bench, next, event) = (self.clone(), next.clone(), event.to_string());
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return Ok::<_, anyhow::Error>(());
-                    }
-                    bench.publish_one(&event, i as i64).await?;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await??;
-        }
-        Ok(())
+        let (bench, event): (_, Arc<str>) = (self.clone(), event.into());
+        in_workers(clients, n, 1, move |objects| {
+            let (bench, event) = (bench.clone(), event.clone());
+            async move { bench.publish_one(&event, objects.start as i64).await }
+        })
+        .await
     }
+
     /// Publishes `total` single events `event` open loop, each in a task of
     /// its own when `schedule` has it due, whether or not the earlier ones
     /// were answered; when each was answered, by object id.
@@ -192,6 +172,33 @@ impl Bench {
         }
         Ok(std::mem::take(&mut *accepted.lock().unwrap()))
     }
+}
+
+/// Runs `workers` tasks that each take the next `step` objects of `0..n`
+/// and hand them to `send`, until none is left; fails if any `send` does.
+async fn in_workers<F, Fut>(workers: usize, n: usize, step: usize, send: F) -> anyhow::Result<()>
+where
+    F: Fn(Range<usize>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..workers {
+        let (next, send) = (next.clone(), send.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let start = next.fetch_add(step, Ordering::Relaxed);
+                if start >= n {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                send(start..(start + step).min(n)).await?;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
 }
 
 /// When the events of an open-loop run fall due: the one about object

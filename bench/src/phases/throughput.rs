@@ -17,41 +17,41 @@ pub async fn measure(run: &Run<'_>) -> anyhow::Result<Figures> {
 
 /// Publishing --events single events from --clients concurrent clients.
 async fn single(run: &Run<'_>) -> anyhow::Result<Figure> {
-    let (args, bench, n) = (run.args, &run.bench, run.args.events);
-    bench.webhooks("request.create", "/single", 1).await?;
-    let started = Instant::now();
-    args.perf_mark("single", true);
-    bench
-        .publish_single("request.create", n, args.clients)
-        .await?;
-    args.perf_mark("single", false);
-    let figure = (
-        "publish single (events/s)".into(),
-        rate(n, started.elapsed()),
-        "events/s",
-    );
-    bench.recorder.wait_for(n, DRAIN_LIMIT).await?;
-    bench.recorder.take();
-    Ok(figure)
+    let (event, n) = ("request.create", run.args.events);
+    let publish = run.bench.publish_single(event, n, run.args.clients);
+    publishing(run, "single", event, "/single", n, publish).await
 }
 
 /// Publishing 5 × --events events in batches of 1,000 from 4 clients.
 async fn batched(run: &Run<'_>) -> anyhow::Result<Figure> {
+    let (event, batched) = ("request.update", run.args.events * 5);
+    let publish = run.bench.publish_batched(event, batched, 1000, 4);
+    publishing(run, "batched", event, "/batch", batched, publish).await
+}
+
+/// The publishing phase `phase`: `publish` sends `count` events `event`
+/// to a new webhook at `path`; events/s until the last is answered, then
+/// waits for their deliveries.
+async fn publishing(
+    run: &Run<'_>,
+    phase: &str,
+    event: &str,
+    path: &str,
+    count: usize,
+    publish: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<Figure> {
     let (args, bench) = (run.args, &run.bench);
-    bench.webhooks("request.update", "/batch", 1).await?;
-    let batched = args.events * 5;
+    bench.webhooks(event, path, 1).await?;
     let started = Instant::now();
-    args.perf_mark("batched", true);
-    bench
-        .publish_batched("request.update", batched, 1000, 4)
-        .await?;
-    args.perf_mark("batched", false);
+    args.perf_mark(phase, true);
+    publish.await?;
+    args.perf_mark(phase, false);
     let figure = (
-        "publish batched (events/s)".into(),
-        rate(batched, started.elapsed()),
+        format!("publish {phase} (events/s)"),
+        rate(count, started.elapsed()),
         "events/s",
     );
-    bench.recorder.wait_for(batched, DRAIN_LIMIT).await?;
+    bench.recorder.wait_for(count, DRAIN_LIMIT).await?;
     bench.recorder.take();
     Ok(figure)
 }
