@@ -59,7 +59,7 @@ pub async fn measure(run: &Run<'_>) -> anyhow::Result<Figures> {
 async fn pair_phase(run: &Run<'_>, i: usize, event: &str) -> anyhow::Result<Phase> {
     let args = run.args;
     tokio::time::sleep(MIX_SETTLE).await;
-    let beside = i % 2 == 0 && i > 0;
+    let beside = i.is_multiple_of(2) && i > 0;
     let mark = if beside { "mix-beside" } else { "mix-alone" };
     if i > 0 {
         args.perf_mark(mark, true);
