@@ -1,4 +1,5 @@
-//! The command line: herald-bench's flags (clap).
+//! The command line: herald-bench's flags (clap), what --quick lowers, and
+//! the checks clap does not make.
 
 use std::path::PathBuf;
 

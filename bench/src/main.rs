@@ -1,5 +1,5 @@
-//! herald-bench: a load benchmark of Herald, run as a child process on a
-//! fresh database, that prints a table of medians (docs/benchmarks.md).
+//! herald-bench: a load benchmark of Herald, which it runs as a child process
+//! on a fresh database, printing a table of medians (docs/benchmarks.md).
 
 use cli::Args;
 use phases::{Figures, run_once};

@@ -28,6 +28,8 @@ pub struct Bench {
 }
 
 impl Bench {
+    /// For the Herald at `herald` with `token`, its webhooks delivering to
+    /// `receiver`.
     pub fn new(
         client: reqwest::Client,
         herald: &str,
@@ -57,6 +59,7 @@ impl Bench {
         }
     }
 
+    /// `POST`s `body` to `path`; Herald's answer, an error unless 2xx.
     async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let response = self
             .client

@@ -1,5 +1,5 @@
-//! One run: the receiver, Herald and the client it starts, then the measured
-//! phases in order, each group in a module of its own.
+//! One run: it starts the receiver, Herald and the API client, then the
+//! measured phases in order, each group of phases in a module below.
 
 mod backlog;
 mod latency;
