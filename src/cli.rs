@@ -1,6 +1,7 @@
 //! The command line: what `herald` takes (clap), and where each command
 //! is carried out: `serve` and `migrate` in `cli/serve.rs`, `verify` in
-//! `cli/verify.rs`, the `token` commands in `cli/token.rs`.
+//! `cli/verify.rs`, the `token` commands in `cli/token.rs`; `openapi`
+//! prints the API's document.
 
 mod serve;
 mod token;
@@ -11,8 +12,11 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, ConfigFile, Settings};
+use tracing::level_filters::LevelFilter;
+
+use crate::config::{Config, ConfigFile, LogFormat, Settings};
 use crate::domain::Role;
+use crate::telemetry::logs;
 
 #[derive(Parser)]
 #[command(
@@ -65,6 +69,9 @@ pub enum Command {
         #[arg(long, default_value_t = 60)]
         leeway: i64,
     },
+    /// Print the OpenAPI 3.1 document of the HTTP API (as served at
+    /// `GET /v1/openapi.json`).
+    Openapi,
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -178,11 +185,19 @@ fn overlap(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// Carries out a parsed command line.
+/// Carries out a parsed command line. `serve` logs as its settings say;
+/// the other commands log text at `info` (or as `HERALD_LOG` says).
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = cli.config_file.config.as_deref();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        logs::init(LogFormat::Text, LevelFilter::INFO);
+    }
     match cli.command {
         Command::Serve { settings } => serve::serve(file, *settings).await,
+        Command::Openapi => {
+            println!("{}", crate::api::openapi_document().to_pretty_json()?);
+            Ok(())
+        }
         Command::Migrate { database } => serve::migrate(file, DatabaseArg { database }).await,
         Command::Verify {
             public_key,

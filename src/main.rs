@@ -3,7 +3,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use herald::cli::Cli;
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc: in profiles glibc's malloc and free took about a fifth of
 /// Herald's CPU under load, and its arenas kept memory after peaks. Its
@@ -15,16 +14,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        // A log line that cannot be written (stderr a pipe whose reader is
-        // gone) is dropped: reporting it would panic the task that logged.
-        .log_internal_errors(false)
-        .init();
     match herald::cli::run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -1,16 +1,21 @@
 //! The account's API tokens, for its administrators: listing them (never
 //! a secret) and revoking one. Tokens are made on the command line.
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing;
-use axum::{Json, Router};
 use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::auth::{Acting, Admin};
 use crate::api::collection::{self, CollectionSpec};
 use crate::api::extract::RecordId;
+use crate::api::openapi::errors::{Authenticated, BadQuery, Forbidden, NotFound};
+use crate::api::openapi::tokens::{ApiToken as ApiTokenBody, ApiTokenListItem};
 use crate::api::state::AppState;
 use crate::api::token_cache::wait_for_caches;
 use crate::domain::Role;
@@ -69,12 +74,34 @@ const DEFAULT_FIELDS: [&str; 7] = [
 ];
 
 /// `/api_tokens`: the account's tokens that are not revoked.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api_tokens", routing::get(list))
-        .route("/api_tokens/{id}", routing::get(get).delete(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get, revoke))
 }
 
+/// The query parameters of the tokens collection.
+pub struct ListParams;
+
+impl IntoParams for ListParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        COLLECTION.parameters()
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api_tokens",
+    tag = "api_tokens",
+    operation_id = "listApiTokens",
+    summary = "A page of the account's tokens that are not revoked (never a token itself)",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of tokens", body = [ApiTokenListItem]),
+        BadQuery, Authenticated, Forbidden,
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -101,6 +128,19 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api_tokens/{id}",
+    tag = "api_tokens",
+    operation_id = "getApiToken",
+    summary = "A token of the account (never the token itself)",
+    params(("id" = i64, Path, description = "The token's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token", body = ApiTokenBody),
+        NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -116,6 +156,19 @@ pub async fn get(
 
 /// `DELETE /api_tokens/:id` (204): revokes the token. Answered once every
 /// Herald process on the database refuses it (see `api::token_cache`).
+#[utoipa::path(
+    delete,
+    path = "/api_tokens/{id}",
+    tag = "api_tokens",
+    operation_id = "revokeApiToken",
+    summary = "Revoke a token: answered once every Herald process refuses it",
+    params(("id" = i64, Path, description = "The token's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Admin(caller): Admin,

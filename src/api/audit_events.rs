@@ -1,15 +1,20 @@
 //! The audit trail, for the account's administrators: who changed which
 //! record, when, from where, and which fields moved. Newest first.
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::response::IntoResponse;
-use axum::routing;
-use axum::{Json, Router};
 use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::auth::Admin;
 use crate::api::collection::{self, CollectionSpec};
 use crate::api::extract::RecordId;
+use crate::api::openapi::errors::{Authenticated, BadQuery, Forbidden, NotFound};
+use crate::api::openapi::tokens::{AuditEvent as AuditEventBody, AuditEventListItem};
 use crate::api::state::AppState;
 use crate::domain::audit::{Action, ActorKind, AuditEvent, RecordType};
 use crate::domain::list::{Condition, FieldKind, Filter, ListField, SortKey, Value as FilterValue};
@@ -59,13 +64,35 @@ pub const COLLECTION: CollectionSpec = CollectionSpec {
 };
 
 /// `/audit_events`: the account's audit trail.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/audit_events", routing::get(list))
-        .route("/audit_events/{id}", routing::get(get))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get))
+}
+
+/// The query parameters of the audit trail.
+pub struct ListParams;
+
+impl IntoParams for ListParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        COLLECTION.parameters()
+    }
 }
 
 /// Newest first unless `sort` says otherwise.
+#[utoipa::path(
+    get,
+    path = "/audit_events",
+    tag = "audit_events",
+    operation_id = "listAuditEvents",
+    summary = "A page of the account's audit trail, newest first",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of changes", body = [AuditEventListItem]),
+        BadQuery, Authenticated, Forbidden,
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -100,6 +127,19 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/audit_events/{id}",
+    tag = "audit_events",
+    operation_id = "getAuditEvent",
+    summary = "One change of the account's audit trail",
+    params(("id" = i64, Path, description = "The change's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The change", body = AuditEventBody),
+        NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Admin(caller): Admin,

@@ -1,16 +1,23 @@
 //! Delivery history, redelivery and recovery (§10).
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing;
-use axum::{Json, Router};
 use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::auth::{Acting, Admin};
 use crate::api::collection::{self, CollectionSpec};
 use crate::api::extract::RecordId;
 use crate::api::json::JsonObject;
+use crate::api::openapi::deliveries::{
+    Delivery, DeliveryListItem, DeliveryWithHistory, Recovered, Recovery,
+};
+use crate::api::openapi::errors::{Authenticated, BadBody, BadQuery, Forbidden, Invalid, NotFound};
 use crate::api::state::AppState;
 use crate::domain::ValidationErrors;
 use crate::domain::delivery::{
@@ -75,19 +82,38 @@ const DEFAULT_FIELDS: [&str; 7] = [
     "updated_at",
 ];
 
-/// `GET /webhooks/:id/deliveries`: newest first unless `sort` says otherwise.
 /// The deliveries API (§10).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks/{id}/deliveries", routing::get(list))
-        .route("/webhooks/{id}/recover", routing::post(recover))
-        .route("/webhook_deliveries/{id}", routing::get(get))
-        .route(
-            "/webhook_deliveries/{id}/redeliver",
-            routing::post(redeliver),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(recover))
+        .routes(routes!(get))
+        .routes(routes!(redeliver))
 }
 
+/// The query parameters of a webhook's deliveries.
+pub struct ListParams;
+
+impl IntoParams for ListParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        COLLECTION.parameters()
+    }
+}
+
+/// `GET /webhooks/:id/deliveries`: newest first unless `sort` says otherwise.
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}/deliveries",
+    tag = "deliveries",
+    operation_id = "listDeliveries",
+    summary = "A page of a webhook's deliveries, newest first",
+    params(("id" = i64, Path, description = "The webhook's id"), ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of deliveries", body = [DeliveryListItem]),
+        BadQuery, NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -131,6 +157,19 @@ pub async fn list(
 }
 
 /// `GET /webhook_deliveries/:id`: the record, its message and every attempt.
+#[utoipa::path(
+    get,
+    path = "/webhook_deliveries/{id}",
+    tag = "deliveries",
+    operation_id = "getDelivery",
+    summary = "A delivery, its message and every attempt",
+    params(("id" = i64, Path, description = "The delivery's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The delivery", body = DeliveryWithHistory),
+        NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -164,6 +203,19 @@ pub async fn get(
 
 /// `POST /webhook_deliveries/:id/redeliver` (202): a new delivery of the
 /// same message with a new `X-R-Service-Delivery`.
+#[utoipa::path(
+    post,
+    path = "/webhook_deliveries/{id}/redeliver",
+    tag = "deliveries",
+    operation_id = "redeliver",
+    summary = "Send a finished delivery's message again, as a new delivery",
+    params(("id" = i64, Path, description = "The delivery's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "The new delivery, sent at once", body = Delivery),
+        Invalid, NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn redeliver(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -193,6 +245,20 @@ pub async fn redeliver(
 
 /// `POST /webhooks/:id/recover` (202): redelivers what was given up between
 /// `since` and `until` (default: now), once per message.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/recover",
+    tag = "deliveries",
+    operation_id = "recoverDeliveries",
+    summary = "Redeliver, once per message, what was given up in a window",
+    params(("id" = i64, Path, description = "The webhook's id")),
+    request_body(content = Recovery, description = "The window"),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Redeliveries queued", body = Recovered),
+        BadBody, NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn recover(
     State(state): State<AppState>,
     Admin(caller): Admin,

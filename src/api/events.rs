@@ -1,29 +1,65 @@
 //! `POST /v1/events` (§6): the host application publishes events.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing;
-use axum::{Json, Router};
 use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::auth::Publisher;
 use crate::api::json::JsonBody;
+use crate::api::openapi::errors::{Authenticated, BadBody, Forbidden};
+use crate::api::openapi::events::{Publication, PublishAnswer};
 use crate::api::state::AppState;
 use crate::domain::event::{Links, NewEvent, Published};
 use crate::domain::{AccountId, EventName, ValidationErrors};
 use crate::error::{ApiError, ApiResult};
 
-pub const MAX_BATCH: usize = 1000;
+pub use crate::domain::event::MAX_BATCH;
 
 const MAX_TEXT: usize = 255;
 const AUTOMATION_RULE: &str = "automation_rule";
 
 /// Publishing (§6).
-pub fn router() -> Router<AppState> {
-    Router::new().route("/events", routing::post(publish))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(publish))
 }
 
-/// 202 once the events and all their deliveries are committed.
+/// 202 once the events and all their deliveries are committed: one
+/// delivery for each enabled, verified webhook of the account with the
+/// event's name (an `automation_rule` event: the webhook it names). A
+/// batch with any invalid event is refused whole, its 422 naming fields
+/// by index (`[3].event`).
+#[utoipa::path(
+    post,
+    path = "/events",
+    tag = "events",
+    operation_id = "publishEvents",
+    summary = "Publish one event, or a batch of up to 1000",
+    request_body(
+        content = Publication,
+        description = "One event, or an array of 1 to 1000",
+        examples(
+            ("one" = (summary = "One event", value = json!({
+                "event": "request.note-added", "object_id": 219, "person_id": 8543,
+                "person_name": "Howard Tanner",
+                "payload": { "note_id": 3455, "status": "workflow_pending" },
+                "links": { "canonical": "https://wdc.example.com/requests/219" },
+                "idempotency_key": "req-219-note-3455"
+            }))),
+            ("batch" = (summary = "A batch", value = json!([
+                { "event": "request.create", "object_id": 220 },
+                { "event": "problem.update", "object_id": 17, "payload": { "priority": 2 } }
+            ]))),
+        )
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Committed with their deliveries: one answer per event, an array for an array", body = PublishAnswer),
+        BadBody, Authenticated, Forbidden,
+    )
+)]
 pub async fn publish(
     State(state): State<AppState>,
     Publisher(caller): Publisher,
@@ -77,6 +113,12 @@ pub async fn publish(
     let events = errors.into_result(events)?;
 
     let published = state.publisher.publish(&caller.account, events).await?;
+    let fresh = published.iter().filter(|p| !p.duplicate);
+    let (events, deliveries) = fresh.fold((0, 0), |(e, d), p| (e + 1, d + p.deliveries));
+    state
+        .ops
+        .metrics
+        .published(events, deliveries.max(0).unsigned_abs());
     let answer = if batch {
         Value::Array(published.iter().map(answer_of).collect())
     } else {

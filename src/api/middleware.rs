@@ -1,5 +1,6 @@
-//! The layers every request passes: its log span, its body's bounds,
-//! errors in the contract's JSON whatever made them, and panics caught.
+//! The layers every request passes: its request id and log span, its
+//! metrics, its body's bounds, errors in the contract's JSON whatever made
+//! them, and panics caught.
 
 use std::any::Any;
 
@@ -11,22 +12,46 @@ use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::api::http_metrics;
 use crate::api::json::BodyRules;
+use crate::api::request_id::{REQUEST_ID, request_id};
 use crate::error::ApiError;
+use crate::telemetry::Metrics;
 
-/// `router` with the layers of the public API around it.
-pub fn around(router: Router, body_rules: BodyRules) -> Router {
-    router
+/// `router` with the layers of the public API around it (the outermost
+/// last): a panic's 500 is counted and carries the request id too.
+pub fn around(router: Router, body_rules: BodyRules, metrics: &Metrics) -> Router {
+    let router = router
         .layer(Extension(body_rules))
         .layer(middleware::map_response(json_errors))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer::custom(panic_response));
+    let router = if metrics.enabled() {
+        router.layer(middleware::from_fn_with_state(
+            metrics.clone(),
+            http_metrics::count,
+        ))
+    } else {
+        router
+    };
+    router.layer(middleware::from_fn(request_id))
 }
 
-/// The span of a request: its method and path, never its query, which may
-/// carry a credential (the verification callback's code).
+/// The span of a request: its id, method and path, never its query, which
+/// may carry a credential (the verification callback's code). At `info`,
+/// so that lines logged while answering carry the request id.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::debug_span!("request", method = %request.method(), path = request.uri().path())
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = request.uri().path(),
+        request_id = id
+    )
 }
 
 /// Every error answer is the contract's JSON (§2), whatever produced it:

@@ -10,8 +10,10 @@ use crate::api::rate_limit::RateLimiter;
 use crate::api::token_cache::TokenCache;
 use crate::config::Config;
 use crate::crypto::sealing::Sealer;
+use crate::delivery::engine::Running;
 use crate::delivery::publish::{Handoff, Publisher};
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 /// What the handlers share. Every request clones it (axum's `State`), so
 /// it is one `Arc`: a clone is one counter, not a copy of each part (the
@@ -41,6 +43,18 @@ pub struct Shared {
     pub tokens: Arc<TokenCache>,
     /// Verification callbacks per client address and minute.
     pub verify_limiter: RateLimiter<IpAddr>,
+    /// What the operators watch: metrics, and the delivery loop's state.
+    pub ops: Ops,
+}
+
+/// What the operators watch of this process.
+#[derive(Clone, Default)]
+pub struct Ops {
+    /// Off unless `--metrics-listen` is given.
+    pub metrics: Metrics,
+    /// This process's delivery engine, when its role delivers: readiness
+    /// needs its claim loop running.
+    pub delivery: Option<Running>,
 }
 
 impl AppState {
@@ -51,6 +65,18 @@ impl AppState {
         sealer: Sealer,
         handoff: Option<Arc<Handoff>>,
     ) -> AppState {
+        AppState::watched(store, config, wake, sealer, handoff, Ops::default())
+    }
+
+    /// [`AppState::new`], with what the operators watch.
+    pub fn watched(
+        store: Arc<Store>,
+        config: Arc<Config>,
+        wake: Arc<Notify>,
+        sealer: Sealer,
+        handoff: Option<Arc<Handoff>>,
+        ops: Ops,
+    ) -> AppState {
         AppState(Arc::new(Shared {
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit)),
             publisher: Publisher::start(store.clone(), wake.clone(), handoff),
@@ -60,6 +86,7 @@ impl AppState {
             config,
             wake,
             sealer,
+            ops,
         }))
     }
 }

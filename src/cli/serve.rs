@@ -8,10 +8,12 @@ use tokio_util::sync::CancellationToken;
 use super::DatabaseArg;
 use crate::config::{Config, Settings, redact_url};
 use crate::store;
+use crate::telemetry::logs;
 
 /// Serves until ctrl-c or SIGTERM.
 pub(super) async fn serve(file: Option<&Path>, settings: Settings) -> anyhow::Result<()> {
     let config = Config::load(file, settings)?;
+    logs::init(config.telemetry.log_format, config.telemetry.log_level);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

@@ -3,6 +3,7 @@
 
 mod parse;
 mod settings;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 
@@ -17,6 +18,7 @@ use crate::domain::retry::RetryPolicy;
 use crate::domain::target::TargetPolicy;
 
 pub use settings::{ConfigFile, Settings};
+pub use telemetry::{LogFormat, TelemetryConfig};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE: &str = "sqlite://herald.db";
@@ -60,6 +62,8 @@ pub struct Config {
     /// How long the audit trail keeps a change.
     pub audit_retention: Duration,
     pub role: Role,
+    /// The metrics listener and the logs.
+    pub telemetry: TelemetryConfig,
 }
 
 /// The bounds on client connections (see `api::listener`).
@@ -170,6 +174,7 @@ impl std::fmt::Debug for Config {
             .field("delivery", &self.delivery)
             .field("mail", &self.mail)
             .field("secrets", &self.secrets)
+            .field("telemetry", &self.telemetry)
             .finish_non_exhaustive()
     }
 }
@@ -211,6 +216,7 @@ impl Config {
             retention: parse::retention(&s)?,
             audit_retention: parse::audit_retention(&s)?,
             role: parse::role(&s)?,
+            telemetry: telemetry::telemetry(&s)?,
             database,
         })
     }

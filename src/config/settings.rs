@@ -160,6 +160,27 @@ pub struct Settings {
     /// [default: all].
     #[arg(long, env = "HERALD_ROLE")]
     pub role: Option<String>,
+
+    /// Address and port of a second listener serving /metrics (Prometheus),
+    /// /healthz and /readyz without a token; off unless given. Never the
+    /// API's address: keep it where only your monitoring reaches.
+    #[arg(long, env = "HERALD_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
+    /// Also label delivery metrics with each webhook's id (a series per
+    /// webhook and outcome) [default: false].
+    #[arg(long, env = "HERALD_METRICS_PER_WEBHOOK", num_args = 0..=1, default_missing_value = "true")]
+    pub metrics_per_webhook: Option<bool>,
+
+    /// How log lines are written to stderr: `text` or `json` (one object
+    /// per line) [default: text].
+    #[arg(long, env = "HERALD_LOG_FORMAT")]
+    pub log_format: Option<String>,
+
+    /// The least severe log lines written: trace, debug, info, warn, error
+    /// or off; `HERALD_LOG`, a tracing filter, wins when set [default: info].
+    #[arg(long, env = "HERALD_LOG_LEVEL")]
+    pub log_level: Option<String>,
 }
 
 impl Settings {

@@ -161,3 +161,53 @@ fn the_audit_trail_is_kept_a_year_unless_set_to_a_day_or_more() {
             .starts_with("audit-retention:")
     );
 }
+
+#[test]
+fn metrics_are_off_and_logs_are_text_at_info_unless_given() {
+    let config = Config::from_settings(Settings::default()).unwrap();
+    assert!(config.telemetry.metrics_listen.is_none());
+    assert!(!config.telemetry.metrics_per_webhook);
+    assert_eq!(config.telemetry.log_format, LogFormat::Text);
+    assert_eq!(
+        config.telemetry.log_level,
+        tracing::level_filters::LevelFilter::INFO
+    );
+    let given = Config::from_settings(Settings {
+        metrics_listen: Some("127.0.0.1:0".into()),
+        metrics_per_webhook: Some(true),
+        log_format: Some("json".into()),
+        log_level: Some("WARN".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        given.telemetry.metrics_listen.unwrap().to_string(),
+        "127.0.0.1:0"
+    );
+    assert!(given.telemetry.metrics_per_webhook);
+    assert_eq!(given.telemetry.log_format, LogFormat::Json);
+    assert_eq!(
+        given.telemetry.log_level,
+        tracing::level_filters::LevelFilter::WARN
+    );
+}
+
+#[test]
+fn bad_telemetry_settings_are_named() {
+    let bad = |s: Settings| Config::from_settings(s).unwrap_err().to_string();
+    let metrics = bad(Settings {
+        metrics_listen: Some("9090".into()),
+        ..Default::default()
+    });
+    assert!(metrics.starts_with("metrics-listen:"), "{metrics}");
+    let format = bad(Settings {
+        log_format: Some("xml".into()),
+        ..Default::default()
+    });
+    assert!(format.starts_with("log-format:"), "{format}");
+    let level = bad(Settings {
+        log_level: Some("loud".into()),
+        ..Default::default()
+    });
+    assert!(level.starts_with("log-level:"), "{level}");
+}

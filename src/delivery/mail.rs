@@ -13,6 +13,7 @@ use crate::config::MailConfig;
 use crate::domain::mail::Mail;
 use crate::domain::time::now_millis;
 use crate::store::Store;
+use crate::telemetry::{MailOutcome, Metrics};
 
 /// Waits after the 1st, 2nd... failed try; then the mail is given up.
 const RETRY_WAITS: [Duration; 4] = [
@@ -29,6 +30,7 @@ pub struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
     wake: Arc<Notify>,
+    metrics: Metrics,
 }
 
 impl Mailer {
@@ -58,7 +60,14 @@ impl Mailer {
             transport,
             from,
             wake,
+            metrics: Metrics::default(),
         })
+    }
+
+    /// Counts mails sent, failed and logged in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Mailer {
+        self.metrics = metrics;
+        self
     }
 
     pub async fn run(self, shutdown: CancellationToken) {
@@ -84,29 +93,42 @@ impl Mailer {
                 continue;
             }
             for mail in mails {
-                let (retry_at, error) = match self.send(&mail).await {
-                    Ok(()) => (None, None),
-                    Err(error) => {
-                        let wait = RETRY_WAITS.get(mail.attempts as usize);
-                        tracing::warn!(mail = mail.id, %error, retry = wait.is_some(), "sending a mail failed");
-                        (
-                            wait.map(|w| now_millis() + w.as_millis() as i64),
-                            Some(error),
-                        )
-                    }
-                };
-                if let Err(e) = self
-                    .store
-                    .finish_mail(mail.id, retry_at, error.as_deref(), now_millis())
-                    .await
-                {
-                    tracing::error!(
-                        error = format!("{:#}", anyhow::Error::from(e)),
-                        mail = mail.id,
-                        "recording a mail failed"
-                    );
-                }
+                self.deliver(&mail).await;
             }
+        }
+    }
+
+    /// Sends one mail and records how it went: sent, or due again later
+    /// (given up after the last of [`RETRY_WAITS`]).
+    async fn deliver(&self, mail: &Mail) {
+        let (retry_at, error) = match self.send(mail).await {
+            Ok(()) => {
+                self.metrics.mail(match self.transport {
+                    Some(_) => MailOutcome::Sent,
+                    None => MailOutcome::Logged,
+                });
+                (None, None)
+            }
+            Err(error) => {
+                self.metrics.mail(MailOutcome::Failed);
+                let wait = RETRY_WAITS.get(mail.attempts as usize);
+                tracing::warn!(mail = mail.id, %error, retry = wait.is_some(), "sending a mail failed");
+                (
+                    wait.map(|w| now_millis() + w.as_millis() as i64),
+                    Some(error),
+                )
+            }
+        };
+        if let Err(e) = self
+            .store
+            .finish_mail(mail.id, retry_at, error.as_deref(), now_millis())
+            .await
+        {
+            tracing::error!(
+                error = format!("{:#}", anyhow::Error::from(e)),
+                mail = mail.id,
+                "recording a mail failed"
+            );
         }
     }
 

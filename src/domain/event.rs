@@ -123,6 +123,9 @@ impl NewEvent {
     }
 }
 
+/// Most events one publish takes (§6).
+pub const MAX_BATCH: usize = 1000;
+
 /// What publishing one event did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Published {
@@ -148,6 +151,9 @@ pub struct StoredEvent {
     /// ([`crate::domain::webhook::REDACTED_CODE`]), and the code goes only
     /// into what is sent.
     pub sealed_code: Option<Vec<u8>>,
+    /// When it was published, in epoch milliseconds; `None` for tests,
+    /// verifications and events stored before Herald kept it.
+    pub published_at_ms: Option<i64>,
 }
 
 impl StoredEvent {
@@ -164,6 +170,7 @@ impl StoredEvent {
             payload: serde_json::value::RawValue::from_string("{}".into()).expect("valid JSON"),
             links: Links::default(),
             sealed_code: None,
+            published_at_ms: None,
         }
     }
 }

@@ -197,6 +197,7 @@ async fn insert_then_fan_out(
             .bind(json)
             .bind(EventKind::Event.as_str())
             .bind(now)
+            .bind(now_ms)
             .fetch_all(&mut *conn)
             .await?;
         // Ids are drawn in row order, so the returned ids sorted match the rows.
@@ -254,6 +255,7 @@ pub(super) fn leased_deliveries(
     fresh: &[(usize, usize)],
     requests: &[PublishRequest],
     mut payloads: Vec<String>,
+    published_at_ms: i64,
 ) -> Vec<LeasedDelivery> {
     use std::collections::hash_map::Entry;
     let at: HashMap<i64, usize> = event_ids
@@ -277,7 +279,7 @@ pub(super) fn leased_deliveries(
             return Err(mismatch());
         }
         let payload = payloads.get_mut(k).map(std::mem::take).unwrap_or_default();
-        rows::stored_event(row.event_id, event, payload)
+        rows::stored_event(row.event_id, event, payload, published_at_ms)
     };
     let mut events: HashMap<i64, Arc<StoredEvent>> = HashMap::new();
     let mut handed = Vec::with_capacity(leased.len());

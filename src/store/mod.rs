@@ -23,14 +23,18 @@ mod policies;
 mod postgres;
 mod publish;
 mod queue;
+mod readiness;
 mod retention;
 mod rows;
 mod sqlite;
+mod stats;
 mod tokens;
 mod verification;
 mod webhooks;
 
 use backend::{Backend, Db, on_db};
+pub use readiness::NotReady;
+pub use stats::{PoolStats, QueueStats, WebhookStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

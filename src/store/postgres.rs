@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 use tokio::sync::Notify;
@@ -55,6 +56,9 @@ const PUBLISH_PLANS: [(&str, &str); 2] = [
     ("enable_seqscan", "off"),
 ];
 
+/// The migrations of PostgreSQL databases.
+pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
 /// The channel that tells workers in every process that work was queued.
 const WORK_CHANNEL: &str = "herald_work";
 
@@ -80,9 +84,7 @@ impl PgDb {
     }
 
     pub(super) async fn migrate(&self) -> StoreResult<()> {
-        sqlx::migrate!("./migrations/postgres")
-            .run(&self.write)
-            .await?;
+        MIGRATOR.run(&self.write).await?;
         Ok(())
     }
 
@@ -220,7 +222,7 @@ pub(super) const LOCK_TOKEN: &str = "SELECT t.id, t.account_id, t.person_id, \
 
 /// Stores the events of the JSON rows `$1` (see
 /// [`json_row_chunks`](super::params::json_row_chunks)), of kind `$8`, made
-/// at `$3`, and their deliveries, in one statement (`new_events` returns
+/// at `$3` (published at `$2`, in milliseconds), and their deliveries, in one statement (`new_events` returns
 /// what the deliveries need of the events). The deliveries are those of
 /// SQLite's `INSERT_DELIVERIES`: as many as the lease takes (`$4`) leased
 /// to its worker (until `$5`, owner `$6`), none of the webhooks of the list
@@ -247,7 +249,7 @@ pub(super) const CLAIM_DUE: &str = include_str!("sql/claim_due.postgres.sql");
 /// The deliveries of the list `$1` still leased to `$2`, with their events.
 pub(super) const LOAD_CLAIMED: &str = "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, \
      d.attempts, d.kind, d.webhook_id, e.id AS event_id, e.event, e.object_id, e.person_id, \
-     e.person_name, e.payload, e.links, e.sealed_code FROM deliveries d \
+     e.person_name, e.payload, e.links, e.sealed_code, e.published_at_ms FROM deliveries d \
      JOIN events e ON e.id = d.event_id \
      WHERE d.lease_owner = $2 AND d.id = ANY($1)";
 

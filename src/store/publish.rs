@@ -109,6 +109,7 @@ impl Store {
                 &batch.fresh,
                 requests,
                 payloads,
+                now_ms,
             )
         };
         Ok(PublishOutcome {

@@ -150,6 +150,7 @@ pub struct ClaimRow {
     payload: String,
     links: Option<String>,
     sealed_code: Option<Vec<u8>>,
+    published_at_ms: Option<i64>,
 }
 
 impl ClaimRow {
@@ -209,13 +210,19 @@ impl ClaimRow {
             payload,
             links,
             sealed_code: self.sealed_code.clone(),
+            published_at_ms: self.published_at_ms,
         })
     }
 }
 
 /// An event of kind `event` as a publish just stored it under `id`, its
 /// payload as the text written (`payload`): what reading it back gives.
-pub fn stored_event(id: i64, event: &NewEvent, payload: String) -> Result<StoredEvent, StoreError> {
+pub fn stored_event(
+    id: i64,
+    event: &NewEvent,
+    payload: String,
+    published_at_ms: i64,
+) -> Result<StoredEvent, StoreError> {
     let payload = RawValue::from_string(payload)
         .map_err(|e| StoreError::Corrupt(format!("event {id} payload: {e}")))?;
     Ok(StoredEvent {
@@ -228,6 +235,7 @@ pub fn stored_event(id: i64, event: &NewEvent, payload: String) -> Result<Stored
         payload,
         links: event.links.clone(),
         sealed_code: None,
+        published_at_ms: Some(published_at_ms),
     })
 }
 

@@ -5,6 +5,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -12,6 +13,7 @@ use sqlx::{Sqlite, Transaction};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::StoreResult;
+use super::readiness::DatabaseFile;
 
 /// The connections to an SQLite database file.
 pub struct SqliteDb {
@@ -19,6 +21,8 @@ pub struct SqliteDb {
     /// the pool is cheaper and fairer than `SQLITE_BUSY` retries.
     pub(super) write: SqlitePool,
     pub(super) read: SqlitePool,
+    /// The database file as opened; `None` in memory.
+    pub(super) file: Option<DatabaseFile>,
     /// Stops the checkpointer when the store is dropped.
     _checkpointer: Option<DropGuard>,
 }
@@ -28,6 +32,9 @@ pub struct SqliteDb {
 /// then takes fewer, larger recording transactions, which leaves it free
 /// more often for publishes and costs less CPU per delivery.
 pub(super) const RECORD_GATHER: Duration = Duration::from_millis(2);
+
+/// The migrations of SQLite databases.
+pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -53,10 +60,13 @@ impl SqliteDb {
             // a batch's `RETURNING` (a thread switch each time).
             .row_buffer_size(1024);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if !in_memory {
+        let file = if in_memory {
+            None
+        } else {
             owner_only(options.get_filename())
                 .map_err(|e| super::StoreError::Database(e.into()))?;
-        }
+            Some(DatabaseFile::of(options.get_filename())?)
+        };
         // No ping before each use (sqlx's default): a connection to a file in
         // this process cannot have been dropped by a server, and the ping is
         // one more round trip to the connection's thread on every acquire.
@@ -91,14 +101,13 @@ impl SqliteDb {
         Ok(SqliteDb {
             write,
             read,
+            file,
             _checkpointer: checkpointer,
         })
     }
 
     pub(super) async fn migrate(&self) -> StoreResult<()> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.write)
-            .await?;
+        MIGRATOR.run(&self.write).await?;
         Ok(())
     }
 
@@ -216,7 +225,7 @@ pub(super) const INSERT_DIRECT_DELIVERY: &str = "INSERT INTO deliveries (uuid, a
 
 /// The events of the JSON rows `$1` (see
 /// [`json_row_chunks`](super::params::json_row_chunks)), of kind `$2`, made
-/// at `$3`; returns their ids.
+/// at `$3` and published at `$4` (milliseconds); returns their ids.
 pub(super) const INSERT_EVENTS: &str = include_str!("sql/insert_events.sqlite.sql");
 
 /// The deliveries of the events of the list `$1`: one per enabled, verified
@@ -239,7 +248,7 @@ pub(super) const CLAIM_DUE: &str = include_str!("sql/claim_due.sqlite.sql");
 /// The deliveries of the list `$1` still leased to `$2`, with their events.
 pub(super) const LOAD_CLAIMED: &str = "SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, \
      d.attempts, d.kind, d.webhook_id, e.id AS event_id, e.event, e.object_id, e.person_id, \
-     e.person_name, e.payload, e.links, e.sealed_code FROM deliveries d \
+     e.person_name, e.payload, e.links, e.sealed_code, e.published_at_ms FROM deliveries d \
      JOIN events e ON e.id = d.event_id \
      WHERE d.lease_owner = $2 AND d.id IN (SELECT value FROM json_each($1))";
 

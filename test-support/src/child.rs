@@ -11,6 +11,15 @@ use std::sync::{Arc, Mutex};
 pub fn listening_address(
     lines: &mut impl Iterator<Item = std::io::Result<String>>,
 ) -> std::io::Result<String> {
+    listening_address_keeping(lines, &mut String::new())
+}
+
+/// As [`listening_address`], with each line read added to `seen`. Reads
+/// the text log's `address=…` and the JSON log's `"address"` field alike.
+fn listening_address_keeping(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    seen: &mut String,
+) -> std::io::Result<String> {
     loop {
         let Some(line) = lines.next() else {
             return Err(std::io::Error::new(
@@ -18,12 +27,21 @@ pub fn listening_address(
                 "herald exited before listening",
             ));
         };
-        if let Some(rest) = line?.split("address=").nth(1) {
+        let line = line?;
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.split("address=").nth(1) {
             return Ok(rest
                 .split_whitespace()
                 .next()
                 .unwrap_or_default()
                 .to_string());
+        }
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
+            && json["message"] == "herald listening"
+            && let Some(address) = json["fields"]["address"].as_str()
+        {
+            return Ok(address.to_string());
         }
     }
 }
@@ -50,8 +68,7 @@ pub struct HeraldChild {
 impl HeraldChild {
     /// Starts `exe serve` on `database` with `data_dir`, listening on a
     /// random port of loopback, with `flags` besides and `HERALD_LOG` set to
-    /// `log_filter` (`HERALD_CONFIG` unset: only flags configure it), and
-    /// waits until it listens.
+    /// `log_filter`, and waits until it listens.
     pub fn start(
         exe: &Path,
         database: &str,
@@ -59,8 +76,26 @@ impl HeraldChild {
         flags: &[&str],
         log_filter: &str,
     ) -> std::io::Result<HeraldChild> {
+        HeraldChild::start_logging(exe, database, data_dir, flags, Some(log_filter))
+    }
+
+    /// As [`HeraldChild::start`], with `HERALD_LOG` unset for `None` (the
+    /// log as the flags say). Only flags configure it: `HERALD_CONFIG` and
+    /// the log's variables are unset.
+    pub fn start_logging(
+        exe: &Path,
+        database: &str,
+        data_dir: &Path,
+        flags: &[&str],
+        log_filter: Option<&str>,
+    ) -> std::io::Result<HeraldChild> {
+        let mut command = Command::new(exe);
+        match log_filter {
+            Some(filter) => command.env("HERALD_LOG", filter),
+            None => command.env_remove("HERALD_LOG"),
+        };
         let mut child = KillOnDrop(
-            Command::new(exe)
+            command
                 .args([
                     "serve",
                     "--database",
@@ -71,17 +106,19 @@ impl HeraldChild {
                 ])
                 .arg(data_dir)
                 .args(flags)
-                .env("HERALD_LOG", log_filter)
                 .env_remove("HERALD_CONFIG")
+                .env_remove("HERALD_LOG_FORMAT")
+                .env_remove("HERALD_LOG_LEVEL")
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()?,
         );
         let stderr = child.0.stderr.take().expect("stderr is piped");
         let mut lines = BufReader::new(stderr).lines();
-        let address = listening_address(&mut lines)?;
+        let mut seen = String::new();
+        let address = listening_address_keeping(&mut lines, &mut seen)?;
         // Keep reading stderr so the child never blocks on a full pipe.
-        let log = Arc::new(Mutex::new(String::new()));
+        let log = Arc::new(Mutex::new(seen));
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
@@ -105,7 +142,7 @@ impl HeraldChild {
         format!("http://{}{path}", self.address)
     }
 
-    /// Everything the child logged after it started listening.
+    /// Everything the child logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }

@@ -14,6 +14,7 @@ mod api {
     mod errors;
     pub mod events;
     mod fuzz;
+    mod openapi;
     pub mod policies;
     mod tokens;
     pub mod verification;
@@ -38,6 +39,14 @@ mod delivery {
     mod history;
     mod signing;
     mod ssrf;
+}
+
+/// What operators watch: metrics and their dashboards, logs, readiness.
+mod ops {
+    mod dashboards;
+    mod logs;
+    mod metrics;
+    mod readiness;
 }
 
 /// The `herald` binary's commands.

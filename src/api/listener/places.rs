@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Places kept for health checks: a connection accepted while every one of
 /// `--max-connections` is taken gets one, and is answered by the health
-/// router alone (`/healthz`; anything else a 503), once, within
+/// router alone (`/healthz`, `/readyz`; anything else a 503), once, within
 /// `RESERVE_HEAD_TIMEOUT`.
 pub const HEALTH_RESERVE: usize = 8;
 

@@ -7,9 +7,11 @@ mod read;
 mod verification;
 mod write;
 
-use axum::Router;
-use axum::routing;
 use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::collection::{self, CollectionSpec};
 use crate::api::state::AppState;
@@ -17,10 +19,6 @@ use crate::domain::Webhook;
 use crate::domain::list::{FieldKind, ListField};
 use crate::domain::node_id::node_id;
 use crate::domain::time::format_epoch;
-
-use read::{get, list, list_disabled, list_enabled};
-use verification::verify_callback;
-use write::{create, delete, test, update};
 
 pub const SOURCE_HEADER: &str = "x-r-service-source";
 
@@ -75,25 +73,28 @@ pub const COLLECTION: CollectionSpec = CollectionSpec {
 const DEFAULT_FIELDS: [&str; 6] = ["id", "name", "event", "uri", "created_at", "updated_at"];
 
 /// The webhooks API (§4).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks", routing::get(list).post(create))
-        .route("/webhooks/enabled", routing::get(list_enabled))
-        .route("/webhooks/disabled", routing::get(list_disabled))
-        .route(
-            "/webhooks/{id}",
-            routing::get(get).patch(update).put(update).delete(delete),
-        )
-        .route("/webhooks/{id}/test", routing::post(test))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(read::list, write::create))
+        .routes(routes!(read::list_enabled))
+        .routes(routes!(read::list_disabled))
+        .routes(routes!(read::get, write::update, write::delete))
+        .routes(routes!(write::test))
 }
 
 /// The verification callback (§8): opened by the receiver, without a
 /// token (its code is the credential).
-pub fn callback_router() -> Router<AppState> {
-    Router::new().route(
-        "/webhooks/{id}/verify",
-        routing::get(verify_callback).post(verify_callback),
-    )
+pub fn callback_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(verification::verify_callback))
+}
+
+/// The query parameters of the webhooks collection.
+pub struct ListParams;
+
+impl IntoParams for ListParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        COLLECTION.parameters()
+    }
 }
 
 /// The seed's list shape: `disabled` and `last_error` only on disabled records.

@@ -8,11 +8,26 @@ use serde_json::Value;
 use crate::api::auth::Admin;
 use crate::api::collection::{self, State as ListState};
 use crate::api::extract::RecordId;
+use crate::api::openapi::errors::{Authenticated, BadQuery, Forbidden, NotFound};
+use crate::api::openapi::webhooks::{Webhook, WebhookListItem};
 use crate::api::state::AppState;
 use crate::error::{ApiError, ApiResult};
 
-use super::{COLLECTION, default_fields, record};
+use super::{COLLECTION, ListParams, default_fields, record};
 
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    tag = "webhooks",
+    operation_id = "listWebhooks",
+    summary = "A page of the account's webhooks",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of webhooks", body = [WebhookListItem]),
+        BadQuery, Authenticated, Forbidden,
+    )
+)]
 pub async fn list(
     state: State<AppState>,
     admin: Admin,
@@ -21,6 +36,19 @@ pub async fn list(
     list_in_state(state, admin, raw, None).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/enabled",
+    tag = "webhooks",
+    operation_id = "listEnabledWebhooks",
+    summary = "A page of the account's enabled webhooks",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of enabled webhooks", body = [WebhookListItem]),
+        BadQuery, Authenticated, Forbidden,
+    )
+)]
 pub async fn list_enabled(
     state: State<AppState>,
     admin: Admin,
@@ -29,6 +57,19 @@ pub async fn list_enabled(
     list_in_state(state, admin, raw, Some(ListState::Enabled)).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/disabled",
+    tag = "webhooks",
+    operation_id = "listDisabledWebhooks",
+    summary = "A page of the account's disabled webhooks",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of disabled webhooks", body = [WebhookListItem]),
+        BadQuery, Authenticated, Forbidden,
+    )
+)]
 pub async fn list_disabled(
     state: State<AppState>,
     admin: Admin,
@@ -63,6 +104,19 @@ async fn list_in_state(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    operation_id = "getWebhook",
+    summary = "A webhook",
+    params(("id" = i64, Path, description = "The webhook's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The webhook", body = Webhook),
+        NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Admin(caller): Admin,

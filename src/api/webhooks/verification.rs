@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use crate::api::extract::{ClientIp, RecordId};
 use crate::api::listener::client_key;
+use crate::api::openapi::errors::Error;
+use crate::api::openapi::webhooks::Verified;
 use crate::api::state::AppState;
 use crate::crypto::tokens::{hash_token, verification_code};
 use crate::domain::audit::Actor;
@@ -18,6 +20,24 @@ use crate::error::{ApiError, ApiResult};
 /// `GET|POST /webhooks/:id/verify?code=...` (§8): the receiver proves it
 /// wants our messages. No token: the code is the credential, so attempts
 /// are limited per client address (429 past `--verify-rate-limit` a minute).
+#[utoipa::path(
+    method(get, post),
+    path = "/webhooks/{id}/verify",
+    tag = "verification",
+    operation_id = "verifyWebhook",
+    summary = "Verify a webhook: the callback of its webhook.verify message",
+    params(
+        ("id" = i64, Path, description = "The webhook's id"),
+        ("code" = String, Query, description = "The code of the webhook.verify message"),
+        ("expires_at" = Option<i64>, Query, description = "When the code expires, in epoch seconds (as sent; the code alone counts)"),
+    ),
+    responses(
+        (status = 200, description = "The webhook is verified", body = Verified),
+        (status = 404, description = "No such webhook, or a wrong, used or expired code", body = Error),
+        (status = 429, description = "Past `--verify-rate-limit` callbacks a minute from this client address", body = Error,
+            headers(("Retry-After" = i64, description = "Seconds until this address may try again"))),
+    )
+)]
 pub async fn verify_callback(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,

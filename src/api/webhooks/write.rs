@@ -8,6 +8,8 @@ use serde_json::Value;
 use crate::api::auth::{Acting, Admin};
 use crate::api::extract::RecordId;
 use crate::api::json::JsonObject;
+use crate::api::openapi::errors::{Authenticated, BadBody, Forbidden, NotFound};
+use crate::api::openapi::webhooks as doc;
 use crate::api::state::AppState;
 use crate::domain::time::{now_epoch, now_millis};
 use crate::domain::webhook::{DEFAULT_SOURCE, rules};
@@ -18,6 +20,25 @@ use super::input::Input;
 use super::verification::verify;
 use super::{SOURCE_HEADER, record};
 
+/// Creating a webhook sends it the `webhook.verify` handshake (§8) unless
+/// its URI is verified already or verification is off.
+#[utoipa::path(
+    post,
+    path = "/webhooks",
+    tag = "webhooks",
+    operation_id = "createWebhook",
+    summary = "Subscribe a URI to an event",
+    params((
+        "X-R-Service-Source" = Option<String>, Header,
+        description = "The new webhook's `source` when the body gives none"
+    )),
+    request_body(content = doc::NewWebhook, description = "The new webhook"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new webhook", body = doc::Webhook),
+        BadBody, Authenticated, Forbidden,
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -95,6 +116,20 @@ pub async fn create(
 }
 
 /// PATCH, and PUT as its alias (§2): fields absent stay as they are.
+#[utoipa::path(
+    method(patch, put),
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    operation_id = "updateWebhook",
+    summary = "Change a webhook (PUT is the same as PATCH)",
+    params(("id" = i64, Path, description = "The webhook's id")),
+    request_body(content = doc::WebhookChanges, description = "The fields to change"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed webhook", body = doc::Webhook),
+        BadBody, NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -134,6 +169,19 @@ pub async fn update(
     Ok(Json(Value::Object(record(&state, &hook))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/webhooks/{id}",
+    tag = "webhooks",
+    operation_id = "deleteWebhook",
+    summary = "Delete a webhook; its pending deliveries are given up",
+    params(("id" = i64, Path, description = "The webhook's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -153,6 +201,19 @@ pub async fn delete(
 
 /// `POST /webhooks/:id/test` (§8): a message with `object_id` 12345, sent
 /// at once, whatever the webhook's state.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/test",
+    tag = "webhooks",
+    operation_id = "testWebhook",
+    summary = "Send a message with object_id 12345 at once, whatever the webhook's state",
+    params(("id" = i64, Path, description = "The webhook's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Queued, to be sent at once"),
+        NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn test(
     State(state): State<AppState>,
     Admin(caller): Admin,

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use crate::config::Config;
-use crate::delivery::sender::{Reply, Sender, status_text};
+use crate::delivery::sender::{Failure, Reply, Sender, status_text};
 use crate::delivery::signing::Signer;
 use crate::delivery::{answer, message};
 use crate::domain::Webhook;
@@ -12,20 +12,22 @@ use crate::domain::delivery::{AttemptRecord, AttemptResult, Claimed, Trigger};
 use crate::domain::event::EventKind;
 use crate::domain::retry::parse_retry_after;
 use crate::domain::time::now_millis;
+use crate::telemetry::Outcome;
 
-/// One attempt: send the message and judge the answer.
+/// One attempt: send the message and judge the answer. With the result,
+/// how the attempt ended (`None` when none was made).
 pub(super) async fn attempt(
     sender: &Sender,
     signer: &Signer,
     config: &Config,
     delivery: &Claimed,
-) -> AttemptResult {
+) -> (AttemptResult, Option<Outcome>) {
     let mut result = unattempted(delivery);
     let webhook = match recipient(delivery) {
         Ok(webhook) => webhook,
         Err(reason) => {
             result.error = Some(reason.into());
-            return result;
+            return (result, None);
         }
     };
     result.attempted = true;
@@ -45,21 +47,24 @@ pub(super) async fn attempt(
     };
     let outcome = send(sender, signer, config, delivery, webhook, &mut result).await;
     record.duration_ms = clock.elapsed().as_millis() as i64;
-    let retry_after = match outcome {
-        Ok(reply) => judge(reply, &mut result, &mut record),
-        Err(reason) => {
+    let (retry_after, outcome) = match outcome {
+        Ok(reply) => {
+            let outcome = Outcome::of_status(reply.status.as_u16());
+            (judge(reply, &mut result, &mut record), outcome)
+        }
+        Err((reason, outcome)) => {
             result.error = Some(reason);
-            None
+            (None, outcome)
         }
     };
     record.error = result.error.clone();
     result.record = Some(record);
     result.retry_at_ms = retry_at(config, delivery, &result, retry_after);
-    result
+    (result, Some(outcome))
 }
 
 /// Builds the message (kept in `result`) and posts it: the receiver's
-/// answer, or why none came.
+/// answer, or why none came and how that counts.
 async fn send(
     sender: &Sender,
     signer: &Signer,
@@ -67,13 +72,23 @@ async fn send(
     delivery: &Claimed,
     webhook: &Webhook,
     result: &mut AttemptResult,
-) -> Result<Reply, String> {
-    let outgoing = message::build(delivery, webhook, config, signer)?;
+) -> Result<Reply, (String, Outcome)> {
+    let outgoing =
+        message::build(delivery, webhook, config, signer).map_err(|e| (e, Outcome::Other))?;
     result.message = Some(outgoing.message);
     sender
         .post(&webhook.uri, outgoing.headers, outgoing.body)
         .await
-        .map_err(|f| f.describe())
+        .map_err(|failure| {
+            let outcome = match failure {
+                Failure::Refused(_) => Outcome::Refused,
+                Failure::Timeout(_) => Outcome::Timeout,
+                Failure::ConnectionRefused | Failure::Lookup(_) | Failure::Other(_) => {
+                    Outcome::ConnectError
+                }
+            };
+            (failure.describe(), outcome)
+        })
 }
 
 /// The result of a delivery given up without an attempt, until one is made.

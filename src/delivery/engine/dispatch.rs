@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use super::RECORD_MARGIN;
 use super::attempt::attempt;
+use super::observe::observe;
 use crate::config::Config;
 use crate::delivery::lanes::{Admission, Lanes, Ticket};
 use crate::delivery::sender::Sender;
@@ -17,6 +18,7 @@ use crate::delivery::signing::Signer;
 use crate::domain::delivery::{AttemptResult, Claimed};
 use crate::domain::time::now_millis;
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 /// Starts leased deliveries on their webhooks' lanes.
 pub(super) struct Dispatcher {
@@ -38,6 +40,7 @@ pub(super) struct LaneContext {
     pub(super) wake: Arc<Notify>,
     pub(super) worker: String,
     pub(super) shutdown: CancellationToken,
+    pub(super) metrics: Metrics,
 }
 
 impl Dispatcher {
@@ -115,8 +118,9 @@ async fn run_lane(context: Arc<LaneContext>, webhook: i64, first: Ticket) {
     }) = ticket.take()
     {
         let started = now_millis();
-        let result = attempt(&c.sender, &c.signer, &c.config, &delivery).await;
+        let (result, outcome) = attempt(&c.sender, &c.signer, &c.config, &delivery).await;
         let took = now_millis() - started;
+        observe(&c.metrics, &delivery, &result, outcome, took);
         let failed = result.attempted.then_some(!result.succeeded);
         // The slot is freed only once the recorder has the result: when
         // recording lags, claiming waits, so leases never run out on results

@@ -7,9 +7,11 @@ mod claim;
 mod defer;
 mod dispatch;
 mod intake;
+mod observe;
 mod record;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, mpsc};
@@ -28,6 +30,7 @@ use crate::crypto::sealing::Sealer;
 use crate::domain::delivery::AttemptResult;
 use crate::domain::time::now_millis;
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 /// Most deliveries leased in one claim, or in one offer of the handoff.
 const MAX_CLAIM: usize = 512;
@@ -48,6 +51,33 @@ pub struct Engine {
     slots: Arc<Semaphore>,
     handoff: Arc<Handoff>,
     handovers: mpsc::UnboundedReceiver<Handover>,
+    metrics: Metrics,
+    running: Running,
+}
+
+/// Whether an engine's claim loop runs (for readiness): from the start of
+/// [`Engine::run`] until the loop ends, by shutdown or a panic.
+#[derive(Clone, Debug, Default)]
+pub struct Running(Arc<AtomicBool>);
+
+impl Running {
+    pub fn is_running(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Sets it while the guard lives.
+    fn hold(&self) -> RunningGuard {
+        self.0.store(true, Ordering::Relaxed);
+        RunningGuard(self.clone())
+    }
+}
+
+struct RunningGuard(Running);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.0.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Engine {
@@ -78,7 +108,25 @@ impl Engine {
             slots,
             handoff: Arc::new(handoff),
             handovers,
+            metrics: Metrics::default(),
+            running: Running::default(),
         })
+    }
+
+    /// Counts attempts and their outcomes in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Engine {
+        self.metrics = metrics;
+        self
+    }
+
+    /// What wakes the mailer when the recorder queues a mail.
+    pub fn mail_wake(&self) -> Arc<Notify> {
+        self.mail_wake.clone()
+    }
+
+    /// Tells whether this engine's claim loop runs.
+    pub fn running(&self) -> Running {
+        self.running.clone()
     }
 
     /// Takes the deliveries this process publishes while the engine has
@@ -91,8 +139,10 @@ impl Engine {
     /// finish (up to the delivery timeout), records them, and hands back
     /// the leases of any that did not finish.
     pub async fn run(self, shutdown: CancellationToken) {
+        let running = self.running.hold();
         let (claims, stages) = self.start(shutdown);
         claims.run().await;
+        drop(running);
         stages.stop().await;
     }
 
@@ -140,6 +190,7 @@ impl Engine {
             self.config.clone(),
             outcomes,
             self.mail_wake.clone(),
+            self.metrics.clone(),
         ));
         (results, recorder)
     }
@@ -160,6 +211,7 @@ impl Engine {
             wake: self.wake.clone(),
             worker: self.worker.clone(),
             shutdown: shutdown.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 

@@ -13,6 +13,7 @@ use crate::domain::delivery::{AttemptResult, FailurePolicy, WebhookEffects};
 use crate::domain::mail::{NewMail, disabled_mail, failure_mail};
 use crate::domain::time::{now_epoch, now_millis};
 use crate::store::{Store, StoreError};
+use crate::telemetry::{DisableReason, Metrics};
 
 /// Most outcomes recorded in one transaction.
 pub(super) const MAX_RECORD_BATCH: usize = 512;
@@ -24,6 +25,7 @@ pub(super) async fn record(
     config: Arc<Config>,
     mut outcomes: mpsc::Receiver<AttemptResult>,
     mail_wake: Arc<Notify>,
+    metrics: Metrics,
 ) {
     let policy = FailurePolicy {
         disable_after_failures: i64::from(config.delivery.disable_after_failures),
@@ -34,6 +36,7 @@ pub(super) async fn record(
     while outcomes.recv_many(&mut batch, MAX_RECORD_BATCH).await > 0 {
         gather_more(&mut outcomes, &mut batch, gather).await;
         let effects = finish(store.as_ref(), &batch, policy).await;
+        count_disabled(&metrics, &batch, &effects);
         batch.clear();
         for effect in effects {
             if let Err(error) = queue_mails(store.as_ref(), &config, &effect).await {
@@ -46,6 +49,21 @@ pub(super) async fn record(
                 mail_wake.notify_one();
             }
         }
+    }
+}
+
+/// Counts the webhooks a batch disabled: at once by a `410 Gone`, or
+/// after too many failures.
+fn count_disabled(metrics: &Metrics, batch: &[AttemptResult], effects: &[WebhookEffects]) {
+    for effect in effects.iter().filter(|e| e.disabled_now) {
+        let gone = batch
+            .iter()
+            .any(|r| r.webhook_id == effect.webhook.id && r.gone);
+        metrics.webhook_disabled(if gone {
+            DisableReason::Gone
+        } else {
+            DisableReason::Failures
+        });
     }
 }
 

@@ -12,6 +12,6 @@ WITH due AS MATERIALIZED (
 )
 SELECT d.id, d.uuid, d.origin_uuid, d.lease_owner, d.attempts, d.kind, d.webhook_id,
     e.id AS event_id, e.event, e.object_id, e.person_id, e.person_name, e.payload, e.links,
-    e.sealed_code
+    e.sealed_code, e.published_at_ms
 FROM leased d
 CROSS JOIN LATERAL (SELECT * FROM events WHERE events.id = d.event_id OFFSET 0) e

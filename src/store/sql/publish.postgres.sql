@@ -1,8 +1,8 @@
 WITH new_events AS (
     INSERT INTO events (account_id, kind, event, object_id, person_id, person_name, payload,
-        links, webhook_id, created_at)
+        links, webhook_id, created_at, published_at_ms)
     SELECT j.value->>0, $8, j.value->>1, CAST(j.value->>2 AS BIGINT), CAST(j.value->>3 AS BIGINT),
-        j.value->>4, j.value->>5, j.value->>6, CAST(j.value->>7 AS BIGINT), $3
+        j.value->>4, j.value->>5, j.value->>6, CAST(j.value->>7 AS BIGINT), $3, $2
     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS j(value, key)
     ORDER BY j.key
     RETURNING id, account_id, event, object_id, webhook_id

@@ -36,3 +36,16 @@ pub fn start_plain(database: &str, data_dir: &Path, flags: &[&str]) -> HeraldChi
     let exe = Path::new(env!("CARGO_BIN_EXE_herald"));
     HeraldChild::start(exe, database, data_dir, flags, "trace").unwrap()
 }
+
+/// As [`start_plain`], with `HERALD_LOG` set to `filter`, or unset for
+/// `None` (the log as `--log-level` says). Every line of the log is kept,
+/// those before the listening one too.
+pub fn start_logging(
+    database: &str,
+    data_dir: &Path,
+    flags: &[&str],
+    filter: Option<&str>,
+) -> HeraldChild {
+    let exe = Path::new(env!("CARGO_BIN_EXE_herald"));
+    HeraldChild::start_logging(exe, database, data_dir, flags, filter).unwrap()
+}

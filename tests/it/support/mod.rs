@@ -37,12 +37,14 @@ pub fn postgres_base_url() -> String {
 }
 
 pub mod child;
+pub mod observed;
+pub mod proxy;
 pub mod receiver;
 pub mod served;
 pub mod smtp;
 
 /// What holds a test's database; it goes when this is dropped.
-enum Resource {
+pub(crate) enum Resource {
     Dir(#[allow(dead_code)] tempfile::TempDir),
     Schema(#[allow(dead_code)] Schema),
 }
@@ -51,7 +53,7 @@ enum Resource {
 /// folder of its own, or a PostgreSQL schema; it goes when dropped.
 pub struct EmptyDatabase {
     pub url: String,
-    resource: Resource,
+    pub(crate) resource: Resource,
 }
 
 impl EmptyDatabase {

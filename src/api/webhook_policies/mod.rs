@@ -1,28 +1,38 @@
 //! The Webhook Policies API (§5): how messages to webhooks are signed.
 
+mod input;
+
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing;
-use axum::{Json, Router};
 use rand::RngCore;
 use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::auth::{Acting, Admin};
 use crate::api::collection::{self, CollectionSpec, State as ListState};
 use crate::api::extract::RecordId;
 use crate::api::json::JsonObject;
+use crate::api::openapi::errors::{Authenticated, BadBody, BadQuery, Forbidden, Invalid, NotFound};
+use crate::api::openapi::policies::{
+    CreatedWebhookPolicy, NewWebhookPolicy, WebhookPolicy, WebhookPolicyChanges,
+    WebhookPolicyListItem,
+};
 use crate::api::state::AppState;
 use crate::crypto::keys;
 use crate::domain::ValidationErrors;
 use crate::domain::list::{FieldKind, ListField};
 use crate::domain::node_id::node_id;
-use crate::domain::policy::{
-    JwtAlg, MAX_AUDIENCE_BYTES, MAX_EXPIRES_IN_MINUTES, NewPolicy, Policy, PolicyChanges,
-};
+use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
 use crate::domain::time::{format_epoch, now_epoch};
 use crate::error::{ApiError, ApiResult};
 use crate::store::PolicyDeletion;
+
+use input::Input;
 
 const fn field(name: &'static str, kind: FieldKind, case_insensitive: bool) -> ListField {
     ListField {
@@ -61,29 +71,38 @@ pub const COLLECTION: CollectionSpec = CollectionSpec {
 };
 
 const DEFAULT_FIELDS: [&str; 4] = ["id", "name", "created_at", "updated_at"];
-/// Readonly fields a client may send back; ignored.
-const READONLY: [&str; 7] = [
-    "id",
-    "nodeID",
-    "name",
-    "created_at",
-    "updated_at",
-    "public_key_pem",
-    "jwt_secret",
-];
 
 /// The webhook policies API (§5).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/webhook_policies", routing::get(list).post(create))
-        .route("/webhook_policies/enabled", routing::get(list_enabled))
-        .route("/webhook_policies/disabled", routing::get(list_disabled))
-        .route(
-            "/webhook_policies/{id}",
-            routing::get(get).patch(update).put(update).delete(delete),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(list_enabled))
+        .routes(routes!(list_disabled))
+        .routes(routes!(get, update, delete))
 }
 
+/// The query parameters of the policies collection.
+pub struct ListParams;
+
+impl IntoParams for ListParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        COLLECTION.parameters()
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/webhook_policies",
+    tag = "webhook_policies",
+    operation_id = "listWebhookPolicies",
+    summary = "A page of the account's webhook policies",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of policies", body = [WebhookPolicyListItem]),
+        BadQuery, Authenticated, Forbidden,
+    )
+)]
 pub async fn list(
     state: State<AppState>,
     admin: Admin,
@@ -92,6 +111,19 @@ pub async fn list(
     list_in_state(state, admin, raw, None).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhook_policies/enabled",
+    tag = "webhook_policies",
+    operation_id = "listEnabledWebhookPolicies",
+    summary = "A page of the account's enabled webhook policies",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of enabled policies", body = [WebhookPolicyListItem]),
+        BadQuery, Authenticated, Forbidden,
+    )
+)]
 pub async fn list_enabled(
     state: State<AppState>,
     admin: Admin,
@@ -100,6 +132,19 @@ pub async fn list_enabled(
     list_in_state(state, admin, raw, Some(ListState::Enabled)).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhook_policies/disabled",
+    tag = "webhook_policies",
+    operation_id = "listDisabledWebhookPolicies",
+    summary = "A page of the account's disabled webhook policies",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of disabled policies", body = [WebhookPolicyListItem]),
+        BadQuery, Authenticated, Forbidden,
+    )
+)]
 pub async fn list_disabled(
     state: State<AppState>,
     admin: Admin,
@@ -134,6 +179,19 @@ async fn list_in_state(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhook_policies/{id}",
+    tag = "webhook_policies",
+    operation_id = "getWebhookPolicy",
+    summary = "A webhook policy (never its key)",
+    params(("id" = i64, Path, description = "The policy's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The policy", body = WebhookPolicy),
+        NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -148,6 +206,19 @@ pub async fn get(
 }
 
 /// 201 with the record and, this once, the public key or the secret.
+#[utoipa::path(
+    post,
+    path = "/webhook_policies",
+    tag = "webhook_policies",
+    operation_id = "createWebhookPolicy",
+    summary = "Make a policy and its key: the public key or secret is shown this once",
+    request_body(content = NewWebhookPolicy, description = "The new policy"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new policy, with `public_key_pem` or `jwt_secret`", body = CreatedWebhookPolicy),
+        BadBody, Authenticated, Forbidden,
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -197,6 +268,20 @@ pub async fn create(
 
 /// PATCH, and PUT as its alias. `jwt_alg` cannot change: a receiver's key
 /// must stay valid.
+#[utoipa::path(
+    method(patch, put),
+    path = "/webhook_policies/{id}",
+    tag = "webhook_policies",
+    operation_id = "updateWebhookPolicy",
+    summary = "Change a policy (PUT is the same as PATCH)",
+    params(("id" = i64, Path, description = "The policy's id")),
+    request_body(content = WebhookPolicyChanges, description = "The fields to change"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed policy", body = WebhookPolicy),
+        BadBody, NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn update(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -228,6 +313,20 @@ pub async fn update(
     Ok(Json(Value::Object(record(&state, &policy))))
 }
 
+/// A policy a webhook still uses cannot be deleted (422).
+#[utoipa::path(
+    delete,
+    path = "/webhook_policies/{id}",
+    tag = "webhook_policies",
+    operation_id = "deleteWebhookPolicy",
+    summary = "Delete a policy no webhook uses",
+    params(("id" = i64, Path, description = "The policy's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        Invalid, NotFound, Authenticated, Forbidden,
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -275,62 +374,5 @@ fn record(state: &AppState, policy: &Policy) -> Map<String, Value> {
     match json {
         Value::Object(map) => map,
         _ => unreachable!("json! of an object literal"),
-    }
-}
-
-#[derive(Default)]
-struct Input {
-    jwt_alg: Option<JwtAlg>,
-    disabled: Option<bool>,
-    jwt_audience: Option<Option<String>>,
-    jwt_claim_expires_in: Option<Option<i64>>,
-    errors: ValidationErrors,
-}
-
-impl Input {
-    fn read(body: Map<String, Value>) -> Input {
-        let mut input = Input::default();
-        for (key, value) in body {
-            match key.as_str() {
-                "jwt_alg" => match value.as_str().map(str::trim) {
-                    Some("") | None if value.is_null() || value.as_str().is_some() => {
-                        input.errors.add("jwt_alg", "Jwt alg can't be blank")
-                    }
-                    Some(name) => match JwtAlg::parse(&name.to_ascii_lowercase()) {
-                        Some(alg) => input.jwt_alg = Some(alg),
-                        None => input.errors.add("jwt_alg", "Jwt alg is not included in the list"),
-                    },
-                    None => input.errors.add("jwt_alg", "Jwt alg must be a string"),
-                },
-                "disabled" => match &value {
-                    Value::Bool(b) => input.disabled = Some(*b),
-                    Value::String(s) => input.disabled = Some(crate::domain::list::parse_bool_text(s)),
-                    Value::Null => input.disabled = Some(false),
-                    _ => input.errors.add("disabled", "Disabled must be true or false"),
-                },
-                "jwt_audience" => match &value {
-                    Value::Null => input.jwt_audience = Some(None),
-                    Value::String(s) if s.len() > MAX_AUDIENCE_BYTES => input
-                        .errors
-                        .add("jwt_audience", format!("Jwt audience is too long (maximum is {MAX_AUDIENCE_BYTES} bytes)")),
-                    Value::String(s) => input.jwt_audience = Some((!s.is_empty()).then(|| s.clone())),
-                    _ => input.errors.add("jwt_audience", "Jwt audience must be a string"),
-                },
-                "jwt_claim_expires_in" => match &value {
-                    Value::Null => input.jwt_claim_expires_in = Some(None),
-                    Value::Number(n) => match n.as_i64() {
-                        Some(minutes @ 1..=MAX_EXPIRES_IN_MINUTES) => input.jwt_claim_expires_in = Some(Some(minutes)),
-                        _ => input.errors.add(
-                            "jwt_claim_expires_in",
-                            format!("Jwt claim expires in must be whole minutes from 1 to {MAX_EXPIRES_IN_MINUTES}"),
-                        ),
-                    },
-                    _ => input.errors.add("jwt_claim_expires_in", "Jwt claim expires in must be a number of minutes"),
-                },
-                k if READONLY.contains(&k) => {}
-                _ => input.errors.add(key.clone(), format!("{key} is not a known field")),
-            }
-        }
-        input
     }
 }
