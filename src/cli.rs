@@ -190,7 +190,7 @@ fn overlap(text: &str) -> Result<Duration, String> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = cli.config_file.config.as_deref();
     if !matches!(cli.command, Command::Serve { .. }) {
-        logs::init(LogFormat::Text, LevelFilter::INFO);
+        logs::init(LogFormat::Text, LevelFilter::INFO)?;
     }
     match cli.command {
         Command::Serve { settings } => serve::serve(file, *settings).await,

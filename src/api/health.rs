@@ -15,11 +15,11 @@ use crate::api::openapi::health::{Empty, Status};
 use crate::api::state::AppState;
 use crate::store::NotReady;
 
-/// How long readiness waits for the database: a probe gives up soon, and
-/// a database that takes longer is not fit to serve anyway.
+/// How long liveness and readiness wait for the database: a probe gives up
+/// soon, and a database that takes longer is not fit to serve anyway.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// 200 when the database answers, else 503.
+/// 200 when the database answers within [`READY_TIMEOUT`], else 503.
 #[utoipa::path(
     get,
     path = "/healthz",
@@ -32,19 +32,16 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
     )
 )]
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
-        Err(error) => {
-            tracing::warn!(
-                error = format!("{:#}", anyhow::Error::from(error)),
-                "health check failed"
-            );
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "message": "Database unavailable" })),
-            )
-        }
-    }
+    let failure = match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => return (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Ok(Err(error)) => format!("{:#}", anyhow::Error::from(error)),
+        Err(_) => format!("no answer within {READY_TIMEOUT:?}"),
+    };
+    tracing::warn!(error = failure, "health check failed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "message": "Database unavailable" })),
+    )
 }
 
 /// 200 when this process can do its work: the database answers within

@@ -38,15 +38,17 @@ pub fn around(router: Router, body_rules: BodyRules, metrics: &Metrics) -> Route
 }
 
 /// The span of a request: its id, method and path, never its query, which
-/// may carry a credential (the verification callback's code). At `info`,
-/// so that lines logged while answering carry the request id.
+/// may carry a credential (the verification callback's code). At `error`,
+/// the one level every log filter lets through, so that every line logged
+/// while answering carries the request id, whatever `--log-level` says
+/// (a span's level only decides whether it exists, not what is printed).
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let id = request
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    tracing::info_span!(
+    tracing::error_span!(
         "request",
         method = %request.method(),
         path = request.uri().path(),

@@ -80,7 +80,11 @@ impl AppState {
         AppState(Arc::new(Shared {
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limit)),
             publisher: Publisher::start(store.clone(), wake.clone(), handoff),
-            tokens: TokenCache::start(store.clone()),
+            tokens: if config.role.serves_api() {
+                TokenCache::start(store.clone())
+            } else {
+                TokenCache::unwatched()
+            },
             verify_limiter: RateLimiter::per_window(config.verify_rate_limit, 60),
             store,
             config,

@@ -67,6 +67,15 @@ impl TokenCache {
         cache
     }
 
+    /// A cache that never reads the generation and so trusts nothing it
+    /// holds: for a process that serves no API (`--role worker`), which
+    /// need not read the database every [`CHECK_EVERY`] for it.
+    pub fn unwatched() -> Arc<TokenCache> {
+        Arc::new(TokenCache {
+            inner: Mutex::new(Inner::default()),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -13,7 +13,7 @@ use crate::telemetry::logs;
 /// Serves until ctrl-c or SIGTERM.
 pub(super) async fn serve(file: Option<&Path>, settings: Settings) -> anyhow::Result<()> {
     let config = Config::load(file, settings)?;
-    logs::init(config.telemetry.log_format, config.telemetry.log_level);
+    logs::init(config.telemetry.log_format, config.telemetry.log_level)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

@@ -216,7 +216,7 @@ impl Config {
             retention: parse::retention(&s)?,
             audit_retention: parse::audit_retention(&s)?,
             role: parse::role(&s)?,
-            telemetry: telemetry::telemetry(&s)?,
+            telemetry: telemetry::telemetry(&s, listen)?,
             database,
         })
     }

@@ -29,14 +29,25 @@ pub struct TelemetryConfig {
     pub log_level: LevelFilter,
 }
 
-pub(super) fn telemetry(s: &Settings) -> Result<TelemetryConfig, ConfigError> {
+/// The telemetry settings; `listen` is the API's address, which the
+/// metrics listener may not share.
+pub(super) fn telemetry(s: &Settings, listen: SocketAddr) -> Result<TelemetryConfig, ConfigError> {
     let metrics_listen = match s.metrics_listen.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(text) => Some(text.parse().map_err(|_| {
-            ConfigError(format!(
-                "metrics-listen: {text:?} is not an address:port such as 127.0.0.1:9090"
-            ))
-        })?),
+        Some(text) => {
+            let address: SocketAddr = text.parse().map_err(|_| {
+                ConfigError(format!(
+                    "metrics-listen: {text:?} is not an address:port such as 127.0.0.1:9090"
+                ))
+            })?;
+            if overlaps(address, listen) {
+                return Err(ConfigError(format!(
+                    "metrics-listen: {address} is the API's own address (--listen {listen}): \
+                     metrics need no token, so they are never served on the API's port"
+                )));
+            }
+            Some(address)
+        }
     };
     let log_format = match s.log_format.as_deref().unwrap_or("text") {
         "text" => LogFormat::Text,
@@ -67,4 +78,12 @@ pub(super) fn telemetry(s: &Settings) -> Result<TelemetryConfig, ConfigError> {
         log_format,
         log_level,
     })
+}
+
+/// Whether two listen addresses would take the same port: the same port
+/// (not 0, which picks a free one) on the same address, or on any address.
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }

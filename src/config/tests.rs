@@ -200,6 +200,17 @@ fn bad_telemetry_settings_are_named() {
         ..Default::default()
     });
     assert!(metrics.starts_with("metrics-listen:"), "{metrics}");
+    for (api, metrics) in [
+        ("127.0.0.1:8080", "127.0.0.1:8080"),
+        ("0.0.0.0:8080", "127.0.0.1:8080"),
+    ] {
+        let shared = bad(Settings {
+            listen: Some(api.into()),
+            metrics_listen: Some(metrics.into()),
+            ..Default::default()
+        });
+        assert!(shared.contains("the API's own address"), "{shared}");
+    }
     let format = bad(Settings {
         log_format: Some("xml".into()),
         ..Default::default()

@@ -11,7 +11,7 @@ use crate::domain::{AccountId, EventName, Verification};
 
 const MARK_VERIFIED: &str = "UPDATE webhooks \
      SET verified = TRUE, verify_code_hash = NULL, verify_expires_at = NULL WHERE account_id = $1 \
-     AND id = $2";
+     AND id = $2 AND verified = FALSE";
 
 const SET_VERIFY_CODE: &str = "UPDATE webhooks \
      SET verified = FALSE, verify_code_hash = $1, verify_expires_at = $2 WHERE account_id = $3 \
@@ -32,20 +32,23 @@ const INSERT_EVENT: &str = "INSERT INTO events (account_id, kind, event, object_
 
 impl Store {
     /// Marks the webhook verified, or voids its code and queues a
-    /// `webhook.verify` message with a new one.
-    #[tracing::instrument(skip(self, verification))]
+    /// `webhook.verify` message with a new one; either is recorded in the
+    /// audit trail (by `actor`, who created or changed the webhook).
+    #[tracing::instrument(skip(self, verification, actor))]
     pub async fn set_verification(
         &self,
         account: &AccountId,
         webhook_id: i64,
         verification: &Verification,
+        actor: &Actor,
         now: i64,
         now_ms: i64,
     ) -> StoreResult<()> {
         let mut tx = self.db.begin_write().await?;
-        match verification {
+        let entry = AuditEntry::new(RecordType::Webhook, webhook_id, Action::Verify);
+        let entry = match verification {
             Verification::Verified => {
-                on_db!(&mut tx, |tx| {
+                let updated = on_db!(&mut tx, |tx| {
                     sqlx::query(MARK_VERIFIED)
                         .bind(account.as_str())
                         .bind(webhook_id)
@@ -53,6 +56,13 @@ impl Store {
                         .await
                         .map(|done| done.rows_affected())
                 })?;
+                let change = Change {
+                    field: "verified",
+                    old: json!(false),
+                    new: json!(true),
+                };
+                let details = json!({ "reason": "the account verified this URI already" });
+                (updated > 0).then(|| entry.with_changes(vec![change]).with_details(details))
             }
             Verification::Pending {
                 code_hash,
@@ -80,7 +90,12 @@ impl Store {
                     let kind = (EventKind::Verify, Some(sealed_code.as_slice()));
                     insert_direct(&mut tx.conn(), account, &event, kind, now, now_ms).await?;
                 }
+                let details = json!({ "reason": "webhook.verify sent", "expires_at": expires_at });
+                (updated > 0).then(|| entry.with_details(details))
             }
+        };
+        if let Some(entry) = entry {
+            audit::record(&mut tx.conn(), account, actor, &entry, now).await?;
         }
         tx.commit().await?;
         Ok(())

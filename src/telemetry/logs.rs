@@ -21,12 +21,13 @@ use crate::config::LogFormat;
 /// `--log-level` (`warn,herald::delivery=debug`).
 pub const FILTER_VARIABLE: &str = "HERALD_LOG";
 
-/// Installs the process's logger. Lines that cannot be written (stderr a
-/// pipe whose reader is gone) are dropped: reporting them would panic the
-/// task that logged.
-pub fn init(format: LogFormat, level: LevelFilter) {
+/// Installs the process's logger; refuses a `HERALD_LOG` that is not a
+/// filter, as `--log-level` refuses a level it does not know. Lines that
+/// cannot be written (stderr a pipe whose reader is gone) are dropped:
+/// reporting them would panic the task that logged.
+pub fn init(format: LogFormat, level: LevelFilter) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(level))
+        .with_env_filter(filter(level)?)
         .with_writer(std::io::stderr)
         .log_internal_errors(false);
     match format {
@@ -38,15 +39,15 @@ pub fn init(format: LogFormat, level: LevelFilter) {
             .event_format(JsonLines)
             .init(),
     }
+    Ok(())
 }
 
-/// `HERALD_LOG` when it is set and valid, else every target at `level`.
-fn filter(level: LevelFilter) -> EnvFilter {
+/// `HERALD_LOG` when it is set, else every target at `level`.
+fn filter(level: LevelFilter) -> anyhow::Result<EnvFilter> {
     match std::env::var(FILTER_VARIABLE) {
-        Ok(text) if !text.trim().is_empty() => {
-            EnvFilter::try_new(&text).unwrap_or_else(|_| EnvFilter::new(level.to_string()))
-        }
-        _ => EnvFilter::new(level.to_string()),
+        Ok(text) if !text.trim().is_empty() => EnvFilter::try_new(&text)
+            .map_err(|e| anyhow::anyhow!("{FILTER_VARIABLE}: {text:?} is not a log filter: {e}")),
+        _ => Ok(EnvFilter::new(level.to_string())),
     }
 }
 

@@ -71,7 +71,7 @@ pub async fn verify_callback(
 /// Sends the `webhook.verify` handshake for a webhook whose URI is not yet
 /// verified, unless verification is off or the account verified that URI
 /// already. Returns whether the webhook is verified now.
-pub(super) async fn verify(state: &AppState, hook: &Webhook) -> ApiResult<bool> {
+pub(super) async fn verify(state: &AppState, hook: &Webhook, actor: &Actor) -> ApiResult<bool> {
     let config = &state.config;
     let verified = !config.delivery.require_verification
         || state
@@ -97,6 +97,7 @@ pub(super) async fn verify(state: &AppState, hook: &Webhook) -> ApiResult<bool> 
             &hook.account,
             hook.id,
             &verification,
+            actor,
             now_epoch(),
             now_millis(),
         )

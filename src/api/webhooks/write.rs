@@ -110,7 +110,7 @@ pub async fn create(
         .insert_webhook(&caller.account, new, verified, &actor, now_epoch())
         .await?;
     if !hook.verified {
-        hook.verified = verify(&state, &hook).await?;
+        hook.verified = verify(&state, &hook, &actor).await?;
     }
     Ok(Json(Value::Object(record(&state, &hook))))
 }
@@ -164,7 +164,7 @@ pub async fn update(
         .await?
         .ok_or(ApiError::NotFound)?;
     if !hook.verified {
-        hook.verified = verify(&state, &hook).await?;
+        hook.verified = verify(&state, &hook, &actor).await?;
     }
     Ok(Json(Value::Object(record(&state, &hook))))
 }

@@ -145,7 +145,16 @@ async fn webhook_changes_are_recorded_with_who_made_them_and_the_fields_they_mov
         json!({ "old": null, "new": "task.update" })
     );
     assert!(created["created_at"].is_string());
-    let verify = find(&trail, "webhook", &id, "verify");
+    let verifications: Vec<&Value> = trail
+        .iter()
+        .filter(|e| e["record_id"] == id && e["action"] == "verify")
+        .collect();
+    assert_eq!(verifications.len(), 2, "{verifications:?}");
+    // Newest first: the receiver's callback, then the handshake's sending.
+    let (verify, sent) = (verifications[0], verifications[1]);
+    made_by(sent, admin_id, "Howard");
+    assert_eq!(sent["details"]["reason"], "webhook.verify sent");
+    assert_eq!(sent["changes"], json!({}));
     let who = (&verify["actor"], &verify["token_id"], &verify["person"]);
     assert_eq!(who, (&json!("anonymous"), &Value::Null, &Value::Null));
     assert_eq!(

@@ -60,7 +60,7 @@ async fn each_change_records_the_clients_address(backend: Backend) {
     let addresses: Vec<Value> = trail(&app, &admin)
         .await
         .iter()
-        .filter(|e| e["record_type"] == "webhook")
+        .filter(|e| e["record_type"] == "webhook" && e["action"] == "create")
         .map(|e| e["client_ip"].clone())
         .collect();
     assert_eq!(
@@ -133,6 +133,7 @@ async fn the_trail_is_filtered_paged_newest_first_and_kept_to_its_account(app: T
     let webhook_or_policy: Vec<&Value> = all
         .iter()
         .filter(|e| e["record_type"] == "webhook" || e["record_type"] == "webhook_policy")
+        .filter(|e| e["action"] == "create")
         .collect();
     assert_eq!(
         webhook_or_policy.len(),
@@ -144,13 +145,16 @@ async fn the_trail_is_filtered_paged_newest_first_and_kept_to_its_account(app: T
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "{ids:?}");
 
     let hooks = app
-        .get("/v1/audit_events?record_type=webhook", &howard)
+        .get(
+            "/v1/audit_events?record_type=webhook&action=create",
+            &howard,
+        )
         .await;
     assert_eq!(hooks.body.as_array().unwrap().len(), 2);
     let one = app
         .get(
             &format!(
-                "/v1/audit_events?record_type=webhook&record_id={}",
+                "/v1/audit_events?record_type=webhook&record_id={}&action=create",
                 second["id"]
             ),
             &howard,

@@ -4,7 +4,7 @@ use axum::http::{Method, StatusCode};
 use herald::crypto::tokens::hash_token;
 use herald::domain::AccountId;
 use herald::domain::time::now_epoch;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::on_databases;
 use crate::support::receiver::{Received, Receiver, Reply};
@@ -388,6 +388,53 @@ async fn changing_the_uri_starts_a_new_handshake_and_voids_the_old_code(backend:
             .as_str()
             .map(|c| c.contains("/verify?code=")),
         Some(true)
+    );
+
+    // A webhook moved to a URI the account verified: verified at once,
+    // and recorded.
+    let fourth = callback_of(&fourth);
+    let confirmed = app.send(Method::GET, &fourth, None, &[], None).await;
+    assert_eq!(confirmed.status, StatusCode::OK);
+    let other = app
+        .create_webhook(
+            &token,
+            json!({ "event": "task.update", "uri": receiver.url("/four") }),
+        )
+        .await;
+    receiver.wait_for(5).await;
+    let other_path = format!("/v1/webhooks/{}", other["id"]);
+    let moved = app.patch(
+        &other_path,
+        &token,
+        json!({ "uri": receiver.url("/three") }),
+    );
+    assert_eq!(moved.await.body["verified"], true);
+    let query = format!(
+        "/v1/audit_events?record_type=webhook&record_id={}",
+        other["id"]
+    );
+    let trail = app.get(&query, &token).await.body;
+    let verify: Vec<&Value> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "verify")
+        .collect();
+    let reasons: Vec<&str> = verify
+        .iter()
+        .map(|e| e["details"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "the account verified this URI already",
+            "webhook.verify sent"
+        ],
+        "newest first"
+    );
+    assert_eq!(
+        verify[0]["changes"],
+        json!({ "verified": { "old": false, "new": true } })
     );
 }
 

@@ -231,3 +231,31 @@ async fn no_token_code_or_key_reaches_the_log_at_any_level() {
         assert!(!log.contains(secret), "the {what} was logged");
     }
 }
+
+#[tokio::test]
+async fn a_warning_while_answering_carries_the_request_id_when_only_warnings_are_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herald.db");
+    let database = format!("sqlite://{}", path.display());
+    // The API's own lines at `warn` and above, the listening line still
+    // (the launcher waits for it).
+    let filter = Some("warn,herald=info,herald::api=warn");
+    let herald = child::start_logging(&database, dir.path(), &["--log-format", "json"], filter);
+    herald::delivery::sender::install_crypto_provider();
+    std::fs::remove_file(&path).unwrap();
+    let answer = reqwest::Client::new()
+        .get(herald.url("/readyz"))
+        .header("x-request-id", "ready.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    let line = crate::support::eventually("the readiness warning", || async {
+        json_lines(&herald.log())
+            .into_iter()
+            .find(|l| l["message"] == "not ready")
+    })
+    .await;
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(line["request_id"], "ready.1", "{line}");
+}
