@@ -162,6 +162,19 @@ async fn check_automation_targets(
     Ok(())
 }
 
+/// An event's fields as read so far, before the checks across fields.
+#[derive(Default)]
+struct Draft {
+    event: Option<EventName>,
+    object_id: Option<i64>,
+    person_id: Option<i64>,
+    person_name: Option<String>,
+    payload: Option<Value>,
+    links: Links,
+    idempotency_key: Option<String>,
+    webhook_id: Option<i64>,
+}
+
 /// Reads one event, adding `[field, message]` pairs (field names prefixed
 /// with `[i].` in a batch) for each problem.
 fn read_event(
@@ -170,109 +183,112 @@ fn read_event(
     errors: &mut ValidationErrors,
 ) -> Option<NewEvent> {
     let before = errors.pairs().len();
+    let mut draft = Draft::default();
     let mut add = |field: &str, message: String| errors.add(format!("{prefix}{field}"), message);
-    let mut event = None;
-    let mut object_id = None;
-    let mut person_id = None;
-    let mut person_name = None;
-    let mut payload = Value::Object(Map::new());
-    let mut links = Links::default();
-    let mut idempotency_key = None;
-    let mut webhook_id = None;
     for (key, value) in map {
-        match key.as_str() {
-            "event" => match value.as_str() {
-                Some(name) if !name.trim().is_empty() => match EventName::parse(name) {
-                    Some(name) => event = Some(name),
-                    None => add("event", "Event is not included in the list".into()),
-                },
-                Some(_) | None if value.is_null() || value.as_str().is_some() => {
-                    add("event", "Event can't be blank".into())
-                }
-                _ => add("event", "Event must be a string".into()),
-            },
-            "object_id" => match value.as_i64() {
-                Some(id) => object_id = Some(id),
-                None if value.is_null() => {}
-                None => add("object_id", "Object ID must be an integer".into()),
-            },
-            "person_id" => match value.as_i64() {
-                Some(id) => person_id = Some(id),
-                None if value.is_null() => {}
-                None => add("person_id", "Person ID must be an integer".into()),
-            },
-            "person_name" => match &value {
-                Value::String(name) if name.chars().count() > MAX_TEXT => add(
-                    "person_name",
-                    format!("Person name is too long (maximum is {MAX_TEXT} characters)"),
-                ),
-                Value::String(name) => person_name = (!name.is_empty()).then(|| name.clone()),
-                Value::Null => {}
-                _ => add("person_name", "Person name must be a string".into()),
-            },
-            "payload" => match value {
-                Value::Object(_) => payload = value,
-                Value::Null => {}
-                _ => add("payload", "Payload must be a JSON object".into()),
-            },
-            "links" => match read_links(&value) {
-                Ok(read) => links = read,
-                Err(message) => add("links", message),
-            },
-            "idempotency_key" => match &value {
-                Value::String(k) if k.is_empty() || k.chars().count() > MAX_TEXT => add(
-                    "idempotency_key",
-                    format!("Idempotency key must have 1 to {MAX_TEXT} characters"),
-                ),
-                Value::String(k) => idempotency_key = Some(k.clone()),
-                Value::Null => {}
-                _ => add("idempotency_key", "Idempotency key must be a string".into()),
-            },
-            "webhook_id" => match value.as_i64() {
-                Some(id) => webhook_id = Some(id),
-                None if value.is_null() => {}
-                None => add("webhook_id", "Webhook ID must be an integer".into()),
-            },
-            _ => add(&key, format!("{key} is not a known field")),
-        }
+        read_field(&mut draft, &key, value, &mut add);
     }
-    if event.is_none() && !errors_mention(errors, before, prefix, "event") {
-        errors.add(format!("{prefix}event"), "Event can't be blank");
-    }
-    if object_id.is_none() && !errors_mention(errors, before, prefix, "object_id") {
-        errors.add(format!("{prefix}object_id"), "Object ID can't be blank");
-    }
-    if let Some(name) = &event {
-        let automation = name.as_str() == AUTOMATION_RULE;
-        if automation
-            && webhook_id.is_none()
-            && !errors_mention(errors, before, prefix, "webhook_id")
-        {
-            errors.add(
-                format!("{prefix}webhook_id"),
-                "Webhook ID can't be blank for automation_rule events",
-            );
-        }
-        if !automation && webhook_id.is_some() {
-            errors.add(
-                format!("{prefix}webhook_id"),
-                "Webhook ID is only for automation_rule events",
-            );
-        }
-    }
+    check_across_fields(&draft, prefix, before, errors);
     if errors.pairs().len() > before {
         return None;
     }
     Some(NewEvent {
-        event: event?,
-        object_id: object_id?,
-        person_id,
-        person_name,
-        payload,
-        links,
-        idempotency_key,
-        webhook_id,
+        event: draft.event?,
+        object_id: draft.object_id?,
+        person_id: draft.person_id,
+        person_name: draft.person_name,
+        payload: draft.payload.unwrap_or_else(|| Value::Object(Map::new())),
+        links: draft.links,
+        idempotency_key: draft.idempotency_key,
+        webhook_id: draft.webhook_id,
     })
+}
+
+/// Reads one field of an event into `draft`, or names its problem.
+fn read_field(draft: &mut Draft, key: &str, value: Value, add: &mut impl FnMut(&str, String)) {
+    match key {
+        "event" => match value.as_str() {
+            Some(name) if !name.trim().is_empty() => match EventName::parse(name) {
+                Some(name) => draft.event = Some(name),
+                None => add("event", "Event is not included in the list".into()),
+            },
+            Some(_) | None if value.is_null() || value.as_str().is_some() => {
+                add("event", "Event can't be blank".into())
+            }
+            _ => add("event", "Event must be a string".into()),
+        },
+        "object_id" => match value.as_i64() {
+            Some(id) => draft.object_id = Some(id),
+            None if value.is_null() => {}
+            None => add("object_id", "Object ID must be an integer".into()),
+        },
+        "person_id" => match value.as_i64() {
+            Some(id) => draft.person_id = Some(id),
+            None if value.is_null() => {}
+            None => add("person_id", "Person ID must be an integer".into()),
+        },
+        "person_name" => match value {
+            Value::String(name) if name.chars().count() > MAX_TEXT => add(
+                "person_name",
+                format!("Person name is too long (maximum is {MAX_TEXT} characters)"),
+            ),
+            Value::String(name) => draft.person_name = (!name.is_empty()).then_some(name),
+            Value::Null => {}
+            _ => add("person_name", "Person name must be a string".into()),
+        },
+        "payload" => match value {
+            Value::Object(_) => draft.payload = Some(value),
+            Value::Null => {}
+            _ => add("payload", "Payload must be a JSON object".into()),
+        },
+        "links" => match read_links(&value) {
+            Ok(read) => draft.links = read,
+            Err(message) => add("links", message),
+        },
+        "idempotency_key" => match value {
+            Value::String(k) if k.is_empty() || k.chars().count() > MAX_TEXT => add(
+                "idempotency_key",
+                format!("Idempotency key must have 1 to {MAX_TEXT} characters"),
+            ),
+            Value::String(k) => draft.idempotency_key = Some(k),
+            Value::Null => {}
+            _ => add("idempotency_key", "Idempotency key must be a string".into()),
+        },
+        "webhook_id" => match value.as_i64() {
+            Some(id) => draft.webhook_id = Some(id),
+            None if value.is_null() => {}
+            None => add("webhook_id", "Webhook ID must be an integer".into()),
+        },
+        _ => add(key, format!("{key} is not a known field")),
+    }
+}
+
+/// The rules across an event's fields: `event` and `object_id` required
+/// (unless already named), `webhook_id` for `automation_rule` events only.
+fn check_across_fields(draft: &Draft, prefix: &str, before: usize, errors: &mut ValidationErrors) {
+    if draft.event.is_none() && !errors_mention(errors, before, prefix, "event") {
+        errors.add(format!("{prefix}event"), "Event can't be blank");
+    }
+    if draft.object_id.is_none() && !errors_mention(errors, before, prefix, "object_id") {
+        errors.add(format!("{prefix}object_id"), "Object ID can't be blank");
+    }
+    let Some(name) = &draft.event else { return };
+    let automation = name.as_str() == AUTOMATION_RULE;
+    if automation
+        && draft.webhook_id.is_none()
+        && !errors_mention(errors, before, prefix, "webhook_id")
+    {
+        errors.add(
+            format!("{prefix}webhook_id"),
+            "Webhook ID can't be blank for automation_rule events",
+        );
+    }
+    if !automation && draft.webhook_id.is_some() {
+        errors.add(
+            format!("{prefix}webhook_id"),
+            "Webhook ID is only for automation_rule events",
+        );
+    }
 }
 
 fn errors_mention(errors: &ValidationErrors, from: usize, prefix: &str, field: &str) -> bool {
