@@ -24,7 +24,7 @@ fn listening_address_keeping(
         let Some(line) = lines.next() else {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
-                "herald exited before listening",
+                format!("herald exited before listening; its log:\n{seen}"),
             ));
         };
         let line = line?;
