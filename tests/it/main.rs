@@ -41,6 +41,16 @@ mod delivery {
     mod ssrf;
 }
 
+/// The receiver's side: key discovery, rotation, Standard Webhooks
+/// signatures checked by independent libraries, `herald listen` and
+/// `herald trigger`.
+mod receiver {
+    mod discovery;
+    mod live;
+    mod rotation;
+    mod standard_webhooks;
+}
+
 /// What operators watch: metrics and their dashboards, logs, readiness.
 mod ops {
     mod dashboards;
