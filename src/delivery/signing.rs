@@ -17,12 +17,14 @@ use crate::domain::policy::{JwtAlg, PolicyKey, SignatureScheme};
 
 pub struct Signer {
     sealer: Sealer,
-    /// Per policy: its sealed key as last seen, and that key parsed.
-    keys: RwLock<HashMap<i64, (Vec<u8>, Arc<Loaded>)>>,
+    /// Per policy: its key as last parsed.
+    keys: RwLock<HashMap<i64, Arc<Loaded>>>,
 }
 
-/// A parsed key and its `kid` (public keys only).
+/// A parsed key, the sealed bytes it came from (a rotation changes them),
+/// and its `kid` (public keys only).
 struct Loaded {
+    sealed: Vec<u8>,
     key: SigningKey,
     kid: Option<String>,
 }
@@ -143,12 +145,12 @@ impl Signer {
 
     /// The policy's current key, parsed once per key.
     fn key(&self, policy: &PolicyKey) -> Result<Arc<Loaded>, String> {
-        if let Some((sealed, key)) = self
+        if let Some(key) = self
             .keys
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&policy.id)
-            && *sealed == policy.sealed_key
+            && key.sealed == policy.sealed_key
         {
             return Ok(key.clone());
         }
@@ -163,13 +165,14 @@ impl Signer {
         };
         let key = SigningKey::load(alg, &private).map_err(|e| format!("cannot sign: {e}"))?;
         let loaded = Arc::new(Loaded {
+            sealed: policy.sealed_key.clone(),
             kid: jwk::key_id(&key),
             key,
         });
         self.keys
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(policy.id, (policy.sealed_key.clone(), loaded.clone()));
+            .insert(policy.id, loaded.clone());
         Ok(loaded)
     }
 }

@@ -46,6 +46,7 @@ mod delivery {
 /// `herald trigger`.
 mod receiver {
     mod discovery;
+    mod listen;
     mod live;
     mod rotation;
     mod standard_webhooks;
