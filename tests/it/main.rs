@@ -48,6 +48,7 @@ mod receiver {
     mod discovery;
     mod listen;
     mod live;
+    mod pasted_key;
     mod rotation;
     mod standard_webhooks;
 }

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -70,38 +70,93 @@ impl Live {
     }
 }
 
-/// Whether python3 has the receivers' libraries; under CI it must.
-pub fn python_receivers_available() -> bool {
-    let available = Command::new("python3")
-        .args(["-c", "import jwt, standardwebhooks"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !available {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must have python3 with PyJWT[crypto] and standardwebhooks"
-        );
-        eprintln!("skipping: no python3 with PyJWT and standardwebhooks");
+impl Live {
+    /// A webhook for `event` to `uri` signed by `policy`, asserted made.
+    pub async fn hook(&self, token: &str, event: &str, uri: &str, policy: &Value) -> Value {
+        let body = json!({ "event": event, "uri": uri, "webhook_policy_id": policy });
+        let (status, hook) = self.post("/v1/webhooks", token, body).await;
+        assert!(matches!(status, 200 | 201), "{hook}");
+        hook
     }
-    available
+
+    /// Publishes `event`, asserted accepted.
+    pub async fn publish(&self, token: &str, event: Value) {
+        let (status, answer) = self.post("/v1/events", token, event).await;
+        assert_eq!(status, 202, "{answer}");
+    }
 }
 
-/// An example receiver (`examples/receivers/python/<script>`) listening
-/// on loopback; killed when dropped.
+/// Whether python3 has the receivers' libraries; under CI it must.
+pub fn python_receivers_available() -> bool {
+    available(
+        Command::new("python3").args(["-c", "import jwt, standardwebhooks"]),
+        "python3 with PyJWT[crypto] and standardwebhooks",
+    )
+}
+
+/// Whether node and the Node receivers' packages (`npm ci` in
+/// examples/receivers/node) are here; under CI they must be.
+fn node_receivers_available() -> bool {
+    let mut installed = Command::new("node");
+    installed
+        .current_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/receivers/node"
+        ))
+        .args(["--input-type=module", "-e"])
+        .arg("await import('jose'); await import('standardwebhooks')");
+    available(
+        &mut installed,
+        "node with jose and standardwebhooks (npm ci)",
+    )
+}
+
+fn available(check: &mut Command, what: &str) -> bool {
+    let found = check
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(std::env::var("CI").is_err(), "CI must have {what}");
+        eprintln!("skipping a receiver: no {what}");
+    }
+    found
+}
+
+/// The example receivers `<stem>.py` and `<stem>.js` (those whose
+/// language is installed), each started with `env`.
+pub async fn example_receivers(stem: &str, env: &[(&str, &str)]) -> Vec<ExampleReceiver> {
+    let mut started = Vec::new();
+    if python_receivers_available() {
+        started.push(ExampleReceiver::start(&format!("python/{stem}.py"), env).await);
+    }
+    if node_receivers_available() {
+        started.push(ExampleReceiver::start(&format!("node/{stem}.js"), env).await);
+    }
+    started
+}
+
+/// An example receiver (`examples/receivers/<language>/<script>`)
+/// listening on loopback; killed when dropped.
 pub struct ExampleReceiver {
     _child: KillOnDrop,
+    pub script: String,
     pub port: u16,
     lines: mpsc::UnboundedReceiver<Value>,
 }
 
 impl ExampleReceiver {
+    /// Runs `script` (`python/x.py` or `node/x.js`) with `env`.
     pub async fn start(script: &str, env: &[(&str, &str)]) -> ExampleReceiver {
-        let path = format!(
-            "{}/examples/receivers/python/{script}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/examples/receivers/{script}", env!("CARGO_MANIFEST_DIR"));
+        let program = if script.ends_with(".js") {
+            "node"
+        } else {
+            "python3"
+        };
         let mut child = KillOnDrop(
-            Command::new("python3")
+            Command::new(program)
                 .arg(path)
                 .envs(env.iter().copied())
                 .stdout(Stdio::piped())
@@ -122,6 +177,7 @@ impl ExampleReceiver {
         let port = first["listening"].as_u64().expect("a listening line") as u16;
         ExampleReceiver {
             _child: child,
+            script: script.to_string(),
             port,
             lines,
         }
