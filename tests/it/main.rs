@@ -45,7 +45,7 @@ mod delivery {
 /// signatures checked by independent libraries, `herald listen` and
 /// `herald trigger`.
 mod receiver {
-    mod discovery;
+    pub mod discovery;
     mod listen;
     mod live;
     mod pasted_key;
