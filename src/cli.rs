@@ -1,10 +1,14 @@
 //! The command line: what `herald` takes (clap), and where each command
 //! is carried out: `serve` and `migrate` in `cli/serve.rs`, `verify` in
-//! `cli/verify.rs`, the `token` commands in `cli/token.rs`; `openapi`
-//! prints the API's document.
+//! `cli/verify.rs`, the `token` commands in `cli/token.rs`, `listen` and
+//! `trigger` (against a running Herald) in `cli/listen/` and
+//! `cli/trigger.rs`; `openapi` prints the API's document.
 
+mod client;
+mod listen;
 mod serve;
 mod token;
+pub mod trigger;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -72,6 +76,14 @@ pub enum Command {
     /// Print the OpenAPI 3.1 document of the HTTP API (as served at
     /// `GET /v1/openapi.json`).
     Openapi,
+    /// Receive real messages on this machine: makes temporary webhooks
+    /// (one per event) pointing at a local port, answers their verification,
+    /// prints each message with its headers and whether it verifies,
+    /// optionally forwards it to your app, and deletes the webhooks on
+    /// Ctrl-C. Needs a Herald allowed to deliver to 127.0.0.1.
+    Listen(Box<listen::ListenArgs>),
+    /// Publish a realistic sample of a catalogue event (samples/events.json).
+    Trigger(Box<trigger::TriggerArgs>),
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -210,5 +222,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             verify::verify(key, audience, issuer, leeway)
         }
         Command::Token { command } => token::run(file, command).await,
+        Command::Listen(args) => listen::run(*args).await,
+        Command::Trigger(args) => trigger::run(*args).await,
     }
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod collection;
 pub mod collection_doc;
 pub mod deliveries;
+pub mod discovery;
 pub mod events;
 pub mod extract;
 pub mod health;
@@ -66,9 +67,9 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     openapi::document(health_routes().nest("/v1", v1).into_openapi())
 }
 
-/// Every route of the API: the health checks, and under `/v1` each
+/// Every route of the API: the health checks, under `/v1` each
 /// resource's, behind authentication but for the verification callback
-/// and the OpenAPI document.
+/// and the OpenAPI document, and the policies' key discovery.
 pub fn router(state: AppState) -> Router {
     let (authenticated, _) = authenticated_routes().split_for_parts();
     let authenticated = authenticated.route_layer(axum::middleware::from_fn_with_state(
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
     let metrics = state.ops.metrics.clone();
     let routes = health
         .nest("/v1", v1)
+        .merge(discovery::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

@@ -43,6 +43,8 @@ pub struct Shared {
     pub tokens: Arc<TokenCache>,
     /// Verification callbacks per client address and minute.
     pub verify_limiter: RateLimiter<IpAddr>,
+    /// Key discovery requests (no token) per client address and minute.
+    pub discovery_limiter: RateLimiter<IpAddr>,
     /// What the operators watch: metrics, and the delivery loop's state.
     pub ops: Ops,
 }
@@ -86,6 +88,7 @@ impl AppState {
                 TokenCache::unwatched()
             },
             verify_limiter: RateLimiter::per_window(config.verify_rate_limit, 60),
+            discovery_limiter: RateLimiter::per_window(config.verify_rate_limit, 60),
             store,
             config,
             wake,

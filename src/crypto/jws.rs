@@ -7,10 +7,13 @@ use serde_json::{Value, json};
 use super::keys::{KeyError, SigningKey, VerifyingKey};
 use crate::domain::policy::JwtAlg;
 
-/// `header.payload.signature`, with the header `{"typ":"JWT","alg":...}`;
-/// `claims` is the payload's JSON text.
-pub fn sign(alg: JwtAlg, key: &SigningKey, claims: &str) -> String {
-    let header = json!({ "typ": "JWT", "alg": alg.jws_name() });
+/// `header.payload.signature`, with the header `{"typ":"JWT","alg":...}`
+/// and the key's `kid` when given; `claims` is the payload's JSON text.
+pub fn sign(alg: JwtAlg, key: &SigningKey, kid: Option<&str>, claims: &str) -> String {
+    let header = match kid {
+        Some(kid) => json!({ "typ": "JWT", "alg": alg.jws_name(), "kid": kid }),
+        None => json!({ "typ": "JWT", "alg": alg.jws_name() }),
+    };
     let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
     token.push('.');
     token.push_str(&URL_SAFE_NO_PAD.encode(claims));
@@ -168,7 +171,7 @@ mod tests {
         for alg in JwtAlg::ALL.into_iter().filter(|a| *a != JwtAlg::None) {
             let (signing, verifying) = key_pair(alg);
             let verifying = verifying.unwrap();
-            let token = sign(alg, &signing, &claims.to_string());
+            let token = sign(alg, &signing, None, &claims.to_string());
             assert_eq!(
                 verify(&token, &verifying, &expect).unwrap(),
                 claims,
@@ -198,6 +201,7 @@ mod tests {
         let token = sign(
             JwtAlg::Hs256,
             &signing,
+            None,
             &json!({ "iat": 100, "nbf": 100, "exp": 200, "aud": "a", "iss": "i" }).to_string(),
         );
         let at = |now| Expectations {
@@ -246,7 +250,7 @@ mod tests {
 
     #[test]
     fn unsigned_tokens_have_an_empty_signature_and_are_refused() {
-        let token = sign(JwtAlg::None, &SigningKey::None, r#"{"a":1}"#);
+        let token = sign(JwtAlg::None, &SigningKey::None, None, r#"{"a":1}"#);
         assert!(token.ends_with('.'));
         let header: Value = serde_json::from_slice(
             &URL_SAFE_NO_PAD
@@ -266,7 +270,7 @@ mod tests {
     fn a_key_of_another_kind_is_a_clear_error() {
         let (signing, _) = key_pair(JwtAlg::Es256);
         let (_, rsa) = key_pair(JwtAlg::Rs256);
-        let token = sign(JwtAlg::Es256, &signing, "{}");
+        let token = sign(JwtAlg::Es256, &signing, None, "{}");
         assert!(matches!(
             verify(&token, &rsa.unwrap(), &Expectations::default()),
             Err(VerifyError::Key(_))

@@ -11,7 +11,8 @@ use rsa::signature::{SignatureEncoding, Signer, Verifier};
 use sha2::{Sha256, Sha384, Sha512};
 use zeroize::Zeroizing;
 
-use crate::domain::policy::JwtAlg;
+use super::standard_webhooks;
+use crate::domain::policy::{JwtAlg, SignatureScheme};
 
 const RSA_BITS: usize = 2048;
 const HMAC_SECRET_BYTES: usize = 48;
@@ -35,6 +36,24 @@ pub struct Generated {
     pub private: Zeroizing<Vec<u8>>,
     pub public_key_pem: Option<String>,
     pub jwt_secret: Option<String>,
+    /// A Standard Webhooks secret, `whsec_...`.
+    pub webhook_secret: Option<String>,
+}
+
+/// A new key for a policy that signs by `scheme` (with `alg`, for JWS).
+pub fn generate_for(scheme: SignatureScheme, alg: JwtAlg) -> Generated {
+    match scheme {
+        SignatureScheme::Jws => generate(alg),
+        SignatureScheme::StandardWebhooks => {
+            let (private, secret) = standard_webhooks::generate();
+            Generated {
+                private,
+                public_key_pem: None,
+                jwt_secret: None,
+                webhook_secret: Some(secret),
+            }
+        }
+    }
 }
 
 pub fn generate(alg: JwtAlg) -> Generated {
@@ -42,6 +61,7 @@ pub fn generate(alg: JwtAlg) -> Generated {
         private: Zeroizing::new(Vec::new()),
         public_key_pem: None,
         jwt_secret: None,
+        webhook_secret: None,
     };
     match alg {
         JwtAlg::None => {}

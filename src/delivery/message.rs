@@ -3,12 +3,13 @@
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LINK};
 use serde_json::value::RawValue;
 
-use super::signing::{ClaimsContext, Signer};
+use super::signing::{Signer, SigningContext};
 use crate::config::Config;
 use crate::domain::Webhook;
 use crate::domain::delivery::Claimed;
 use crate::domain::event::EventKind;
 use crate::domain::event::{StoredEvent, message_body};
+use crate::domain::policy::discovery_issuer;
 use crate::domain::time::now_epoch;
 use crate::domain::webhook::{redact_code, reveal_code};
 
@@ -53,19 +54,27 @@ pub fn build(
         _ => (build(event)?, None),
     };
     let sent = revealed.as_deref().unwrap_or(&message);
+    let mut headers = HeaderMap::with_capacity(7);
     let body = match &claimed.policy {
         Some(policy) => {
-            let context = ClaimsContext {
+            let issuer = policy
+                .openid_connect_discovery
+                .then(|| discovery_issuer(&config.public_url, &webhook.account, policy.id));
+            let context = SigningContext {
                 webhook_id: webhook.id,
-                issuer: &account_url,
+                issuer: issuer.as_deref().unwrap_or(&account_url),
+                message_id: &claimed.uuid,
                 now: now_epoch(),
             };
-            signer.envelope(policy, sent, &context)?.into_bytes()
+            let signed = signer.sign(policy, sent, &context)?;
+            for (name, value) in signed.headers {
+                insert(&mut headers, HeaderName::from_static(name), &value);
+            }
+            signed.body.into_bytes()
         }
         None => sent.get().as_bytes().to_vec(),
     };
     let message = String::from(Box::<str>::from(message));
-    let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),

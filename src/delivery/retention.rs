@@ -2,6 +2,8 @@
 //! once older than `--retention`, and changes of the audit trail older than
 //! `--audit-retention`: in small batches with pauses, so delivery never
 //! waits long for the database. Pending deliveries are never deleted.
+//! Each sweep also erases the policy keys a rotation retired whose overlap
+//! is over (they stopped counting when it ended; this removes them).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,10 @@ pub async fn run(
     loop {
         let swept = match sweep(store.as_ref(), retention, &shutdown).await {
             Ok(_) => sweep_audit(store.as_ref(), audit_retention, &shutdown).await,
+            Err(error) => Err(error),
+        };
+        let swept = match swept {
+            Ok(_) => sweep_retired_keys(store.as_ref()).await,
             Err(error) => Err(error),
         };
         if let Err(error) = swept {
@@ -86,4 +92,14 @@ pub async fn sweep_audit(
         tracing::info!(removed = total, "retention: deleted old audit events");
     }
     Ok(total)
+}
+
+/// Erases the retired policy keys whose overlap is over; returns how many
+/// went.
+pub async fn sweep_retired_keys(store: &Store) -> Result<u64, crate::store::StoreError> {
+    let erased = store.erase_expired_policy_keys(now_epoch()).await?;
+    if erased > 0 {
+        tracing::info!(erased, "retention: erased retired policy keys");
+    }
+    Ok(erased)
 }

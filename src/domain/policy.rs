@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::ValidationErrors;
 use super::account::AccountId;
 
 pub const MAX_AUDIENCE_BYTES: usize = 2048;
@@ -91,6 +92,93 @@ impl fmt::Display for JwtAlg {
     }
 }
 
+/// How a policy signs a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SignatureScheme {
+    /// The body is `{"jwt": "<compact JWS>"}` carrying the message (§5).
+    Jws,
+    /// The plain message, with `webhook-id`, `webhook-timestamp` and
+    /// `webhook-signature` headers (HMAC-SHA256), as the Standard Webhooks
+    /// specification says.
+    StandardWebhooks,
+}
+
+impl SignatureScheme {
+    pub const ALL: [SignatureScheme; 2] = [SignatureScheme::Jws, SignatureScheme::StandardWebhooks];
+
+    pub fn parse(name: &str) -> Option<SignatureScheme> {
+        Self::ALL.into_iter().find(|scheme| scheme.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureScheme::Jws => "jws",
+            SignatureScheme::StandardWebhooks => "standard_webhooks",
+        }
+    }
+}
+
+/// The longest overlap of a key rotation: 30 days.
+pub const MAX_ROTATION_OVERLAP_SECS: i64 = 30 * 24 * 3600;
+/// The overlap of a rotation that names none: 24 hours.
+pub const DEFAULT_ROTATION_OVERLAP_SECS: i64 = 24 * 3600;
+
+/// The `iss` of a policy's messages under OpenID Connect discovery: the
+/// discovery document is at `<issuer>/.well-known/openid-configuration`.
+pub fn discovery_issuer(public_url: &str, account: &AccountId, policy_id: i64) -> String {
+    format!(
+        "{}/{}/webhook_policies/{policy_id}",
+        public_url.trim_end_matches('/'),
+        account.as_str()
+    )
+}
+
+/// How a policy would sign, as a request asks: checked whole by
+/// [`Signing::check`].
+pub struct Signing {
+    pub scheme: SignatureScheme,
+    pub jwt_alg: JwtAlg,
+    pub openid_connect_discovery: bool,
+    pub has_audience: bool,
+    pub has_expiry: bool,
+}
+
+impl Signing {
+    /// Adds an error for each field that does not fit the scheme: Standard
+    /// Webhooks is HMAC-SHA256 and has no claims; discovery publishes public
+    /// keys, so it needs an `rs*`/`es*` JWS policy.
+    pub fn check(&self, errors: &mut ValidationErrors) {
+        if self.scheme == SignatureScheme::StandardWebhooks {
+            if self.jwt_alg != JwtAlg::Hs256 {
+                errors.add(
+                    "jwt_alg",
+                    "Jwt alg must be hs256 (or left out) for standard_webhooks",
+                );
+            }
+            if self.has_audience {
+                errors.add(
+                    "jwt_audience",
+                    "Jwt audience is not used by standard_webhooks",
+                );
+            }
+            if self.has_expiry {
+                errors.add(
+                    "jwt_claim_expires_in",
+                    "Jwt claim expires in is not used by standard_webhooks",
+                );
+            }
+        }
+        if self.openid_connect_discovery
+            && (self.scheme != SignatureScheme::Jws || !self.jwt_alg.is_public_key())
+        {
+            errors.add(
+                "openid_connect_discovery",
+                "Openid connect discovery needs a jws policy with an rs* or es* jwt_alg",
+            );
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub id: i64,
@@ -101,6 +189,8 @@ pub struct Policy {
     pub jwt_alg: JwtAlg,
     pub jwt_audience: Option<String>,
     pub jwt_claim_expires_in: Option<i64>,
+    pub signature_scheme: SignatureScheme,
+    pub openid_connect_discovery: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -113,6 +203,8 @@ pub struct NewPolicy {
     pub jwt_alg: JwtAlg,
     pub jwt_audience: Option<String>,
     pub jwt_claim_expires_in: Option<i64>,
+    pub signature_scheme: SignatureScheme,
+    pub openid_connect_discovery: bool,
     pub sealed_key: Vec<u8>,
 }
 
@@ -123,6 +215,7 @@ pub struct PolicyChanges {
     pub disabled: Option<bool>,
     pub jwt_audience: Option<Option<String>>,
     pub jwt_claim_expires_in: Option<Option<i64>>,
+    pub openid_connect_discovery: Option<bool>,
 }
 
 impl Policy {
@@ -137,6 +230,9 @@ impl Policy {
         }
         if let Some(expires) = changes.jwt_claim_expires_in {
             self.jwt_claim_expires_in = expires;
+        }
+        if let Some(discovery) = changes.openid_connect_discovery {
+            self.openid_connect_discovery = discovery;
         }
         let changed = *self != before;
         if changed {
@@ -153,7 +249,20 @@ pub struct PolicyKey {
     pub jwt_alg: JwtAlg,
     pub jwt_audience: Option<String>,
     pub jwt_claim_expires_in: Option<i64>,
+    pub signature_scheme: SignatureScheme,
+    pub openid_connect_discovery: bool,
     pub sealed_key: Vec<u8>,
+    /// Keys a rotation replaced whose overlap is not over, newest first:
+    /// a Standard Webhooks message carries a signature of each.
+    pub retired: Vec<RetiredKey>,
+}
+
+/// A key a rotation replaced, kept (sealed) until `expires_at`.
+#[derive(Clone, Debug)]
+pub struct RetiredKey {
+    pub sealed_key: Vec<u8>,
+    pub retired_at: i64,
+    pub expires_at: i64,
 }
 
 #[cfg(test)]
@@ -168,5 +277,53 @@ mod tests {
         }
         assert_eq!(JwtAlg::parse("HS256"), None);
         assert_eq!(JwtAlg::parse("ps256"), None);
+        for scheme in SignatureScheme::ALL {
+            assert_eq!(SignatureScheme::parse(scheme.as_str()), Some(scheme));
+        }
+    }
+
+    #[test]
+    fn schemes_refuse_what_they_cannot_do() {
+        let check = |scheme, jwt_alg, discovery, claims| {
+            let mut errors = ValidationErrors::new();
+            Signing {
+                scheme,
+                jwt_alg,
+                openid_connect_discovery: discovery,
+                has_audience: claims,
+                has_expiry: claims,
+            }
+            .check(&mut errors);
+            errors
+                .pairs()
+                .iter()
+                .map(|(field, _)| field.clone())
+                .collect::<Vec<_>>()
+        };
+        let sw = SignatureScheme::StandardWebhooks;
+        assert!(check(sw, JwtAlg::Hs256, false, false).is_empty());
+        assert_eq!(check(sw, JwtAlg::Rs256, false, false), ["jwt_alg"]);
+        assert_eq!(
+            check(sw, JwtAlg::Hs256, true, true),
+            [
+                "jwt_audience",
+                "jwt_claim_expires_in",
+                "openid_connect_discovery"
+            ]
+        );
+        assert!(check(SignatureScheme::Jws, JwtAlg::Es256, true, true).is_empty());
+        assert_eq!(
+            check(SignatureScheme::Jws, JwtAlg::Hs512, true, false),
+            ["openid_connect_discovery"]
+        );
+    }
+
+    #[test]
+    fn the_discovery_issuer_names_account_and_policy() {
+        let account = AccountId::from_trusted("wdc".into());
+        assert_eq!(
+            discovery_issuer("https://herald.example.com/", &account, 7),
+            "https://herald.example.com/wdc/webhook_policies/7"
+        );
     }
 }

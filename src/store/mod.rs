@@ -20,6 +20,7 @@ mod list_sql;
 mod mails;
 mod params;
 mod policies;
+mod policy_keys;
 mod postgres;
 mod publish;
 mod queue;
@@ -33,6 +34,7 @@ mod verification;
 mod webhooks;
 
 use backend::{Backend, Db, on_db};
+pub use policy_keys::PolicyKeys;
 pub use readiness::NotReady;
 pub use stats::{PoolStats, QueueStats, WebhookStats};
 

@@ -13,21 +13,25 @@ const COUNT_POLICIES: &str = "SELECT COUNT(*) FROM webhook_policies";
 
 /// The head of a list of policies; `list_sql` adds the filters.
 const LIST_POLICIES: &str = "SELECT id, account_id, name, disabled, jwt_alg, jwt_audience, \
-     jwt_claim_expires_in, created_at, updated_at FROM webhook_policies";
+     jwt_claim_expires_in, signature_scheme, openid_connect_discovery, created_at, updated_at \
+     FROM webhook_policies";
 
-const GET_POLICY: &str = "SELECT id, account_id, name, disabled, jwt_alg, jwt_audience, \
-     jwt_claim_expires_in, created_at, updated_at FROM webhook_policies WHERE account_id = $1 \
-     AND id = $2";
+pub(super) const GET_POLICY: &str = "SELECT id, account_id, name, disabled, jwt_alg, \
+     jwt_audience, jwt_claim_expires_in, signature_scheme, openid_connect_discovery, created_at, \
+     updated_at FROM webhook_policies WHERE account_id = $1 AND id = $2";
 
 const INSERT_POLICY: &str = "INSERT INTO webhook_policies (account_id, name, disabled, jwt_alg, \
-     jwt_audience, jwt_claim_expires_in, sealed_key, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id";
+     jwt_audience, jwt_claim_expires_in, signature_scheme, openid_connect_discovery, sealed_key, \
+     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id";
 
 const UPDATE_POLICY: &str = "UPDATE webhook_policies \
-     SET disabled = $1, jwt_audience = $2, jwt_claim_expires_in = $3, updated_at = $4 \
-     WHERE id = $5";
+     SET disabled = $1, jwt_audience = $2, jwt_claim_expires_in = $3, \
+     openid_connect_discovery = $4, updated_at = $5 WHERE id = $6";
 
 const POLICY_USERS: &str = "SELECT id FROM webhooks WHERE webhook_policy_id = $1 ORDER BY id";
+
+/// The keys a rotation of policy `$1` replaced: they go with it.
+const DELETE_RETIRED_KEYS: &str = "DELETE FROM webhook_policy_retired_keys WHERE policy_id = $1";
 
 const DELETE_POLICY: &str = "DELETE FROM webhook_policies WHERE account_id = $1 AND id = $2";
 
@@ -54,6 +58,8 @@ impl Store {
                 .bind(new.jwt_alg.as_str())
                 .bind(&new.jwt_audience)
                 .bind(new.jwt_claim_expires_in)
+                .bind(new.signature_scheme.as_str())
+                .bind(new.openid_connect_discovery)
                 .bind(&new.sealed_key)
                 .bind(now)
                 .fetch_one(&mut **tx)
@@ -67,6 +73,8 @@ impl Store {
             jwt_alg: new.jwt_alg,
             jwt_audience: new.jwt_audience.clone(),
             jwt_claim_expires_in: new.jwt_claim_expires_in,
+            signature_scheme: new.signature_scheme,
+            openid_connect_discovery: new.openid_connect_discovery,
             created_at: now,
             updated_at: now,
         };
@@ -130,6 +138,7 @@ impl Store {
                     .bind(policy.disabled)
                     .bind(&policy.jwt_audience)
                     .bind(policy.jwt_claim_expires_in)
+                    .bind(policy.openid_connect_discovery)
                     .bind(policy.updated_at)
                     .bind(policy.id)
                     .execute(&mut **tx)
@@ -173,6 +182,13 @@ impl Store {
                 users.into_iter().map(|(id,)| id).collect(),
             ));
         }
+        on_db!(&mut tx, |tx| {
+            sqlx::query(DELETE_RETIRED_KEYS)
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
         on_db!(&mut tx, |tx| {
             sqlx::query(DELETE_POLICY)
                 .bind(account.as_str())

@@ -22,7 +22,8 @@ use super::params::IdList;
 use super::{Store, StoreResult, postgres, rows, sqlite};
 use crate::domain::Webhook;
 use crate::domain::delivery::{Claimed, LeasedDelivery};
-use crate::domain::policy::PolicyKey;
+use crate::domain::policy::{PolicyKey, SignatureScheme};
+use crate::domain::time::now_epoch;
 
 /// Makes the deliveries leased by owners starting with `$2` due at `$1`.
 const RELEASE_LEASES: &str = "UPDATE deliveries \
@@ -253,12 +254,44 @@ impl Store {
                 .db
                 .pick(sqlite::POLICY_KEYS_BY_ID, postgres::POLICY_KEYS_BY_ID);
             let found: Vec<rows::PolicyKeyRow> = self.read_by_ids(select, &policy_ids).await?;
+            let mut keys = Vec::with_capacity(found.len());
             for row in found {
-                let key = row.into_domain()?;
+                keys.push(row.into_domain()?);
+            }
+            self.add_retired_keys(&mut keys, now_epoch()).await?;
+            for key in keys {
                 policies.insert(key.id, Arc::new(key));
             }
         }
         Ok(WebhooksById { hooks, policies })
+    }
+
+    /// Gives the Standard Webhooks policies of `keys` their retired keys
+    /// still in their overlap at `now`: their messages carry a signature of
+    /// each. A JWS has one signature, by the current key.
+    async fn add_retired_keys(&self, keys: &mut [PolicyKey], now: i64) -> StoreResult<()> {
+        let ids: Vec<i64> = keys
+            .iter()
+            .filter(|key| key.signature_scheme == SignatureScheme::StandardWebhooks)
+            .map(|key| key.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let select = self.db.pick(
+            sqlite::RETIRED_KEYS_BY_POLICY,
+            postgres::RETIRED_KEYS_BY_POLICY,
+        );
+        let found: Vec<rows::RetiredKeyRow> = self.read_by_ids(select, &ids).await?;
+        for row in found {
+            if let Some(key) = keys.iter_mut().find(|key| key.id == row.policy_id) {
+                let retired = row.into_domain();
+                if retired.expires_at > now {
+                    key.retired.push(retired);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The rows `R` that `select`, which takes a list of ids as `$1`, reads

@@ -261,8 +261,13 @@ pub(super) const WEBHOOKS_BY_ID: &str = "SELECT id, account_id, name, event, uri
 
 /// The signing keys of the policies of the list `$1`.
 pub(super) const POLICY_KEYS_BY_ID: &str = "SELECT id, jwt_alg, jwt_audience, \
-     jwt_claim_expires_in, sealed_key FROM webhook_policies WHERE id IN \
-     (SELECT value FROM json_each($1))";
+     jwt_claim_expires_in, signature_scheme, openid_connect_discovery, sealed_key \
+     FROM webhook_policies WHERE id IN (SELECT value FROM json_each($1))";
+
+/// The retired keys of the policies of the list `$1`, newest first.
+pub(super) const RETIRED_KEYS_BY_POLICY: &str = "SELECT policy_id, sealed_key, retired_at, \
+     expires_at FROM webhook_policy_retired_keys WHERE policy_id IN \
+     (SELECT value FROM json_each($1)) ORDER BY id DESC";
 
 /// Hands back the deliveries of the list `$1` leased to owners like `$3`,
 /// due again at `$2`.

@@ -41,6 +41,18 @@ mod delivery {
     mod ssrf;
 }
 
+/// The receiver's side: key discovery, rotation, Standard Webhooks
+/// signatures checked by independent libraries, `herald listen` and
+/// `herald trigger`.
+mod receiver {
+    pub mod discovery;
+    mod listen;
+    mod live;
+    mod pasted_key;
+    mod rotation;
+    mod standard_webhooks;
+}
+
 /// What operators watch: metrics and their dashboards, logs, readiness.
 mod ops {
     mod dashboards;

@@ -4,10 +4,10 @@
 use serde_json::{Map, Value};
 
 use crate::domain::ValidationErrors;
-use crate::domain::policy::{JwtAlg, MAX_AUDIENCE_BYTES, MAX_EXPIRES_IN_MINUTES};
+use crate::domain::policy::{JwtAlg, MAX_AUDIENCE_BYTES, MAX_EXPIRES_IN_MINUTES, SignatureScheme};
 
 /// Readonly fields a client may send back; ignored.
-const READONLY: [&str; 7] = [
+const READONLY: [&str; 9] = [
     "id",
     "nodeID",
     "name",
@@ -15,6 +15,8 @@ const READONLY: [&str; 7] = [
     "updated_at",
     "public_key_pem",
     "jwt_secret",
+    "webhook_secret",
+    "key_id",
 ];
 
 #[derive(Default)]
@@ -23,6 +25,8 @@ pub(super) struct Input {
     pub(super) disabled: Option<bool>,
     pub(super) jwt_audience: Option<Option<String>>,
     pub(super) jwt_claim_expires_in: Option<Option<i64>>,
+    pub(super) signature_scheme: Option<SignatureScheme>,
+    pub(super) openid_connect_discovery: Option<bool>,
     pub(super) errors: ValidationErrors,
 }
 
@@ -65,6 +69,20 @@ impl Input {
                         ),
                     },
                     _ => input.errors.add("jwt_claim_expires_in", "Jwt claim expires in must be a number of minutes"),
+                },
+                "signature_scheme" => match value.as_str() {
+                    Some(name) => match SignatureScheme::parse(&name.trim().to_ascii_lowercase()) {
+                        Some(scheme) => input.signature_scheme = Some(scheme),
+                        None => input.errors.add("signature_scheme", "Signature scheme is not included in the list"),
+                    },
+                    None if value.is_null() => input.signature_scheme = Some(SignatureScheme::Jws),
+                    None => input.errors.add("signature_scheme", "Signature scheme must be a string"),
+                },
+                "openid_connect_discovery" => match &value {
+                    Value::Bool(b) => input.openid_connect_discovery = Some(*b),
+                    Value::String(s) => input.openid_connect_discovery = Some(crate::domain::list::parse_bool_text(s)),
+                    Value::Null => input.openid_connect_discovery = Some(false),
+                    _ => input.errors.add("openid_connect_discovery", "Openid connect discovery must be true or false"),
                 },
                 k if READONLY.contains(&k) => {}
                 _ => input.errors.add(key.clone(), format!("{key} is not a known field")),

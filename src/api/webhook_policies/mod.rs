@@ -1,13 +1,15 @@
 //! The Webhook Policies API (§5): how messages to webhooks are signed.
 
 mod input;
+mod key;
+mod record;
+mod rotate;
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use rand::RngCore;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa_axum::router::OpenApiRouter;
@@ -23,16 +25,15 @@ use crate::api::openapi::policies::{
     WebhookPolicyListItem,
 };
 use crate::api::state::AppState;
-use crate::crypto::keys;
 use crate::domain::ValidationErrors;
 use crate::domain::list::{FieldKind, ListField};
-use crate::domain::node_id::node_id;
-use crate::domain::policy::{NewPolicy, Policy, PolicyChanges};
-use crate::domain::time::{format_epoch, now_epoch};
+use crate::domain::policy::{JwtAlg, NewPolicy, PolicyChanges, SignatureScheme, Signing};
+use crate::domain::time::now_epoch;
 use crate::error::{ApiError, ApiResult};
 use crate::store::PolicyDeletion;
 
 use input::Input;
+use record::record;
 
 const fn field(name: &'static str, kind: FieldKind, case_insensitive: bool) -> ListField {
     ListField {
@@ -52,6 +53,8 @@ pub const COLLECTION: CollectionSpec = CollectionSpec {
         "jwt_alg",
         "jwt_audience",
         "jwt_claim_expires_in",
+        "signature_scheme",
+        "openid_connect_discovery",
         "created_at",
         "updated_at",
     ],
@@ -79,6 +82,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_enabled))
         .routes(routes!(list_disabled))
         .routes(routes!(get, update, delete))
+        .routes(routes!(rotate::rotate))
 }
 
 /// The query parameters of the policies collection.
@@ -227,9 +231,11 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let input = Input::read(body);
     let mut errors = input.errors;
-    let alg = match input.jwt_alg {
-        Some(alg) => Some(alg),
-        None => {
+    let scheme = input.signature_scheme.unwrap_or(SignatureScheme::Jws);
+    let alg = match (input.jwt_alg, scheme) {
+        (Some(alg), _) => Some(alg),
+        (None, SignatureScheme::StandardWebhooks) => Some(JwtAlg::Hs256),
+        (None, SignatureScheme::Jws) => {
             if !errors.pairs().iter().any(|(f, _)| f == "jwt_alg") {
                 errors.add("jwt_alg", "Jwt alg can't be blank");
             }
@@ -239,30 +245,35 @@ pub async fn create(
     let Some(alg) = alg else {
         return Err(errors.into());
     };
+    let jwt_audience = input.jwt_audience.flatten();
+    let jwt_claim_expires_in = input.jwt_claim_expires_in.flatten();
+    let openid_connect_discovery = input.openid_connect_discovery.unwrap_or(false);
+    Signing {
+        scheme,
+        jwt_alg: alg,
+        openid_connect_discovery,
+        has_audience: jwt_audience.is_some(),
+        has_expiry: jwt_claim_expires_in.is_some(),
+    }
+    .check(&mut errors);
     errors.into_result(())?;
-    // RSA key generation takes a while: keep it off the async workers.
-    let generated = tokio::task::spawn_blocking(move || keys::generate(alg))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let fresh = key::FreshKey::generate(scheme, alg).await?;
     let new = NewPolicy {
-        name: random_name(),
+        name: record::random_name(),
         disabled: input.disabled.unwrap_or(false),
         jwt_alg: alg,
-        jwt_audience: input.jwt_audience.flatten(),
-        jwt_claim_expires_in: input.jwt_claim_expires_in.flatten(),
-        sealed_key: state.sealer.seal(&generated.private),
+        jwt_audience,
+        jwt_claim_expires_in,
+        signature_scheme: scheme,
+        openid_connect_discovery,
+        sealed_key: state.sealer.seal(&fresh.generated.private),
     };
     let policy = state
         .store
         .insert_policy(&caller.account, &new, &actor, now_epoch())
         .await?;
     let mut answer = record(&state, &policy);
-    if let Some(pem) = generated.public_key_pem {
-        answer.insert("public_key_pem".into(), Value::String(pem));
-    }
-    if let Some(secret) = generated.jwt_secret {
-        answer.insert("jwt_secret".into(), Value::String(secret));
-    }
+    fresh.show_once(&mut answer);
     Ok((StatusCode::CREATED, Json(Value::Object(answer))))
 }
 
@@ -299,11 +310,28 @@ pub async fn update(
     if input.jwt_alg.is_some_and(|alg| alg != current.jwt_alg) {
         errors.add("jwt_alg", "Jwt alg cannot be changed");
     }
+    if input
+        .signature_scheme
+        .is_some_and(|scheme| scheme != current.signature_scheme)
+    {
+        errors.add("signature_scheme", "Signature scheme cannot be changed");
+    }
     let changes = PolicyChanges {
         disabled: input.disabled,
         jwt_audience: input.jwt_audience,
         jwt_claim_expires_in: input.jwt_claim_expires_in,
+        openid_connect_discovery: input.openid_connect_discovery,
     };
+    let mut after = current.clone();
+    after.apply(&changes, current.updated_at);
+    Signing {
+        scheme: after.signature_scheme,
+        jwt_alg: after.jwt_alg,
+        openid_connect_discovery: after.openid_connect_discovery,
+        has_audience: after.jwt_audience.is_some(),
+        has_expiry: after.jwt_claim_expires_in.is_some(),
+    }
+    .check(&mut errors);
     let changes = errors.into_result(changes)?;
     let policy = state
         .store
@@ -348,31 +376,5 @@ pub async fn delete(
             )
             .into())
         }
-    }
-}
-
-/// 56 random hex characters.
-fn random_name() -> String {
-    let mut bytes = [0u8; 28];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-/// The full record: every field, blank ones as null. Never the key.
-fn record(state: &AppState, policy: &Policy) -> Map<String, Value> {
-    let json = json!({
-        "id": policy.id,
-        "nodeID": node_id(&state.config.instance_domain, "WebhookPolicy", policy.id),
-        "name": policy.name,
-        "disabled": policy.disabled,
-        "jwt_alg": policy.jwt_alg.as_str(),
-        "jwt_audience": policy.jwt_audience,
-        "jwt_claim_expires_in": policy.jwt_claim_expires_in,
-        "created_at": format_epoch(policy.created_at),
-        "updated_at": format_epoch(policy.updated_at),
-    });
-    match json {
-        Value::Object(map) => map,
-        _ => unreachable!("json! of an object literal"),
     }
 }

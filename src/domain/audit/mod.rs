@@ -303,6 +303,11 @@ pub fn policy_fields(policy: &Policy) -> Fields {
         ("jwt_alg", json!(policy.jwt_alg.as_str())),
         ("jwt_audience", json!(policy.jwt_audience)),
         ("jwt_claim_expires_in", json!(policy.jwt_claim_expires_in)),
+        ("signature_scheme", json!(policy.signature_scheme.as_str())),
+        (
+            "openid_connect_discovery",
+            json!(policy.openid_connect_discovery),
+        ),
     ]
 }
 

@@ -72,7 +72,7 @@ fn made_by(event: &Value, token_id: i64, name: &str) {
 }
 
 /// Asserts that no secret is in the trail, as shown or as stored.
-async fn holds_none_of(app: &TestApp, trail: &[Value], secrets: &[String]) {
+pub async fn holds_none_of(app: &TestApp, trail: &[Value], secrets: &[String]) {
     const ALL: &str = "SELECT actor || ' ' || COALESCE(client_ip, '') || ' ' || changes || ' ' \
          || COALESCE(details, '') FROM audit_events";
     let rows: Vec<(String,)> = if app.database_url.starts_with("sqlite:") {

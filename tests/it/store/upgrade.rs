@@ -8,11 +8,12 @@ use serde_json::json;
 use sqlx::Connection;
 
 use crate::on_databases;
-use crate::support::{Backend, EmptyDatabase, TestApp};
+use crate::support::{Backend, EmptyDatabase, TEST_SECRET_KEY, TestApp};
 
 on_databases!(
     verification_codes_kept_in_plain_text_are_redacted_by_the_upgrade,
     tokens_made_before_the_upgrade_keep_what_they_could_do,
+    policies_made_before_the_upgrade_keep_their_key_and_rotate,
 );
 
 /// Applies the migrations of `backend` up to `version` to `database`.
@@ -177,4 +178,79 @@ async fn tokens_made_before_the_upgrade_keep_what_they_could_do(backend: Backend
     assert_eq!(roles, ["administrator", "publisher", "member"], "{listed}");
     assert_eq!(listed[0]["description"], serde_json::Value::Null);
     assert_eq!(listed[0]["expires_at"], serde_json::Value::Null);
+}
+
+/// A policy of version 7 (before signature schemes and rotation): it reads
+/// as a JWS policy without discovery, publishes the key it had, and rotates.
+async fn policies_made_before_the_upgrade_keep_their_key_and_rotate(backend: Backend) {
+    let Some(database) = EmptyDatabase::create(backend).await else {
+        return;
+    };
+    migrate_up_to(backend, &database, 7).await;
+    let sealer = herald::crypto::sealing::Sealer::from_base64(TEST_SECRET_KEY).unwrap();
+    let generated = herald::crypto::keys::generate(herald::domain::policy::JwtAlg::Es256);
+    let sealed = sealer.seal(&generated.private);
+    execute(
+        backend,
+        &database,
+        "INSERT INTO accounts (id, name, created_at) VALUES ('wdc', 'wdc', 0);",
+    )
+    .await;
+    const INSERT: &str = "INSERT INTO webhook_policies (account_id, name, disabled, jwt_alg, \
+         sealed_key, created_at, updated_at) VALUES ('wdc', 'p', FALSE, 'es256', $1, 0, 0)";
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&database.url)
+                .await
+                .unwrap();
+            sqlx::query(INSERT)
+                .bind(&sealed)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&database.url).await.unwrap();
+            sqlx::query(INSERT)
+                .bind(&sealed)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+
+    let app = TestApp::start_on_existing(database, Settings::default()).await;
+    let token = app.admin("wdc").await;
+    let policy = app.get("/v1/webhook_policies/1", &token).await.body;
+    assert_eq!(policy["signature_scheme"], "jws", "{policy}");
+    assert_eq!(policy["openid_connect_discovery"], false);
+    let on = app
+        .patch(
+            "/v1/webhook_policies/1",
+            &token,
+            json!({ "openid_connect_discovery": true }),
+        )
+        .await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    let jwks = crate::receiver::discovery::jwks_kids(&app, "wdc", 1).await;
+    let key = herald::crypto::keys::SigningKey::load(
+        herald::domain::policy::JwtAlg::Es256,
+        &generated.private,
+    )
+    .unwrap();
+    assert_eq!(
+        jwks,
+        [herald::crypto::jwk::key_id(&key).unwrap()],
+        "the key it had"
+    );
+    let rotated = app
+        .post("/v1/webhook_policies/1/rotate", &token, json!({}))
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    assert_eq!(
+        crate::receiver::discovery::jwks_kids(&app, "wdc", 1)
+            .await
+            .len(),
+        2
+    );
 }
