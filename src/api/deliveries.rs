@@ -19,7 +19,8 @@ use crate::api::openapi::deliveries::{
 };
 use crate::api::openapi::errors::{Authenticated, BadBody, BadQuery, Forbidden, Invalid, NotFound};
 use crate::api::state::AppState;
-use crate::domain::ValidationErrors;
+use crate::delivery::message;
+use crate::domain::audit::Actor;
 use crate::domain::delivery::{
     AttemptRecord, DeliveryRecord, DeliveryStatus, Redelivery, of_webhook,
 };
@@ -27,6 +28,7 @@ use crate::domain::event::EventKind;
 use crate::domain::list::{FieldKind, ListField, SortKey};
 use crate::domain::node_id::node_id;
 use crate::domain::time::{format_epoch, now_epoch, now_millis, parse_date_or_datetime};
+use crate::domain::{AccountId, ValidationErrors};
 use crate::error::{ApiError, ApiResult};
 
 const fn field(name: &'static str, kind: FieldKind) -> ListField {
@@ -181,12 +183,7 @@ pub async fn get(
         .await?
         .ok_or(ApiError::NotFound)?;
     let mut answer = record(&state, &delivery);
-    let mut message = delivery.message.clone().unwrap_or(Value::Null);
-    if delivery.kind == EventKind::Verify {
-        // The code is for the receiver alone: an administrator who could read
-        // it could verify a URI that never agreed to get messages.
-        message["payload"]["callback"] = Value::String("[redacted]".into());
-    }
+    let message = message_of(&state, &caller.account, &delivery).await?;
     answer.insert("message".into(), message);
     answer.insert(
         "history".into(),
@@ -199,6 +196,37 @@ pub async fn get(
         ),
     );
     Ok(Json(Value::Object(answer)))
+}
+
+/// The message of a delivery: as first sent, or, before its first attempt,
+/// the one it will send (null when its webhook is gone: it will send
+/// none). A verification's code is never shown.
+pub(crate) async fn message_of(
+    state: &AppState,
+    account: &AccountId,
+    delivery: &DeliveryRecord,
+) -> ApiResult<Value> {
+    let mut message = match &delivery.message {
+        Some(message) => message.clone(),
+        None => {
+            let event = state.store.delivery_event(account, delivery.id).await?;
+            let hook = state
+                .store
+                .get_webhook(account, delivery.webhook_id)
+                .await?;
+            match (event, hook) {
+                (Some(event), Some(hook)) => message::unsigned(&event, &hook, &state.config)
+                    .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?,
+                _ => Value::Null,
+            }
+        }
+    };
+    if delivery.kind == EventKind::Verify && !message.is_null() {
+        // The code is for the receiver alone: an administrator who could read
+        // it could verify a URI that never agreed to get messages.
+        message["payload"]["callback"] = Value::String("[redacted]".into());
+    }
+    Ok(message)
 }
 
 /// `POST /webhook_deliveries/:id/redeliver` (202): a new delivery of the
@@ -266,10 +294,24 @@ pub async fn recover(
     RecordId(webhook_id): RecordId,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let queued = recover_given_up(&state, &caller.account, &actor, webhook_id, &body).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "queued": queued }))))
+}
+
+/// Redelivers, once per message, what webhook `webhook_id` gave up in the
+/// window `body` gives (`since`, and `until`, by default now); how many
+/// were queued. 422 for a bad window, 404 when there is no such webhook.
+pub(crate) async fn recover_given_up(
+    state: &AppState,
+    account: &AccountId,
+    actor: &Actor,
+    webhook_id: i64,
+    body: &Map<String, Value>,
+) -> ApiResult<i64> {
     let mut errors = ValidationErrors::new();
     let mut since = None;
     let mut until = None;
-    for (key, value) in &body {
+    for (key, value) in body {
         let slot = match key.as_str() {
             "since" => &mut since,
             "until" => &mut until,
@@ -298,10 +340,10 @@ pub async fn recover(
     let queued = state
         .store
         .recover(
-            &caller.account,
+            account,
             webhook_id,
             (since, until),
-            &actor,
+            actor,
             now_epoch(),
             now_millis(),
         )
@@ -310,7 +352,7 @@ pub async fn recover(
     if queued > 0 {
         state.wake.notify_one();
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "queued": queued }))))
+    Ok(queued)
 }
 
 fn check_statuses(filter: &crate::domain::list::Filter) -> ApiResult<()> {

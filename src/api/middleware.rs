@@ -58,14 +58,17 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 
 /// Every error answer is the contract's JSON (§2), whatever produced it:
 /// one a layer or the framework made as plain text gets
-/// `{"message": <reason>}` with its status and headers kept.
+/// `{"message": <reason>}` with its status and headers kept. The console's
+/// error pages (HTML) stay pages.
 async fn json_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    let kept = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || kept {
         return response;
     }
     let (mut parts, _) = response.into_parts();

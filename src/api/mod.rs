@@ -7,6 +7,7 @@ pub mod audit_events;
 pub mod auth;
 pub mod collection;
 pub mod collection_doc;
+pub mod console;
 pub mod deliveries;
 pub mod discovery;
 pub mod events;
@@ -82,9 +83,11 @@ pub fn router(state: AppState) -> Router {
     let (health, _) = health_routes().split_for_parts();
     let body_rules = body_rules(&state);
     let metrics = state.ops.metrics.clone();
-    let routes = health
-        .nest("/v1", v1)
-        .merge(discovery::router())
+    let mut routes = health.nest("/v1", v1).merge(discovery::router());
+    if state.config.console.enabled {
+        routes = routes.merge(console::router(&state));
+    }
+    let routes = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

@@ -64,6 +64,15 @@ pub struct Config {
     pub role: Role,
     /// The metrics listener and the logs.
     pub telemetry: TelemetryConfig,
+    pub console: ConsoleConfig,
+}
+
+/// The web console at `/console`.
+#[derive(Clone, Copy, Debug)]
+pub struct ConsoleConfig {
+    pub enabled: bool,
+    /// How long a session lasts from signing in.
+    pub session_ttl: Duration,
 }
 
 /// The bounds on client connections (see `api::listener`).
@@ -217,6 +226,7 @@ impl Config {
             audit_retention: parse::audit_retention(&s)?,
             role: parse::role(&s)?,
             telemetry: telemetry::telemetry(&s, listen)?,
+            console: parse::console(&s)?,
             database,
         })
     }

@@ -230,6 +230,18 @@ pub(super) fn retention(s: &Settings) -> Result<Duration, ConfigError> {
     Ok(retention)
 }
 
+/// The web console: on unless `--console false`, and its sessions' life.
+pub(super) fn console(s: &Settings) -> Result<ConsoleConfig, ConfigError> {
+    let session_ttl = duration("console-session-ttl", &s.console_session_ttl, "12h")?;
+    if session_ttl < Duration::from_secs(60) || session_ttl > Duration::from_secs(30 * 24 * 3600) {
+        return Err(err("console-session-ttl must be between 1m and 30d"));
+    }
+    Ok(ConsoleConfig {
+        enabled: s.console.unwrap_or(true),
+        session_ttl,
+    })
+}
+
 pub(super) fn audit_retention(s: &Settings) -> Result<Duration, ConfigError> {
     let retention = duration("audit-retention", &s.audit_retention, "365d")?;
     if retention < Duration::from_secs(24 * 3600) {

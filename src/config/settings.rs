@@ -177,6 +177,15 @@ pub struct Settings {
     #[arg(long, env = "HERALD_LOG_FORMAT")]
     pub log_format: Option<String>,
 
+    /// Serve the web console at /console [default: true].
+    #[arg(long, env = "HERALD_CONSOLE", num_args = 0..=1, default_missing_value = "true")]
+    pub console: Option<bool>,
+
+    /// How long a console session lasts from signing in, at most 30d
+    /// [default: 12h].
+    #[arg(long, env = "HERALD_CONSOLE_SESSION_TTL")]
+    pub console_session_ttl: Option<String>,
+
     /// The least severe log lines written: trace, debug, info, warn, error
     /// or off; `HERALD_LOG`, a tracing filter, wins when set [default: info].
     #[arg(long, env = "HERALD_LOG_LEVEL")]

@@ -24,6 +24,32 @@ pub fn verification_code() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A console session's secret (256 bits), kept by the browser in a cookie.
+pub fn session_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The CSRF token of the forms of a session (or of a sign-in form) whose
+/// secret is `secret`: a page can show it, and only who holds the secret
+/// (the cookie, out of a script's reach) can make it.
+pub fn csrf_token(secret: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(b"herald console csrf\0");
+    digest.update(secret.as_bytes());
+    hex::encode(digest.finalize())
+}
+
+/// Whether two tokens are equal, in a time that does not tell where they differ.
+pub fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+            == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,6 +97,19 @@ pub fn build(
     })
 }
 
+/// The unsigned message `event` makes for `webhook`: what its delivery
+/// keeps once sent (a verification's code redacted, as stored).
+pub fn unsigned(
+    event: &StoredEvent,
+    webhook: &Webhook,
+    config: &Config,
+) -> Result<serde_json::Value, String> {
+    let account_url = config.account_url(webhook.account.as_str());
+    let body = message_body(event, webhook, &account_url, &config.instance_domain)
+        .map_err(|e| format!("cannot build the message: {e}"))?;
+    serde_json::from_str(body.get()).map_err(|e| format!("cannot build the message: {e}"))
+}
+
 /// `event` with another payload (JSON text).
 fn with_payload(event: &StoredEvent, payload: String) -> Result<StoredEvent, String> {
     let payload =

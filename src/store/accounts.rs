@@ -7,7 +7,7 @@ use super::backend::{Conn, on_db};
 use super::{NewToken, PersonSpec, Store, StoreResult, audit, rows, tokens};
 use crate::domain::audit::{Action, Actor, AuditEntry, Change, RecordType, created, token_fields};
 use crate::domain::token::TokenAuth;
-use crate::domain::{AccountId, Caller, Role};
+use crate::domain::{AccountId, Role};
 
 const INSERT_ACCOUNT: &str = "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3) \
      ON CONFLICT (id) DO NOTHING";
@@ -36,11 +36,8 @@ const AUTHENTICATE: &str = "SELECT t.id, t.person_id, t.account_id, t.role, p.ro
 /// A token found by its hash, with its person's roles.
 #[derive(sqlx::FromRow)]
 struct AuthRow {
-    id: i64,
-    person_id: i64,
-    account_id: String,
-    role: String,
-    roles: String,
+    #[sqlx(flatten)]
+    caller: rows::CallerRow,
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
 }
@@ -126,18 +123,8 @@ impl Store {
                 .await
         })?;
         let Some(row) = row else { return Ok(None) };
-        let role: Role = row
-            .role
-            .parse()
-            .map_err(|e| super::StoreError::Corrupt(format!("token {} role: {e}", row.id)))?;
         Ok(Some(TokenAuth {
-            caller: Caller::new(
-                row.id,
-                row.person_id,
-                AccountId::from_trusted(row.account_id),
-                role,
-                &row.roles,
-            ),
+            caller: row.caller.into_caller()?,
             expires_at: row.expires_at,
             last_used_at: row.last_used_at,
         }))

@@ -8,6 +8,7 @@ use super::{Store, StoreResult, audit, list_sql, postgres, queue, rows, sqlite};
 use crate::domain::AccountId;
 use crate::domain::audit::{Action, Actor, AuditEntry, RecordType};
 use crate::domain::delivery::{AttemptRecord, DeliveryRecord, Redelivery};
+use crate::domain::event::{EventKind, StoredEvent};
 use crate::domain::list::{ListQuery, Page};
 use crate::domain::time::format_epoch;
 
@@ -30,6 +31,11 @@ const DELIVERY_ATTEMPTS: &str = "SELECT started_at, duration_ms, response_status
      response_headers, response_headers_truncated, response_body, response_truncated, error, \
      remote_ip, trigger FROM delivery_attempts WHERE delivery_id = $1 ORDER BY id";
 
+/// The event delivery `$2` of account `$1` carries, and the delivery's kind.
+const DELIVERY_EVENT: &str = "SELECT d.kind, e.id AS event_id, e.event, e.object_id, \
+     e.person_id, e.person_name, e.payload, e.links, e.sealed_code, e.published_at_ms \
+     FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.account_id = $1 AND d.id = $2";
+
 const DELIVERY_STATUS: &str = "SELECT status FROM deliveries WHERE account_id = $1 AND id = $2";
 
 const WEBHOOK_EXISTS: &str = "SELECT id FROM webhooks WHERE account_id = $1 AND id = $2";
@@ -43,6 +49,13 @@ const GIVEN_UP_MESSAGES: &str = "SELECT MAX(d.id) FROM deliveries d WHERE d.webh
      (SELECT 1 FROM deliveries x WHERE x.webhook_id = d.webhook_id AND COALESCE(x.origin_uuid, \
      x.uuid) = COALESCE(d.origin_uuid, d.uuid) AND x.status IN ('succeeded', 'pending', \
      'in_flight')) GROUP BY COALESCE(d.origin_uuid, d.uuid) ORDER BY 1";
+
+#[derive(sqlx::FromRow)]
+struct DeliveryEventRow {
+    kind: String,
+    #[sqlx(flatten)]
+    event: rows::EventRow,
+}
 
 impl Store {
     /// A page of the account's deliveries (filter by `webhook_id` for one webhook's).
@@ -86,6 +99,25 @@ impl Store {
         })?;
         let attempts = attempts.into_iter().map(rows::AttemptRow::into_domain);
         Ok(Some((row.into_domain()?, attempts.collect())))
+    }
+
+    /// The event delivery `id` carries (to show the message it will send
+    /// before its first attempt keeps one).
+    #[tracing::instrument(skip(self))]
+    pub async fn delivery_event(
+        &self,
+        account: &AccountId,
+        id: i64,
+    ) -> StoreResult<Option<StoredEvent>> {
+        let row: Option<DeliveryEventRow> = on_db!(&self.db, |db| {
+            sqlx::query_as(DELIVERY_EVENT)
+                .bind(account.as_str())
+                .bind(id)
+                .fetch_optional(&db.read)
+                .await
+        })?;
+        row.map(|row| row.event.into_domain(EventKind::from_stored(&row.kind)))
+            .transpose()
     }
 
     /// Queues a new delivery of a finished delivery's message, with a new

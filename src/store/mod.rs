@@ -14,6 +14,8 @@ mod accounts;
 mod attempts;
 mod audit;
 mod backend;
+mod console_sessions;
+mod console_stats;
 mod fan_out;
 mod history;
 mod list_sql;
@@ -34,6 +36,10 @@ mod verification;
 mod webhooks;
 
 use backend::{Backend, Db, on_db};
+pub use console_sessions::ConsoleSession;
+pub use console_stats::{
+    AccountQueue, AccountWebhooks, WebhookSearch, WebhookState, WebhookSummary,
+};
 pub use policy_keys::PolicyKeys;
 pub use readiness::NotReady;
 pub use stats::{PoolStats, QueueStats, WebhookStats};

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use crate::domain::delivery::{AttemptRecord, Claimed, DeliveryRecord, DeliveryStatus, Trigger};
 use crate::domain::event::{EventKind, Links, NewEvent, StoredEvent};
 use crate::domain::policy::{JwtAlg, Policy, PolicyKey, RetiredKey, SignatureScheme};
-use crate::domain::{AccountId, Attachment, EventName, Role, Webhook};
+use crate::domain::{AccountId, Attachment, Caller, EventName, Role, Webhook};
 
 use super::StoreError;
 
@@ -165,6 +165,34 @@ impl WebhookFailureRow {
     }
 }
 
+/// A token with its person's roles: the caller who uses it.
+#[derive(sqlx::FromRow)]
+pub struct CallerRow {
+    /// The token's id.
+    pub id: i64,
+    person_id: i64,
+    account_id: String,
+    role: String,
+    roles: String,
+}
+
+impl CallerRow {
+    pub fn into_caller(self) -> Result<Caller, StoreError> {
+        let role: Role = self
+            .role
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("token {} role: {e}", self.id)))?;
+        let account = AccountId::from_trusted(self.account_id);
+        Ok(Caller::new(
+            self.id,
+            self.person_id,
+            account,
+            role,
+            &self.roles,
+        ))
+    }
+}
+
 /// A leased delivery joined with its event.
 #[derive(sqlx::FromRow)]
 pub struct ClaimRow {
@@ -175,6 +203,13 @@ pub struct ClaimRow {
     attempts: i64,
     kind: String,
     pub webhook_id: i64,
+    #[sqlx(flatten)]
+    event: EventRow,
+}
+
+/// An event as its deliveries read it (`event_id` its id).
+#[derive(sqlx::FromRow)]
+pub struct EventRow {
     event_id: i64,
     event: String,
     object_id: i64,
@@ -200,11 +235,11 @@ impl ClaimRow {
         events: &mut HashMap<i64, Arc<StoredEvent>>,
     ) -> Result<Claimed, StoreError> {
         let kind = EventKind::from_stored(&self.kind);
-        let event = match events.get(&self.event_id) {
+        let event = match events.get(&self.event.event_id) {
             Some(event) => event.clone(),
             None => {
-                let event = Arc::new(self.stored_event(kind)?);
-                events.insert(self.event_id, event.clone());
+                let event = Arc::new(self.event.into_domain(kind)?);
+                events.insert(event.id, event.clone());
                 event
             }
         };
@@ -220,13 +255,14 @@ impl ClaimRow {
             event,
         })
     }
+}
 
-    fn stored_event(&self, kind: EventKind) -> Result<StoredEvent, StoreError> {
+impl EventRow {
+    pub fn into_domain(self, kind: EventKind) -> Result<StoredEvent, StoreError> {
         let corrupt = |what: &str, e: serde_json::Error| {
             StoreError::Corrupt(format!("event {} {what}: {e}", self.event_id))
         };
-        let payload =
-            RawValue::from_string(self.payload.clone()).map_err(|e| corrupt("payload", e))?;
+        let payload = RawValue::from_string(self.payload).map_err(|e| corrupt("payload", e))?;
         let links = match &self.links {
             Some(text) => {
                 Links::from_json(&serde_json::from_str(text).map_err(|e| corrupt("links", e))?)
@@ -236,13 +272,13 @@ impl ClaimRow {
         Ok(StoredEvent {
             id: self.event_id,
             kind,
-            event: self.event.clone(),
+            event: self.event,
             object_id: self.object_id,
             person_id: self.person_id,
-            person_name: self.person_name.clone(),
+            person_name: self.person_name,
             payload,
             links,
-            sealed_code: self.sealed_code.clone(),
+            sealed_code: self.sealed_code,
             published_at_ms: self.published_at_ms,
         })
     }

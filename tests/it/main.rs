@@ -21,6 +21,9 @@ mod api {
     mod webhooks;
 }
 
+/// The web console: pages, sessions, forms, escaping.
+mod console;
+
 /// The store: its contract on both databases, the delivery queue,
 /// concurrent writers, durability across crashes and processes, upgrades
 /// of old databases.

@@ -86,7 +86,8 @@ pub struct DeliveryWithHistory {
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
-    /// The body as first sent, unsigned; `null` before the first attempt.
+    /// The body as first sent, unsigned; before the first attempt, the body
+    /// it will send; `null` only when its webhook is gone.
     message: Option<serde_json::Map<String, serde_json::Value>>,
     history: Vec<Attempt>,
 }

@@ -8,10 +8,10 @@ use crate::crypto::keys::{self, Generated, SigningKey};
 use crate::domain::policy::{JwtAlg, SignatureScheme};
 use crate::error::{ApiError, ApiResult};
 
-pub(super) struct FreshKey {
-    pub(super) generated: Generated,
+pub(crate) struct FreshKey {
+    pub(crate) generated: Generated,
     /// The JWK thumbprint of a public key: the `kid` messages carry.
-    pub(super) key_id: Option<String>,
+    pub(crate) key_id: Option<String>,
 }
 
 impl FreshKey {

@@ -1,9 +1,12 @@
 //! The Webhook Policies API (§5): how messages to webhooks are signed.
 
+mod create;
 mod input;
 mod key;
 mod record;
 mod rotate;
+
+pub(crate) use create::{Created, create_policy};
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -20,14 +23,11 @@ use crate::api::collection::{self, CollectionSpec, State as ListState};
 use crate::api::extract::RecordId;
 use crate::api::json::JsonObject;
 use crate::api::openapi::errors::{Authenticated, BadBody, BadQuery, Forbidden, Invalid, NotFound};
-use crate::api::openapi::policies::{
-    CreatedWebhookPolicy, NewWebhookPolicy, WebhookPolicy, WebhookPolicyChanges,
-    WebhookPolicyListItem,
-};
+use crate::api::openapi::policies::{WebhookPolicy, WebhookPolicyChanges, WebhookPolicyListItem};
 use crate::api::state::AppState;
 use crate::domain::ValidationErrors;
 use crate::domain::list::{FieldKind, ListField};
-use crate::domain::policy::{JwtAlg, NewPolicy, PolicyChanges, SignatureScheme, Signing};
+use crate::domain::policy::{PolicyChanges, Signing};
 use crate::domain::time::now_epoch;
 use crate::error::{ApiError, ApiResult};
 use crate::store::PolicyDeletion;
@@ -78,7 +78,7 @@ const DEFAULT_FIELDS: [&str; 4] = ["id", "name", "created_at", "updated_at"];
 /// The webhook policies API (§5).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list, create))
+        .routes(routes!(list, create::create))
         .routes(routes!(list_enabled))
         .routes(routes!(list_disabled))
         .routes(routes!(get, update, delete))
@@ -207,74 +207,6 @@ pub async fn get(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(Value::Object(record(&state, &policy))))
-}
-
-/// 201 with the record and, this once, the public key or the secret.
-#[utoipa::path(
-    post,
-    path = "/webhook_policies",
-    tag = "webhook_policies",
-    operation_id = "createWebhookPolicy",
-    summary = "Make a policy and its key: the public key or secret is shown this once",
-    request_body(content = NewWebhookPolicy, description = "The new policy"),
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "The new policy, with `public_key_pem` or `jwt_secret`", body = CreatedWebhookPolicy),
-        BadBody, Authenticated, Forbidden,
-    )
-)]
-pub async fn create(
-    State(state): State<AppState>,
-    Admin(caller): Admin,
-    Acting(actor): Acting,
-    JsonObject(body): JsonObject,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let input = Input::read(body);
-    let mut errors = input.errors;
-    let scheme = input.signature_scheme.unwrap_or(SignatureScheme::Jws);
-    let alg = match (input.jwt_alg, scheme) {
-        (Some(alg), _) => Some(alg),
-        (None, SignatureScheme::StandardWebhooks) => Some(JwtAlg::Hs256),
-        (None, SignatureScheme::Jws) => {
-            if !errors.pairs().iter().any(|(f, _)| f == "jwt_alg") {
-                errors.add("jwt_alg", "Jwt alg can't be blank");
-            }
-            None
-        }
-    };
-    let Some(alg) = alg else {
-        return Err(errors.into());
-    };
-    let jwt_audience = input.jwt_audience.flatten();
-    let jwt_claim_expires_in = input.jwt_claim_expires_in.flatten();
-    let openid_connect_discovery = input.openid_connect_discovery.unwrap_or(false);
-    Signing {
-        scheme,
-        jwt_alg: alg,
-        openid_connect_discovery,
-        has_audience: jwt_audience.is_some(),
-        has_expiry: jwt_claim_expires_in.is_some(),
-    }
-    .check(&mut errors);
-    errors.into_result(())?;
-    let fresh = key::FreshKey::generate(scheme, alg).await?;
-    let new = NewPolicy {
-        name: record::random_name(),
-        disabled: input.disabled.unwrap_or(false),
-        jwt_alg: alg,
-        jwt_audience,
-        jwt_claim_expires_in,
-        signature_scheme: scheme,
-        openid_connect_discovery,
-        sealed_key: state.sealer.seal(&fresh.generated.private),
-    };
-    let policy = state
-        .store
-        .insert_policy(&caller.account, &new, &actor, now_epoch())
-        .await?;
-    let mut answer = record(&state, &policy);
-    fresh.show_once(&mut answer);
-    Ok((StatusCode::CREATED, Json(Value::Object(answer))))
 }
 
 /// PATCH, and PUT as its alias. `jwt_alg` cannot change: a receiver's key

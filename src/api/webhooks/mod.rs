@@ -7,6 +7,9 @@ mod read;
 mod verification;
 mod write;
 
+pub(crate) use verification::send_verification;
+pub(crate) use write::{create_webhook, update_webhook};
+
 use serde_json::{Map, Value, json};
 use utoipa::IntoParams;
 use utoipa::openapi::path::{Parameter, ParameterIn};

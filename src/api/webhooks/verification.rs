@@ -71,7 +71,11 @@ pub async fn verify_callback(
 /// Sends the `webhook.verify` handshake for a webhook whose URI is not yet
 /// verified, unless verification is off or the account verified that URI
 /// already. Returns whether the webhook is verified now.
-pub(super) async fn verify(state: &AppState, hook: &Webhook, actor: &Actor) -> ApiResult<bool> {
+pub(crate) async fn send_verification(
+    state: &AppState,
+    hook: &Webhook,
+    actor: &Actor,
+) -> ApiResult<bool> {
     let config = &state.config;
     let verified = !config.delivery.require_verification
         || state

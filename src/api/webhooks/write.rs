@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::api::auth::{Acting, Admin};
 use crate::api::extract::RecordId;
@@ -11,13 +11,14 @@ use crate::api::json::JsonObject;
 use crate::api::openapi::errors::{Authenticated, BadBody, Forbidden, NotFound};
 use crate::api::openapi::webhooks as doc;
 use crate::api::state::AppState;
+use crate::domain::audit::Actor;
 use crate::domain::time::{now_epoch, now_millis};
 use crate::domain::webhook::{DEFAULT_SOURCE, rules};
-use crate::domain::{NewWebhook, WebhookChanges};
+use crate::domain::{Caller, NewWebhook, Webhook, WebhookChanges};
 use crate::error::{ApiError, ApiResult};
 
 use super::input::Input;
-use super::verification::verify;
+use super::verification::send_verification as verify;
 use super::{SOURCE_HEADER, record};
 
 /// Creating a webhook sends it the `webhook.verify` handshake (§8) unless
@@ -46,7 +47,26 @@ pub async fn create(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
-    let input = Input::read(body, &state, &caller.account).await?;
+    let header_source = headers
+        .get(SOURCE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let hook = create_webhook(&state, &caller, &actor, body, header_source).await?;
+    Ok(Json(Value::Object(record(&state, &hook))))
+}
+
+/// Creates a webhook of `caller`'s account from the fields of `body` by the
+/// rules of §4 (422 with every problem), `header_source` standing in for a
+/// `source` the body does not give; sends the handshake it needs.
+pub(crate) async fn create_webhook(
+    state: &AppState,
+    caller: &Caller,
+    actor: &Actor,
+    body: Map<String, Value>,
+    header_source: Option<&str>,
+) -> ApiResult<Webhook> {
+    let input = Input::read(body, state, &caller.account).await?;
     let mut errors = input.errors;
     let event = match input.event {
         Some(event) => Some(event),
@@ -69,11 +89,6 @@ pub async fn create(
     let (Some(event), Some(uri)) = (event, uri) else {
         return Err(errors.into());
     };
-    let header_source = headers
-        .get(SOURCE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
     let source = match (input.source.flatten(), header_source) {
         (Some(source), _) => source,
         (None, Some(header)) => match rules::source(header) {
@@ -107,12 +122,12 @@ pub async fn create(
             .await?;
     let mut hook = state
         .store
-        .insert_webhook(&caller.account, new, verified, &actor, now_epoch())
+        .insert_webhook(&caller.account, new, verified, actor, now_epoch())
         .await?;
     if !hook.verified {
-        hook.verified = verify(&state, &hook, &actor).await?;
+        hook.verified = verify(state, &hook, actor).await?;
     }
-    Ok(Json(Value::Object(record(&state, &hook))))
+    Ok(hook)
 }
 
 /// PATCH, and PUT as its alias (§2): fields absent stay as they are.
@@ -137,7 +152,21 @@ pub async fn update(
     RecordId(id): RecordId,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Value>> {
-    let input = Input::read(body, &state, &caller.account).await?;
+    let hook = update_webhook(&state, &caller, &actor, id, body).await?;
+    Ok(Json(Value::Object(record(&state, &hook))))
+}
+
+/// Changes the fields `body` gives of webhook `id` of `caller`'s account by
+/// the rules of §4 (422 with every problem; 404 when there is no such
+/// webhook); sends the handshake a new URI needs.
+pub(crate) async fn update_webhook(
+    state: &AppState,
+    caller: &Caller,
+    actor: &Actor,
+    id: i64,
+    body: Map<String, Value>,
+) -> ApiResult<Webhook> {
+    let input = Input::read(body, state, &caller.account).await?;
     let mut errors = input.errors;
     if input.event_cleared {
         errors.add("event", "Event can't be blank");
@@ -160,13 +189,13 @@ pub async fn update(
     let changes = errors.into_result(changes)?;
     let mut hook = state
         .store
-        .update_webhook(&caller.account, id, &changes, &actor, now_epoch())
+        .update_webhook(&caller.account, id, &changes, actor, now_epoch())
         .await?
         .ok_or(ApiError::NotFound)?;
     if !hook.verified {
-        hook.verified = verify(&state, &hook, &actor).await?;
+        hook.verified = verify(state, &hook, actor).await?;
     }
-    Ok(Json(Value::Object(record(&state, &hook))))
+    Ok(hook)
 }
 
 #[utoipa::path(

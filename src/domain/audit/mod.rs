@@ -105,15 +105,18 @@ pub enum RecordType {
     WebhookDelivery,
     ApiToken,
     Person,
+    /// A session of the web console: signing in and out.
+    ConsoleSession,
 }
 
 impl RecordType {
-    pub const ALL: [RecordType; 5] = [
+    pub const ALL: [RecordType; 6] = [
         RecordType::Webhook,
         RecordType::WebhookPolicy,
         RecordType::WebhookDelivery,
         RecordType::ApiToken,
         RecordType::Person,
+        RecordType::ConsoleSession,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -123,6 +126,7 @@ impl RecordType {
             RecordType::WebhookDelivery => "webhook_delivery",
             RecordType::ApiToken => "api_token",
             RecordType::Person => "person",
+            RecordType::ConsoleSession => "console_session",
         }
     }
 }
@@ -141,10 +145,12 @@ pub enum Action {
     Recover,
     Revoke,
     Rotate,
+    SignIn,
+    SignOut,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 13] = [
         Action::Create,
         Action::Update,
         Action::Delete,
@@ -156,6 +162,8 @@ impl Action {
         Action::Recover,
         Action::Revoke,
         Action::Rotate,
+        Action::SignIn,
+        Action::SignOut,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -171,6 +179,8 @@ impl Action {
             Action::Recover => "recover",
             Action::Revoke => "revoke",
             Action::Rotate => "rotate",
+            Action::SignIn => "sign_in",
+            Action::SignOut => "sign_out",
         }
     }
 }
