@@ -7,10 +7,14 @@ use serde_json::value::RawValue;
 
 use crate::domain::delivery::{AttemptRecord, Claimed, DeliveryRecord, DeliveryStatus, Trigger};
 use crate::domain::event::{EventKind, Links, NewEvent, StoredEvent};
-use crate::domain::policy::{JwtAlg, Policy, PolicyKey, RetiredKey, SignatureScheme};
+use crate::domain::policy::PolicyKey;
 use crate::domain::{AccountId, Attachment, Caller, EventName, Role, Webhook};
 
 use super::StoreError;
+
+mod policy;
+
+pub use policy::{PolicyKeyRow, PolicyRow, RetiredKeyRow};
 
 #[derive(sqlx::FromRow)]
 pub struct WebhookRow {
@@ -55,93 +59,6 @@ impl WebhookRow {
             verified: self.verified,
             created_at: self.created_at,
             updated_at: self.updated_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub struct PolicyRow {
-    id: i64,
-    account_id: String,
-    name: String,
-    disabled: bool,
-    jwt_alg: String,
-    jwt_audience: Option<String>,
-    jwt_claim_expires_in: Option<i64>,
-    signature_scheme: String,
-    openid_connect_discovery: bool,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl PolicyRow {
-    pub fn into_domain(self) -> Result<Policy, StoreError> {
-        Ok(Policy {
-            jwt_alg: JwtAlg::parse(&self.jwt_alg).ok_or_else(|| {
-                StoreError::Corrupt(format!("policy {} jwt_alg {:?}", self.id, self.jwt_alg))
-            })?,
-            id: self.id,
-            account: AccountId::from_trusted(self.account_id),
-            name: self.name,
-            disabled: self.disabled,
-            jwt_audience: self.jwt_audience,
-            jwt_claim_expires_in: self.jwt_claim_expires_in,
-            signature_scheme: scheme(self.id, &self.signature_scheme)?,
-            openid_connect_discovery: self.openid_connect_discovery,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub struct PolicyKeyRow {
-    id: i64,
-    jwt_alg: String,
-    jwt_audience: Option<String>,
-    jwt_claim_expires_in: Option<i64>,
-    signature_scheme: String,
-    openid_connect_discovery: bool,
-    sealed_key: Vec<u8>,
-}
-
-/// A key a rotation replaced, of the policy `policy_id`.
-#[derive(sqlx::FromRow)]
-pub struct RetiredKeyRow {
-    pub policy_id: i64,
-    sealed_key: Vec<u8>,
-    retired_at: i64,
-    expires_at: i64,
-}
-
-impl RetiredKeyRow {
-    pub fn into_domain(self) -> RetiredKey {
-        RetiredKey {
-            sealed_key: self.sealed_key,
-            retired_at: self.retired_at,
-            expires_at: self.expires_at,
-        }
-    }
-}
-
-fn scheme(policy: i64, name: &str) -> Result<SignatureScheme, StoreError> {
-    SignatureScheme::parse(name)
-        .ok_or_else(|| StoreError::Corrupt(format!("policy {policy} signature_scheme {name:?}")))
-}
-
-impl PolicyKeyRow {
-    pub fn into_domain(self) -> Result<PolicyKey, StoreError> {
-        Ok(PolicyKey {
-            signature_scheme: scheme(self.id, &self.signature_scheme)?,
-            openid_connect_discovery: self.openid_connect_discovery,
-            retired: Vec::new(),
-            jwt_alg: JwtAlg::parse(&self.jwt_alg).ok_or_else(|| {
-                StoreError::Corrupt(format!("policy {} jwt_alg {:?}", self.id, self.jwt_alg))
-            })?,
-            id: self.id,
-            jwt_audience: self.jwt_audience,
-            jwt_claim_expires_in: self.jwt_claim_expires_in,
-            sealed_key: self.sealed_key,
         })
     }
 }
