@@ -11,6 +11,7 @@ p50 and p99 per page, in milliseconds, measured at the client.
 
   cargo build --release --bin herald
   python3 scripts/console-perf.py [--webhooks 10000] [--deliveries 1000000] [--requests 200]
+  python3 scripts/console-perf.py --keep /tmp/console-perf   # fill once, reuse after
 """
 
 import argparse
@@ -127,19 +128,31 @@ def main():
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--herald", default=HERALD)
+    parser.add_argument("--keep", metavar="DIR",
+                        help="fill the database in DIR once and reuse it on later runs "
+                             "(the figures' ages then drift with the clock)")
     args = parser.parse_args()
-    work = tempfile.mkdtemp(prefix="console-perf-")
+    work = args.keep or tempfile.mkdtemp(prefix="console-perf-")
+    os.makedirs(work, exist_ok=True)
     path = os.path.join(work, "herald.db")
+    token_file = os.path.join(work, "token")
     database = f"sqlite://{path}"
     env = dict(os.environ, HERALD_SECRET_KEY=SECRET_KEY, HERALD_DATA_DIR=work)
     subprocess.run([args.herald, "migrate", "--database", database], check=True, env=env)
-    token = subprocess.run(
-        [args.herald, "token", "create", "--account", "perf", "--role", "administrator",
-         "--database", database], check=True, capture_output=True, text=True, env=env).stdout.strip()
-    started = time.monotonic()
-    fill(path, args.webhooks, args.deliveries, args.days)
-    print(f"filled {args.webhooks} webhooks and {args.deliveries} deliveries "
-          f"in {time.monotonic() - started:.0f} s")
+    if os.path.exists(token_file):
+        token = open(token_file).read().strip()
+        print(f"reusing the database filled in {work}")
+    else:
+        token = subprocess.run(
+            [args.herald, "token", "create", "--account", "perf", "--role", "administrator",
+             "--database", database], check=True, capture_output=True, text=True,
+            env=env).stdout.strip()
+        started = time.monotonic()
+        fill(path, args.webhooks, args.deliveries, args.days)
+        print(f"filled {args.webhooks} webhooks and {args.deliveries} deliveries "
+              f"in {time.monotonic() - started:.0f} s")
+        with open(token_file, "w") as f:
+            f.write(token)
     port = free_port()
     # The API only: no delivery workers take the queue while pages are read.
     server = subprocess.Popen(

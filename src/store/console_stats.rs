@@ -46,14 +46,15 @@ const SUMMARIES_HEAD: &str = "SELECT w.id, w.account_id, w.name, w.event, w.uri,
      AND d.status = 'succeeded') AS succeeded, \
      (SELECT COUNT(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.created_at >= s.since \
      AND d.status = 'given_up') AS given_up, \
-     (SELECT MAX(d.id) FROM deliveries d WHERE d.webhook_id = w.id) AS last_delivery_id \
+     (SELECT d.status FROM deliveries d WHERE d.webhook_id = w.id ORDER BY d.id DESC LIMIT 1) \
+     AS last_delivery_status, \
+     (SELECT d.created_at FROM deliveries d WHERE d.webhook_id = w.id ORDER BY d.id DESC LIMIT 1) \
+     AS last_delivery_at \
      FROM (SELECT * FROM webhooks w WHERE w.account_id = ";
 
 const SUMMARIES_TAIL: &str = ") w CROSS JOIN (SELECT ";
 
 const WEBHOOK_COUNT: &str = "SELECT COUNT(*) FROM webhooks w WHERE w.account_id = ";
-
-const LAST_DELIVERY: &str = "SELECT status, created_at FROM deliveries WHERE id = $1";
 
 /// A webhook's state, as the console filters webhooks by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +96,8 @@ struct SummaryRow {
     consecutive_failures: i64,
     succeeded: i64,
     given_up: i64,
-    last_delivery_id: Option<i64>,
+    last_delivery_status: Option<String>,
+    last_delivery_at: Option<i64>,
 }
 
 /// An account's webhooks by state.
@@ -200,9 +202,12 @@ impl Store {
         search: &WebhookSearch,
         since: i64,
     ) -> StoreResult<(Vec<WebhookSummary>, i64)> {
+        // Any case: SQLite's LIKE folds ASCII letters (as its lower() does),
+        // PostgreSQL's ILIKE every letter.
+        let like = self.db.pick(" LIKE ", " ILIKE ");
         let (rows, total): (Vec<SummaryRow>, i64) = on_db!(&self.db, |db| {
             let mut select = QueryBuilder::new(SUMMARIES_HEAD);
-            push_search(&mut select, account, search);
+            push_search(&mut select, account, search, like);
             select
                 .push(" ORDER BY w.id DESC LIMIT ")
                 .push_bind(search.limit)
@@ -211,42 +216,39 @@ impl Store {
                 .push(SUMMARIES_TAIL)
                 .push_bind(since)
                 .push(" AS since) s ORDER BY w.id DESC");
-            let rows = select.build_query_as().fetch_all(&db.read).await?;
             let mut count = QueryBuilder::new(WEBHOOK_COUNT);
-            push_search(&mut count, account, search);
-            let (total,): (i64,) = count.build_query_as().fetch_one(&db.read).await?;
+            push_search(&mut count, account, search, like);
+            // The page and the count on two connections at once.
+            let (rows, (total,)) = tokio::try_join!(
+                select.build_query_as().fetch_all(&db.read),
+                count.build_query_as().fetch_one(&db.read),
+            )?;
             (rows, total)
         });
-        let mut summaries = Vec::with_capacity(rows.len());
-        for row in rows {
-            let last_delivery = match row.last_delivery_id {
-                Some(id) => self.last_delivery(id).await?,
-                None => None,
-            };
-            summaries.push(WebhookSummary {
-                webhook: row.webhook.into_domain()?,
-                consecutive_failures: row.consecutive_failures,
-                succeeded: row.succeeded,
-                given_up: row.given_up,
-                last_delivery,
-            });
-        }
+        let summaries = rows
+            .into_iter()
+            .map(|row| {
+                Ok(WebhookSummary {
+                    webhook: row.webhook.into_domain()?,
+                    consecutive_failures: row.consecutive_failures,
+                    succeeded: row.succeeded,
+                    given_up: row.given_up,
+                    last_delivery: row.last_delivery_status.zip(row.last_delivery_at),
+                })
+            })
+            .collect::<StoreResult<_>>()?;
         Ok((summaries, total))
-    }
-
-    async fn last_delivery(&self, id: i64) -> StoreResult<Option<(String, i64)>> {
-        Ok(on_db!(&self.db, |db| {
-            sqlx::query_as(LAST_DELIVERY)
-                .bind(id)
-                .fetch_optional(&db.read)
-                .await
-        })?)
     }
 }
 
-/// The account (its value) and the conditions of `search`, every value bound.
-fn push_search<'a, DB>(qb: &mut QueryBuilder<'a, DB>, account: &AccountId, search: &WebhookSearch)
-where
+/// The account (its value) and the conditions of `search`, every value
+/// bound; `like` is the backend's operator that matches text in any case.
+fn push_search<'a, DB>(
+    qb: &mut QueryBuilder<'a, DB>,
+    account: &AccountId,
+    search: &WebhookSearch,
+    like: &str,
+) where
     DB: Database,
     i64: Encode<'a, DB> + Type<DB>,
     String: Encode<'a, DB> + Type<DB>,
@@ -264,10 +266,12 @@ where
         qb.push(" AND w.event = ").push_bind(event.clone());
     }
     if let Some(text) = &search.text {
-        let pattern = format!("%{}%", like_escaped(&text.to_lowercase()));
-        qb.push(" AND (lower(w.name) LIKE ")
+        let pattern = format!("%{}%", like_escaped(text));
+        qb.push(" AND (w.name")
+            .push(like)
             .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR lower(w.uri) LIKE ")
+            .push(" ESCAPE '\\' OR w.uri")
+            .push(like)
             .push_bind(pattern)
             .push(" ESCAPE '\\')");
     }

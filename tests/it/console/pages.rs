@@ -368,4 +368,12 @@ async fn the_overview_and_events_count_the_accounts_webhooks(app: TestApp) {
         search.contains("1 webhook,") && search.contains("https://example.com/b"),
         "{search}"
     );
+    // LIKE's wildcards are taken literally: no URI holds `_` or `%`.
+    for wildcard in ["_", "%25", "example.com%2F%25"] {
+        let none = console
+            .get(&format!("/console/webhooks?q={wildcard}"))
+            .await
+            .body;
+        assert!(none.contains("0 webhooks,"), "{wildcard}: {none}");
+    }
 }
