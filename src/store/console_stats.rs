@@ -14,16 +14,44 @@ const ACCOUNT_WEBHOOKS: &str = "SELECT COUNT(*), COUNT(*) FILTER (WHERE disabled
      COUNT(*) FILTER (WHERE NOT disabled AND consecutive_failures > 0) FROM webhooks \
      WHERE account_id = $1";
 
-/// An account's deliveries made since `$2`, by hour since then and status.
-const DELIVERIES_BY_HOUR: &str = "SELECT (created_at - $2) / 3600 AS hour, status, COUNT(*) \
-     FROM deliveries WHERE account_id = $1 AND created_at >= $2 GROUP BY 1, 2";
+/// An account's deliveries made since `$2`, by hour since then; from the
+/// index of every delivery by the time it was made, read from `$2` on.
+const MADE_BY_HOUR: &str = "SELECT (created_at - $2) / 3600 AS hour, COUNT(*) FROM deliveries \
+     WHERE account_id = $1 AND created_at >= $2 GROUP BY 1";
+
+/// Of those, the ones given up; from the same index of given-up deliveries.
+const GIVEN_UP_BY_HOUR: &str = "SELECT (created_at - $2) / 3600 AS hour, COUNT(*) \
+     FROM deliveries WHERE account_id = $1 AND created_at >= $2 AND status = 'given_up' \
+     GROUP BY 1";
+
+/// Of those, the ones queued (pending or in flight): the due index, which
+/// holds every account's queue, from the first delivery the account made
+/// since `$2` on, and the rows it points to. SQLite is told the index, so
+/// that its estimates (it keeps no statistics) cannot pick one that reads
+/// the deliveries made rather than the queue.
+const QUEUED_BY_HOUR_SQLITE: &str = "SELECT (created_at - $2) / 3600 AS hour, COUNT(*) \
+     FROM deliveries INDEXED BY deliveries_due WHERE status IN ('pending', 'in_flight') \
+     AND id >= (SELECT id FROM deliveries WHERE account_id = $1 AND created_at >= $2 \
+     ORDER BY created_at, id LIMIT 1) AND account_id = $1 AND created_at >= $2 GROUP BY 1";
+
+const QUEUED_BY_HOUR_POSTGRES: &str = "SELECT (created_at - $2) / 3600 AS hour, COUNT(*) \
+     FROM deliveries WHERE status IN ('pending', 'in_flight') \
+     AND id >= (SELECT id FROM deliveries WHERE account_id = $1 AND created_at >= $2 \
+     ORDER BY created_at, id LIMIT 1) AND account_id = $1 AND created_at >= $2 GROUP BY 1";
 
 /// An account's queue at `$2` (epoch ms): pending and in-flight
-/// deliveries, how many are due, and the earliest time one is due; from
-/// the index of each account's queue alone (whose condition it repeats).
-const ACCOUNT_QUEUE: &str = "SELECT COUNT(*), COUNT(*) FILTER (WHERE next_attempt_at <= $2), \
-     MIN(next_attempt_at) FROM deliveries \
-     WHERE account_id = $1 AND status IN ('pending', 'in_flight')";
+/// deliveries, how many are due, and the earliest time one is due; the due
+/// index read whole, its deliveries picked by the account's webhooks. On
+/// SQLite the index is named, as in [`QUEUED_BY_HOUR_SQLITE`].
+const ACCOUNT_QUEUE_SQLITE: &str = "SELECT COUNT(*), \
+     COUNT(*) FILTER (WHERE next_attempt_at <= $2), MIN(next_attempt_at) \
+     FROM deliveries INDEXED BY deliveries_due WHERE status IN ('pending', 'in_flight') \
+     AND webhook_id IN (SELECT id FROM webhooks WHERE account_id = $1)";
+
+const ACCOUNT_QUEUE_POSTGRES: &str = "SELECT COUNT(*), \
+     COUNT(*) FILTER (WHERE next_attempt_at <= $2), MIN(next_attempt_at) \
+     FROM deliveries WHERE status IN ('pending', 'in_flight') \
+     AND webhook_id IN (SELECT id FROM webhooks WHERE account_id = $1)";
 
 /// How many webhooks of the account are on each event.
 const WEBHOOKS_BY_EVENT: &str = "SELECT event, COUNT(*) FROM webhooks WHERE account_id = $1 \
@@ -35,14 +63,18 @@ const WEBHOOKS_BY_POLICY: &str = "SELECT webhook_policy_id, COUNT(*) FROM webhoo
 
 /// A page of webhooks with their deliveries' outcomes since `s.since`
 /// and their last delivery, in three parts: this head, the page of
-/// webhooks (filters, order, limit), and [`SUMMARIES_TAIL`] binding `since`.
-/// The page is picked first, so the outcomes are read for its rows only.
+/// webhooks (filters, order, limit), and [`SUMMARIES_TAIL`] followed by
+/// the window: `since`, and `first_id`, the first delivery the account
+/// made since then. The page is picked first, so the outcomes are read for
+/// its rows only: the given-up ones from their own index, the succeeded
+/// ones from the webhook's deliveries from `first_id` on (ids grow with
+/// the time a delivery is made).
 const SUMMARIES_HEAD: &str = "SELECT w.id, w.account_id, w.name, w.event, w.uri, \
      w.description, w.disabled, w.mail_exceptions_to, w.source, w.source_id, \
      w.webhook_policy_id, (SELECT p.name FROM webhook_policies p WHERE p.id = w.webhook_policy_id) \
      AS webhook_policy_name, w.attachments, w.last_error, w.verified, w.created_at, w.updated_at, \
      w.consecutive_failures, \
-     (SELECT COUNT(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.created_at >= s.since \
+     (SELECT COUNT(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.id >= s.first_id \
      AND d.status = 'succeeded') AS succeeded, \
      (SELECT COUNT(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.created_at >= s.since \
      AND d.status = 'given_up') AS given_up, \
@@ -100,6 +132,10 @@ struct SummaryRow {
     last_delivery_at: Option<i64>,
 }
 
+/// Deliveries made in an hour of a window: (hour since its start, outcome,
+/// count).
+pub type HourCount = (i64, &'static str, i64);
+
 /// An account's webhooks by state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AccountWebhooks {
@@ -133,41 +169,52 @@ impl Store {
         })
     }
 
-    /// The account's deliveries made since `since`: (hour since then,
-    /// status, count).
+    /// The account's deliveries made since `since`, by hour since then and
+    /// outcome (`succeeded`, `given_up`, `queued`), and its queue at
+    /// `now_ms`. Succeeded are the made that are neither given up nor queued.
     #[tracing::instrument(skip(self))]
-    pub async fn deliveries_by_hour(
+    pub async fn account_deliveries(
         &self,
         account: &AccountId,
         since: i64,
-    ) -> StoreResult<Vec<(i64, String, i64)>> {
-        Ok(on_db!(&self.db, |db| {
-            sqlx::query_as(DELIVERIES_BY_HOUR)
-                .bind(account.as_str())
-                .bind(since)
-                .fetch_all(&db.read)
-                .await
-        })?)
-    }
-
-    #[tracing::instrument(skip(self))]
-    pub async fn account_queue(
-        &self,
-        account: &AccountId,
         now_ms: i64,
-    ) -> StoreResult<AccountQueue> {
-        let (queued, due, earliest): (i64, i64, Option<i64>) = on_db!(&self.db, |db| {
-            sqlx::query_as(ACCOUNT_QUEUE)
-                .bind(account.as_str())
-                .bind(now_ms)
-                .fetch_one(&db.read)
-                .await
-        })?;
-        Ok(AccountQueue {
-            queued,
+    ) -> StoreResult<(Vec<HourCount>, AccountQueue)> {
+        let queued_by_hour = self.db.pick(QUEUED_BY_HOUR_SQLITE, QUEUED_BY_HOUR_POSTGRES);
+        let account_queue = self.db.pick(ACCOUNT_QUEUE_SQLITE, ACCOUNT_QUEUE_POSTGRES);
+        let (made, given_up, queued, (waiting, due, earliest)) = on_db!(&self.db, |db| {
+            let by_hour = |sql| {
+                sqlx::query_as::<_, (i64, i64)>(sql)
+                    .bind(account.as_str())
+                    .bind(since)
+                    .fetch_all(&db.read)
+            };
+            tokio::try_join!(
+                by_hour(MADE_BY_HOUR),
+                by_hour(GIVEN_UP_BY_HOUR),
+                by_hour(queued_by_hour),
+                sqlx::query_as::<_, (i64, i64, Option<i64>)>(account_queue)
+                    .bind(account.as_str())
+                    .bind(now_ms)
+                    .fetch_one(&db.read),
+            )?
+        });
+        let count_at = |rows: &[(i64, i64)], hour: i64| -> i64 {
+            rows.iter().filter(|r| r.0 == hour).map(|r| r.1).sum()
+        };
+        let mut counts = Vec::with_capacity(made.len() * 3);
+        for &(hour, all) in &made {
+            let failed = count_at(&given_up, hour);
+            let queued = count_at(&queued, hour);
+            counts.push((hour, "succeeded", (all - failed - queued).max(0)));
+            counts.push((hour, "given_up", failed));
+            counts.push((hour, "queued", queued));
+        }
+        let queue = AccountQueue {
+            queued: waiting,
             due,
             oldest_due_ms: earliest.filter(|&at| at <= now_ms),
-        })
+        };
+        Ok((counts, queue))
     }
 
     /// How many of the account's webhooks are on each event.
@@ -215,7 +262,11 @@ impl Store {
                 .push_bind(search.offset)
                 .push(SUMMARIES_TAIL)
                 .push_bind(since)
-                .push(" AS since) s ORDER BY w.id DESC");
+                .push(" AS since, (SELECT id FROM deliveries WHERE account_id = ")
+                .push_bind(account.as_str().to_string())
+                .push(" AND created_at >= ")
+                .push_bind(since)
+                .push(" ORDER BY created_at, id LIMIT 1) AS first_id) s ORDER BY w.id DESC");
             let mut count = QueryBuilder::new(WEBHOOK_COUNT);
             push_search(&mut count, account, search, like);
             // The page and the count on two connections at once.

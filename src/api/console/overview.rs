@@ -64,16 +64,15 @@ pub async fn show(
     let now = now_epoch();
     let since = now - (HOURS as i64) * 3600;
     let now_ms = now_millis();
-    // Three reads on the read pool at once: the page waits for the
-    // slowest, not for their sum.
-    let (webhooks, counts, queue) = tokio::try_join!(
+    // Reads on the read pool at once: the page waits for the slowest, not
+    // for their sum.
+    let (webhooks, (counts, queue)) = tokio::try_join!(
         state.store.account_webhooks(account),
-        state.store.deliveries_by_hour(account, since),
-        state.store.account_queue(account, now_ms),
+        state.store.account_deliveries(account, since, now_ms),
     )?;
     let mut by_hour = [[0i64; 3]; HOURS];
     for (hour, status, count) in counts {
-        let slot = match status.as_str() {
+        let slot = match status {
             "succeeded" => 0,
             "given_up" => 1,
             _ => 2,

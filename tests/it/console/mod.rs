@@ -2,6 +2,7 @@
 //! sessions, and what every page must never do (run a script it was
 //! given, be framed, show another account).
 
+mod counts;
 mod escaping;
 mod pages;
 mod sessions;
