@@ -80,20 +80,24 @@ pub async fn require_session(
     next: Next,
 ) -> Response {
     let now = now_epoch();
-    let had_cookie = cookie(req.headers(), COOKIE).is_some_and(|c| !c.is_empty());
-    let found = match cookie(req.headers(), COOKIE) {
-        Some(secret) => match state.store.console_session(&hash_token(&secret), now).await {
-            Ok(found) => found.map(|s| (s, secret)),
-            Err(error) => return ConsoleError::from(error).into_response(),
-        },
+    let secret = cookie(req.headers(), COOKIE).filter(|c| !c.is_empty());
+    let had_cookie = secret.is_some();
+    let found = match secret {
+        Some(secret) => {
+            let hash = hash_token(&secret);
+            match state.store.console_session(&hash, now).await {
+                Ok(found) => found.map(|s| (s, secret, hash)),
+                Err(error) => return ConsoleError::from(error).into_response(),
+            }
+        }
         None => None,
     };
     match found {
-        Some((session, secret)) if session.caller.may(Role::Administrator) => {
+        Some((session, secret, hash)) if session.caller.may(Role::Administrator) => {
             req.extensions_mut().insert(Session {
                 caller: session.caller,
                 csrf: csrf_token(&secret),
-                hash: hash_token(&secret),
+                hash,
             });
             next.run(req).await
         }
